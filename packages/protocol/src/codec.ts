@@ -1,0 +1,101 @@
+/**
+ * Frames: one msgpackr-encoded message per WebSocket binary frame.
+ *
+ * msgpackr is configured so that every frame stands alone (no records, no shared
+ * structures, no structured-clone references) and typed arrays travel as raw bytes in
+ * msgpackr's typed-array extension (ext type 0x74: one byte naming the array type, then
+ * the array's bytes, little-endian on every platform swarmgrad runs on): a Float32Array of
+ * P values costs 4P bytes plus a 7-byte header, never one MessagePack number per value.
+ */
+import { Packr } from 'msgpackr';
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { resolveDecodeLimits, type DecodeLimits } from './limits.js';
+import type { Message } from './messages.js';
+import { validateResolved } from './validate.js';
+
+const packr = new Packr({
+  // Plain maps, no record structures: each frame decodes on its own.
+  useRecords: false,
+  mapsAsObjects: true,
+  // Typed arrays as msgpackr's typed-array extension (raw bytes, type preserved).
+  moreTypes: true,
+  // No reference tracking on either side: a frame cannot describe a cyclic object.
+  structuredClone: false,
+  // `bin` values decode to their own copies, never views into the caller's frame buffer.
+  copyBuffers: true,
+  // Optional fields set to `undefined` are left out rather than written as an extension.
+  skipValues: [undefined],
+} as ConstructorParameters<typeof Packr>[0]);
+
+/** Options for `encodeMessage`. */
+export interface EncodeOptions {
+  /** Throw `FRAME_TOO_LARGE` instead of returning a frame longer than this (the receiver would refuse it). */
+  maxFrameBytes?: number;
+}
+
+/**
+ * Encode a message as one frame. The message is not validated (its type says what it
+ * holds); typed arrays are copied into the frame once, as raw bytes.
+ *
+ * The returned bytes may share their `ArrayBuffer` with other frames from this function:
+ * send or copy them, but do not transfer or detach `frame.buffer`.
+ */
+export function encodeMessage(message: Message, options?: EncodeOptions): Uint8Array {
+  const packed: Uint8Array = packr.pack(message);
+  // A plain Uint8Array view (not Node's Buffer subclass), so every environment gets the same type.
+  const frame = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+  const max = options?.maxFrameBytes;
+  if (max !== undefined && frame.byteLength > max) {
+    throw new ProtocolError(
+      ProtocolErrorCode.FRAME_TOO_LARGE,
+      `${message.type} frame is ${frame.byteLength} bytes; the limit is ${max}`,
+    );
+  }
+  return frame;
+}
+
+/**
+ * Decode and validate one frame: the only way wire bytes become a `Message`.
+ *
+ * In order: a frame longer than `limits.maxFrameBytes` → `FRAME_TOO_LARGE` (before
+ * parsing); bytes that are not exactly one MessagePack value → `MALFORMED`; then
+ * `validateMessage`'s checks (`MALFORMED`, `UNKNOWN_TYPE`, `VERSION_MISMATCH`,
+ * `BAD_FIELD`, `TOO_MANY_SHARDS`, `BAD_BLOCK`, `LENGTH_MISMATCH`, `NON_FINITE`).
+ *
+ * Typed arrays in the result are aligned and own their memory (msgpackr copies each once
+ * out of the frame); nothing in the result aliases `frame`. Throws only `ProtocolError`
+ * for bad data, and `TypeError` for bad `limits`.
+ *
+ * @param frame the frame's bytes (a Node `Buffer` is a `Uint8Array`; a browser WebSocket with `binaryType = 'arraybuffer'` gives an `ArrayBuffer`)
+ * @param limits what to enforce; omitted fields take `DEFAULT_DECODE_LIMITS`
+ */
+export function decodeMessage(frame: Uint8Array | ArrayBuffer, limits?: Partial<DecodeLimits>): Message {
+  const resolved = resolveDecodeLimits(limits);
+  const input: unknown = frame;
+  let bytes: Uint8Array;
+  if (input instanceof Uint8Array) bytes = input;
+  else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
+  else if (ArrayBuffer.isView(input)) bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  else {
+    throw new ProtocolError(ProtocolErrorCode.MALFORMED, `a frame must be binary (Uint8Array or ArrayBuffer), got ${typeof input}`);
+  }
+  if (bytes.byteLength > resolved.maxFrameBytes) {
+    throw new ProtocolError(
+      ProtocolErrorCode.FRAME_TOO_LARGE,
+      `frame is ${bytes.byteLength} bytes; the limit is ${resolved.maxFrameBytes}`,
+    );
+  }
+  if (bytes.byteLength === 0) {
+    throw new ProtocolError(ProtocolErrorCode.MALFORMED, 'frame is empty');
+  }
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ProtocolError(ProtocolErrorCode.MALFORMED, `frame is not one valid MessagePack value: ${reason.slice(0, 200)}`, {
+      cause,
+    });
+  }
+  return validateResolved(value, resolved);
+}

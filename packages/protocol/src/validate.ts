@@ -1,0 +1,770 @@
+/**
+ * The one place wire data is trusted: `validateMessage` narrows an `unknown` value (what
+ * msgpackr decoded) to a `Message`, or throws a `ProtocolError`.
+ *
+ * It builds a fresh message with only the known fields (unknown fields are dropped, so
+ * newer peers may add optional fields), treats an optional field that is absent, `nil` or
+ * `undefined` as absent, and scans each float vector once for NaN/Infinity.
+ */
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { MAX_INT8_CHUNK_SIZE, MAX_INT8_SCALE } from './gradient-codecs.js';
+import { resolveDecodeLimits, type DecodeLimits, type ResolvedDecodeLimits } from './limits.js';
+import {
+  ADMIN_ACTIONS,
+  BACKENDS,
+  DATASET_SPLITS,
+  ENVIRONMENTS,
+  GRADIENT_CODECS,
+  MESSAGE_TYPES,
+  PROTOCOL_VERSION,
+  ROLES,
+  TASK_KINDS,
+  WORKER_STATUSES,
+  type AdminMessage,
+  type ByeMessage,
+  type DatasetDescriptor,
+  type EncodedGradient,
+  type ErrorMessage,
+  type ErrorRef,
+  type EvalBlockResult,
+  type EventMessage,
+  type HeartbeatMessage,
+  type HelloMessage,
+  type JsonObject,
+  type JsonValue,
+  type Message,
+  type ParamsMessage,
+  type ResultMessage,
+  type ResultTiming,
+  type RunEvent,
+  type ShardBlock,
+  type SubscribeMessage,
+  type TaskMessage,
+  type TrainBlockResult,
+  type WelcomeMessage,
+  type WorkerCapabilities,
+} from './messages.js';
+
+/** Longest id (`workerId`, `runId`, `taskId`, error codes). */
+const MAX_ID_LENGTH = 256;
+/** Longest short label (`name`, `adapter`, `userAgent`, tokens). */
+const MAX_LABEL_LENGTH = 4096;
+/** Deepest nesting accepted in JSON fields (`modelSpec`, `dataset`, `event`). */
+const MAX_JSON_DEPTH = 64;
+
+/**
+ * Narrow a decoded value to a `Message`, enforcing `limits` (see `DecodeLimits`); throws
+ * `ProtocolError` otherwise. `decodeMessage` is this plus the frame-size check and
+ * MessagePack parsing; call this directly for messages that arrive as structured-clone
+ * objects (e.g. `postMessage`) rather than bytes.
+ */
+export function validateMessage(value: unknown, limits?: Partial<DecodeLimits>): Message {
+  return validateResolved(value, resolveDecodeLimits(limits));
+}
+
+/** `validateMessage` with limits already resolved. */
+export function validateResolved(value: unknown, limits: ResolvedDecodeLimits): Message {
+  if (!isPlainObject(value)) {
+    throw new ProtocolError(
+      ProtocolErrorCode.MALFORMED,
+      `a message must be a map with a string "type", got ${describe(value)}`,
+    );
+  }
+  const type = own(value, 'type');
+  if (typeof type !== 'string') {
+    throw new ProtocolError(
+      ProtocolErrorCode.MALFORMED,
+      `a message must be a map with a string "type", got type ${describe(type)}`,
+      { path: 'type' },
+    );
+  }
+  const fields = new Fields(value, type);
+  switch (type) {
+    case 'hello':
+      return validateHello(fields);
+    case 'welcome':
+      return validateWelcome(fields, limits);
+    case 'params':
+      return validateParams(fields, limits);
+    case 'task':
+      return validateTask(fields, limits);
+    case 'result':
+      return validateResult(fields, limits);
+    case 'heartbeat':
+      return validateHeartbeat(fields);
+    case 'error':
+      return validateError(fields);
+    case 'bye':
+      return { type: 'bye', reason: fields.text('reason', MAX_LABEL_LENGTH) } satisfies ByeMessage;
+    case 'subscribe':
+      return validateSubscribe(fields);
+    case 'event':
+      return validateEvent(fields);
+    case 'admin':
+      return validateAdmin(fields);
+    default:
+      throw new ProtocolError(
+        ProtocolErrorCode.UNKNOWN_TYPE,
+        `unknown message type ${JSON.stringify(type.slice(0, 64))}; expected one of ${MESSAGE_TYPES.join(', ')}`,
+        { path: 'type' },
+      );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// messages
+
+function checkVersion(fields: Fields): number {
+  const version = fields.integer('protocolVersion', 0);
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      ProtocolErrorCode.VERSION_MISMATCH,
+      `peer speaks protocol version ${version}; this side speaks version ${PROTOCOL_VERSION}`,
+      { path: `${fields.path}.protocolVersion` },
+    );
+  }
+  return version;
+}
+
+function validateHello(fields: Fields): HelloMessage {
+  const protocolVersion = checkVersion(fields);
+  const role = fields.oneOf('role', ROLES);
+  const token = fields.optionalText('token', MAX_LABEL_LENGTH);
+  const name = fields.optionalText('name', MAX_LABEL_LENGTH);
+  if (role === 'dashboard') {
+    const hello: HelloMessage = { type: 'hello', protocolVersion, role };
+    if (token !== undefined) hello.token = token;
+    if (name !== undefined) hello.name = name;
+    return hello;
+  }
+  const workerId = fields.optionalId('workerId');
+  const capabilities = validateCapabilities(fields.record('capabilities'));
+  const hello: HelloMessage = { type: 'hello', protocolVersion, role, capabilities };
+  if (workerId !== undefined) hello.workerId = workerId;
+  if (token !== undefined) hello.token = token;
+  if (name !== undefined) hello.name = name;
+  return hello;
+}
+
+function validateCapabilities(fields: Fields): WorkerCapabilities {
+  const capabilities: WorkerCapabilities = {
+    backend: fields.oneOf('backend', BACKENDS),
+    environment: fields.oneOf('environment', ENVIRONMENTS),
+    codecs: [],
+  };
+  const codecs = fields.array('codecs');
+  if (codecs.length === 0 || codecs.length > 16) {
+    throw fields.bad('codecs', 'non-empty array of at most 16 codec names', `array of ${codecs.length}`);
+  }
+  for (let i = 0; i < codecs.length; i++) {
+    const codec = codecs[i];
+    if (!isOneOf(codec, GRADIENT_CODECS)) {
+      throw fields.bad(`codecs[${i}]`, `one of ${GRADIENT_CODECS.join(', ')}`, describe(codec));
+    }
+    capabilities.codecs.push(codec);
+  }
+  const adapter = fields.optionalText('adapter', MAX_LABEL_LENGTH);
+  if (adapter !== undefined) capabilities.adapter = adapter;
+  const cores = fields.optionalInteger('cores', 1);
+  if (cores !== undefined) capabilities.cores = cores;
+  const userAgent = fields.optionalText('userAgent', MAX_LABEL_LENGTH);
+  if (userAgent !== undefined) capabilities.userAgent = userAgent;
+  const samplesPerSecond = fields.optionalFinite('samplesPerSecond', 0);
+  if (samplesPerSecond !== undefined) capabilities.samplesPerSecond = samplesPerSecond;
+  return capabilities;
+}
+
+function validateWelcome(fields: Fields, limits: ResolvedDecodeLimits): WelcomeMessage {
+  const protocolVersion = checkVersion(fields);
+  const parameterCount = fields.integer('parameterCount', 1);
+  if (limits.parameterCount !== undefined && parameterCount !== limits.parameterCount) {
+    throw new ProtocolError(
+      ProtocolErrorCode.LENGTH_MISMATCH,
+      `welcome announces ${parameterCount} parameters; ${modelLabel(limits)} has ${limits.parameterCount}`,
+      { path: 'welcome.parameterCount' },
+    );
+  }
+  const wireLimits = fields.record('limits');
+  const datasetFields = fields.record('dataset');
+  datasetFields.id('name');
+  const welcome: WelcomeMessage = {
+    type: 'welcome',
+    protocolVersion,
+    workerId: fields.id('workerId'),
+    runId: fields.id('runId'),
+    trusted: fields.boolean('trusted'),
+    heartbeatIntervalMs: fields.integer('heartbeatIntervalMs', 1),
+    codec: fields.oneOf('codec', GRADIENT_CODECS),
+    modelSpec: fields.jsonObject('modelSpec'),
+    parameterCount,
+    microShardSize: fields.integer('microShardSize', 1),
+    dataset: checkJsonObject(datasetFields.raw, datasetFields.path) as DatasetDescriptor,
+    limits: {
+      maxFrameBytes: wireLimits.integer('maxFrameBytes', 1),
+      maxShardsPerTask: wireLimits.integer('maxShardsPerTask', 1),
+    },
+  };
+  const heartbeatTimeoutMs = fields.optionalInteger('heartbeatTimeoutMs', 1);
+  if (heartbeatTimeoutMs !== undefined) welcome.heartbeatTimeoutMs = heartbeatTimeoutMs;
+  return welcome;
+}
+
+function validateParams(fields: Fields, limits: ResolvedDecodeLimits): ParamsMessage {
+  const runId = fields.id('runId');
+  const step = fields.integer('step', 0);
+  const params = fields.typedArray('params', Float32Array, 'Float32Array');
+  if (limits.parameterCount !== undefined && params.length !== limits.parameterCount) {
+    throw new ProtocolError(
+      ProtocolErrorCode.LENGTH_MISMATCH,
+      `params for step ${step} has ${params.length} values; ${modelLabel(limits)} has ${limits.parameterCount} parameters`,
+      { path: 'params.params' },
+    );
+  }
+  const bad = firstNonFiniteFloat(params);
+  if (bad >= 0) {
+    throw new ProtocolError(
+      ProtocolErrorCode.NON_FINITE,
+      `params for step ${step} has ${params[bad]} at index ${bad}; parameters must be finite`,
+      { path: 'params.params' },
+    );
+  }
+  return { type: 'params', runId, step, params };
+}
+
+function validateTask(fields: Fields, limits: ResolvedDecodeLimits): TaskMessage {
+  const taskId = fields.id('taskId');
+  const runId = fields.id('runId');
+  const step = fields.integer('step', 0);
+  const kind = fields.oneOf('kind', TASK_KINDS);
+  const split = fields.optionalOneOf('split', DATASET_SPLITS);
+  const microShardSize = fields.integer('microShardSize', 1);
+  const blockList = fields.array('blocks');
+  const { blocks, shards } = validateBlocks(
+    blockList,
+    `${fields.path}.blocks`,
+    limits,
+    (_block, start, count) => ({ start, count }),
+  );
+  const indices = fields.typedArray('indices', Uint32Array, 'Uint32Array');
+  const full = shards * microShardSize;
+  const lengthOk = kind === 'train' ? indices.length === full : indices.length <= full && indices.length > full - microShardSize;
+  if (!lengthOk) {
+    const expected = kind === 'train' ? `${full}` : `${full - microShardSize + 1}..${full}`;
+    throw new ProtocolError(
+      ProtocolErrorCode.LENGTH_MISMATCH,
+      `task ${taskId} has ${indices.length} indices; ${shards} micro-shards of ${microShardSize} samples need ${expected}`,
+      { path: 'task.indices' },
+    );
+  }
+  const deadlineMs = fields.finite('deadlineMs', Number.MIN_VALUE);
+  const task: TaskMessage = { type: 'task', taskId, runId, step, kind, blocks, microShardSize, indices, deadlineMs };
+  if (split !== undefined) task.split = split;
+  return task;
+}
+
+function validateResult(fields: Fields, limits: ResolvedDecodeLimits): ResultMessage {
+  const taskId = fields.id('taskId');
+  const runId = fields.id('runId');
+  const step = fields.integer('step', 0);
+  const kind = fields.oneOf('kind', TASK_KINDS);
+  const backend = fields.oneOf('backend', BACKENDS);
+  const timingFields = fields.record('timing');
+  const timing: ResultTiming = { computeMs: timingFields.finite('computeMs', 0) };
+  for (const key of ['dataMs', 'encodeMs', 'totalMs'] as const) {
+    const value = timingFields.optionalFinite(key, 0);
+    if (value !== undefined) timing[key] = value;
+  }
+  const blockList = fields.array('blocks');
+  const path = `${fields.path}.blocks`;
+  if (kind === 'eval') {
+    const { blocks } = validateBlocks(blockList, path, limits, (block, start, count): EvalBlockResult => {
+      const { lossSum, sampleCount, correct } = blockCounts(block);
+      if (correct === undefined) throw block.bad('correct', 'integer >= 0 (required in an eval result)', 'nothing');
+      if (block.get('gradient') !== undefined) {
+        throw block.bad('gradient', 'no gradient in an eval result', describe(block.get('gradient')));
+      }
+      return { start, count, lossSum, sampleCount, correct };
+    });
+    return { type: 'result', taskId, runId, step, kind, blocks, timing, backend };
+  }
+  const { blocks } = validateBlocks(blockList, path, limits, (block, start, count): TrainBlockResult => {
+    const { lossSum, sampleCount, correct } = blockCounts(block);
+    const gradient = validateGradient(block.record('gradient'), limits, `result for step ${step} block ${start}+${count}`);
+    const result: TrainBlockResult = { start, count, lossSum, sampleCount, gradient };
+    if (correct !== undefined) result.correct = correct;
+    return result;
+  });
+  return { type: 'result', taskId, runId, step, kind, blocks, timing, backend };
+}
+
+function blockCounts(block: Fields): { lossSum: number; sampleCount: number; correct: number | undefined } {
+  const lossSum = block.finite('lossSum');
+  const sampleCount = block.integer('sampleCount', 0);
+  const correct = block.optionalInteger('correct', 0);
+  if (correct !== undefined && correct > sampleCount) {
+    throw block.bad('correct', `integer 0..sampleCount (${sampleCount})`, `number ${correct}`);
+  }
+  return { lossSum, sampleCount, correct };
+}
+
+function validateGradient(fields: Fields, limits: ResolvedDecodeLimits, label: string): EncodedGradient {
+  const codec = fields.oneOf('codec', GRADIENT_CODECS);
+  const length = fields.integer('length', 0);
+  if (limits.parameterCount !== undefined && length !== limits.parameterCount) {
+    throw new ProtocolError(
+      ProtocolErrorCode.LENGTH_MISMATCH,
+      `${label} has ${length} values; ${modelLabel(limits)} has ${limits.parameterCount} parameters`,
+      { path: `${fields.path}.length` },
+    );
+  }
+  const payloadLength = (payload: { length: number }): void => {
+    if (payload.length !== length) {
+      throw new ProtocolError(
+        ProtocolErrorCode.LENGTH_MISMATCH,
+        `${label}: ${codec} payload holds ${payload.length} values; its length field says ${length}`,
+        { path: `${fields.path}.payload` },
+      );
+    }
+  };
+  const nonFinite = (index: number, what: string): ProtocolError =>
+    new ProtocolError(ProtocolErrorCode.NON_FINITE, `${label}: gradient value ${index} is ${what}; gradients must be finite`, {
+      path: `${fields.path}.payload`,
+    });
+  switch (codec) {
+    case 'f32': {
+      const payload = fields.typedArray('payload', Float32Array, 'Float32Array');
+      payloadLength(payload);
+      const bad = firstNonFiniteFloat(payload);
+      if (bad >= 0) throw nonFinite(bad, String(payload[bad]));
+      return { codec, length, payload };
+    }
+    case 'f16': {
+      const payload = fields.typedArray('payload', Uint16Array, 'Uint16Array');
+      payloadLength(payload);
+      const bad = firstNonFiniteHalf(payload);
+      if (bad >= 0) throw nonFinite(bad, (payload[bad]! & 0x3ff) === 0 ? 'an infinite half' : 'a NaN half');
+      return { codec, length, payload };
+    }
+    case 'int8': {
+      const chunkSize = fields.integer('chunkSize', 1);
+      if (chunkSize > MAX_INT8_CHUNK_SIZE) throw fields.bad('chunkSize', `integer 1..${MAX_INT8_CHUNK_SIZE}`, `number ${chunkSize}`);
+      const payload = fields.typedArray('payload', Int8Array, 'Int8Array');
+      payloadLength(payload);
+      const scales = fields.typedArray('scales', Float32Array, 'Float32Array');
+      const chunks = Math.ceil(length / chunkSize);
+      if (scales.length !== chunks) {
+        throw new ProtocolError(
+          ProtocolErrorCode.LENGTH_MISMATCH,
+          `${label}: int8 gradient has ${scales.length} scales; ${length} values in chunks of ${chunkSize} need ${chunks}`,
+          { path: `${fields.path}.scales` },
+        );
+      }
+      for (let i = 0; i < chunks; i++) {
+        const scale = scales[i]!;
+        // `!(a <= b)` is also true for NaN.
+        if (!(scale >= 0 && scale <= MAX_INT8_SCALE)) {
+          throw new ProtocolError(
+            scale < 0 ? ProtocolErrorCode.BAD_FIELD : ProtocolErrorCode.NON_FINITE,
+            `${label}: int8 scale ${i} is ${scale}; scales must be finite, >= 0 and <= ${MAX_INT8_SCALE}`,
+            { path: `${fields.path}.scales` },
+          );
+        }
+      }
+      return { codec, length, chunkSize, scales, payload };
+    }
+  }
+}
+
+function validateHeartbeat(fields: Fields): HeartbeatMessage {
+  const heartbeat: HeartbeatMessage = { type: 'heartbeat', sentAt: fields.finite('sentAt') };
+  const echo = fields.optionalFinite('echo');
+  if (echo !== undefined) heartbeat.echo = echo;
+  const status = fields.optionalOneOf('status', WORKER_STATUSES);
+  if (status !== undefined) heartbeat.status = status;
+  const samplesPerSecond = fields.optionalFinite('samplesPerSecond', 0);
+  if (samplesPerSecond !== undefined) heartbeat.samplesPerSecond = samplesPerSecond;
+  return heartbeat;
+}
+
+function validateError(fields: Fields): ErrorMessage {
+  const error: ErrorMessage = {
+    type: 'error',
+    code: fields.id('code'),
+    message: fields.text('message', 65536),
+  };
+  const fatal = fields.optionalBoolean('fatal');
+  if (fatal !== undefined) error.fatal = fatal;
+  if (fields.get('ref') !== undefined) {
+    const refFields = fields.record('ref');
+    const ref: ErrorRef = {};
+    const taskId = refFields.optionalId('taskId');
+    if (taskId !== undefined) ref.taskId = taskId;
+    const step = refFields.optionalInteger('step', 0);
+    if (step !== undefined) ref.step = step;
+    error.ref = ref;
+  }
+  return error;
+}
+
+function validateSubscribe(fields: Fields): SubscribeMessage {
+  const subscribe: SubscribeMessage = { type: 'subscribe' };
+  const runId = fields.optionalId('runId');
+  if (runId !== undefined) subscribe.runId = runId;
+  const adminToken = fields.optionalText('adminToken', MAX_LABEL_LENGTH);
+  if (adminToken !== undefined) subscribe.adminToken = adminToken;
+  return subscribe;
+}
+
+function validateEvent(fields: Fields): EventMessage {
+  const runId = fields.id('runId');
+  const eventFields = fields.record('event');
+  eventFields.id('kind');
+  const event: EventMessage = {
+    type: 'event',
+    runId,
+    event: checkJsonObject(eventFields.raw, eventFields.path) as RunEvent,
+  };
+  const seq = fields.optionalInteger('seq', 0);
+  if (seq !== undefined) event.seq = seq;
+  return event;
+}
+
+function validateAdmin(fields: Fields): AdminMessage {
+  const adminToken = fields.text('adminToken', MAX_LABEL_LENGTH, 1);
+  const action = fields.oneOf('action', ADMIN_ACTIONS);
+  const runId = fields.optionalId('runId');
+  let admin: AdminMessage;
+  if (action === 'setLearningRate') {
+    const value = fields.finite('value', Number.MIN_VALUE);
+    admin = { type: 'admin', action, value, adminToken };
+  } else {
+    admin = { type: 'admin', action, adminToken };
+  }
+  if (runId !== undefined) admin.runId = runId;
+  return admin;
+}
+
+// ---------------------------------------------------------------------------------------------
+// blocks
+
+/**
+ * Check a list of shard blocks: non-empty, at most `maxShardsPerTask` entries and shards,
+ * each aligned, ascending and disjoint. `read` validates one block's own fields.
+ */
+function validateBlocks<T extends ShardBlock>(
+  list: unknown[],
+  path: string,
+  limits: ResolvedDecodeLimits,
+  read: (block: Fields, start: number, count: number) => T,
+): { blocks: T[]; shards: number } {
+  const max = limits.maxShardsPerTask;
+  if (list.length === 0) {
+    throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: expected at least one block, got an empty array`, { path });
+  }
+  if (list.length > max) {
+    throw new ProtocolError(
+      ProtocolErrorCode.TOO_MANY_SHARDS,
+      `${path} lists ${list.length} blocks; at most ${max} micro-shards per task`,
+      { path },
+    );
+  }
+  const blocks: T[] = [];
+  let shards = 0;
+  let previousEnd = 0;
+  for (let i = 0; i < list.length; i++) {
+    const blockPath = `${path}[${i}]`;
+    const item = list[i];
+    if (!isPlainObject(item)) {
+      throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${blockPath}: expected map, got ${describe(item)}`, {
+        path: blockPath,
+      });
+    }
+    const block = new Fields(item, blockPath);
+    const start = block.integer('start', 0);
+    const count = block.integer('count', 0);
+    shards += count;
+    if (shards > max) {
+      throw new ProtocolError(
+        ProtocolErrorCode.TOO_MANY_SHARDS,
+        `${path} covers more than ${max} micro-shards (the most per task)`,
+        { path: blockPath },
+      );
+    }
+    if (!isPowerOfTwo(count) || start % count !== 0) {
+      throw new ProtocolError(
+        ProtocolErrorCode.BAD_BLOCK,
+        `${blockPath} is {start: ${start}, count: ${count}}; a block's count must be a power of two and its start a multiple of count`,
+        { path: blockPath },
+      );
+    }
+    if (i > 0 && start < previousEnd) {
+      throw new ProtocolError(
+        ProtocolErrorCode.BAD_BLOCK,
+        `${blockPath} starts at micro-shard ${start}, inside or before the previous block (which ends at ${previousEnd}); blocks must be ascending and disjoint`,
+        { path: blockPath },
+      );
+    }
+    previousEnd = start + count;
+    blocks.push(read(block, start, count));
+  }
+  return { blocks, shards };
+}
+
+function isPowerOfTwo(value: number): boolean {
+  if (value < 1) return false;
+  let n = value;
+  while (n > 0x40000000) {
+    if (n % 2 !== 0) return false;
+    n /= 2;
+  }
+  return (n & (n - 1)) === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// scans
+
+/** Index of the first NaN or ±Infinity in `values`, or -1. One pass, no allocation. */
+export function firstNonFiniteFloat(values: Float32Array): number {
+  // x * 0 is 0 for finite x and NaN for NaN and ±Infinity; a NaN poisons the sum. No branch in the loop.
+  const length = values.length;
+  let poison = 0;
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    poison += values[i]! * 0 + values[i + 1]! * 0 + values[i + 2]! * 0 + values[i + 3]! * 0;
+  }
+  for (; i < length; i++) poison += values[i]! * 0;
+  if (poison === 0) return -1;
+  for (let j = 0; j < length; j++) {
+    if (!Number.isFinite(values[j]!)) return j;
+  }
+  return -1;
+}
+
+/** Index of the first half-precision Inf or NaN (exponent bits all ones) in `halves`, or -1. */
+function firstNonFiniteHalf(halves: Uint16Array): number {
+  const length = halves.length;
+  let all = 0;
+  // OR of (exponent == 31) bits: ((h & 0x7c00) + 0x0400) & 0x8000 is set exactly when the exponent is all ones.
+  for (let i = 0; i < length; i++) all |= ((halves[i]! & 0x7c00) + 0x0400) & 0x8000;
+  if (all === 0) return -1;
+  for (let i = 0; i < length; i++) {
+    if ((halves[i]! & 0x7c00) === 0x7c00) return i;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+function checkJsonObject(value: Record<string, unknown>, path: string): JsonObject {
+  checkJson(value, path, 0);
+  return value as JsonObject;
+}
+
+function checkJson(value: unknown, path: string, depth: number): asserts value is JsonValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return;
+    throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: expected JSON value, got ${describe(value)}`, { path });
+  }
+  if (depth >= MAX_JSON_DEPTH) {
+    throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`, { path });
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkJson(value[i], `${path}[${i}]`, depth + 1);
+    return;
+  }
+  if (isPlainObject(value)) {
+    for (const key of Object.keys(value)) checkJson(value[key], `${path}.${key}`, depth + 1);
+    return;
+  }
+  throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: expected JSON value, got ${describe(value)}`, { path });
+}
+
+// ---------------------------------------------------------------------------------------------
+// field access
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const objectToString = Object.prototype.toString;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !ArrayBuffer.isView(value) &&
+    objectToString.call(value) === '[object Object]'
+  );
+}
+
+function own(record: Record<string, unknown>, key: string): unknown {
+  return hasOwn.call(record, key) ? record[key] : undefined;
+}
+
+function isOneOf<T extends string>(value: unknown, allowed: readonly T[]): value is T {
+  return typeof value === 'string' && (allowed as readonly string[]).includes(value);
+}
+
+/** A short description of a value for error messages: `string`, `number -3`, `array`, `Float64Array`. */
+function describe(value: unknown): string {
+  if (value === null) return 'nil';
+  if (value === undefined) return 'nothing';
+  switch (typeof value) {
+    case 'number':
+      return `number ${value}`;
+    case 'boolean':
+      return `boolean ${value}`;
+    case 'string':
+    case 'bigint':
+      return typeof value;
+    case 'object': {
+      if (Array.isArray(value)) return 'array';
+      if (isPlainObject(value)) return 'map';
+      const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      return typeof name === 'string' ? name : 'object';
+    }
+    default:
+      return typeof value;
+  }
+}
+
+function modelLabel(limits: ResolvedDecodeLimits): string {
+  return limits.modelName === undefined ? 'the model' : `model ${limits.modelName}`;
+}
+
+type TypedArrayType<T> = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+/** Typed field access on one decoded map; errors name `path.key`. */
+class Fields {
+  constructor(
+    readonly raw: Record<string, unknown>,
+    readonly path: string,
+  ) {}
+
+  /** The field's value; `undefined` when absent or nil. */
+  get(key: string): unknown {
+    const value = own(this.raw, key);
+    return value === null ? undefined : value;
+  }
+
+  /** Describe the field's raw value (telling nil from absent) for an error message. */
+  describe(key: string): string {
+    return describe(own(this.raw, key));
+  }
+
+  bad(key: string, expected: string, got: string, code: ProtocolErrorCode = ProtocolErrorCode.BAD_FIELD): ProtocolError {
+    const path = `${this.path}.${key}`;
+    return new ProtocolError(code, `${path}: expected ${expected}, got ${got}`, { path });
+  }
+
+  id(key: string): string {
+    return this.text(key, MAX_ID_LENGTH, 1);
+  }
+
+  optionalId(key: string): string | undefined {
+    return this.get(key) === undefined ? undefined : this.id(key);
+  }
+
+  text(key: string, maxLength: number, minLength = 0): string {
+    const value = this.get(key);
+    if (typeof value !== 'string') throw this.bad(key, 'string', this.describe(key));
+    if (value.length < minLength || value.length > maxLength) {
+      throw this.bad(key, `string of ${minLength}..${maxLength} characters`, `${value.length} characters`);
+    }
+    return value;
+  }
+
+  optionalText(key: string, maxLength: number): string | undefined {
+    return this.get(key) === undefined ? undefined : this.text(key, maxLength);
+  }
+
+  boolean(key: string): boolean {
+    const value = this.get(key);
+    if (typeof value !== 'boolean') throw this.bad(key, 'boolean', this.describe(key));
+    return value;
+  }
+
+  optionalBoolean(key: string): boolean | undefined {
+    return this.get(key) === undefined ? undefined : this.boolean(key);
+  }
+
+  /** A safe integer >= `min`. */
+  integer(key: string, min: number): number {
+    const value = this.get(key);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+      throw this.bad(key, min === 0 ? 'integer >= 0' : `integer >= ${min}`, this.describe(key));
+    }
+    return value;
+  }
+
+  optionalInteger(key: string, min: number): number | undefined {
+    return this.get(key) === undefined ? undefined : this.integer(key, min);
+  }
+
+  /** A finite number >= `min` (any finite number when `min` is omitted). */
+  finite(key: string, min = -Infinity): number {
+    const value = this.get(key);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      const expected = min === -Infinity ? 'finite number' : min === Number.MIN_VALUE ? 'finite number > 0' : `finite number >= ${min}`;
+      throw this.bad(key, expected, this.describe(key));
+    }
+    return value;
+  }
+
+  optionalFinite(key: string, min = -Infinity): number | undefined {
+    return this.get(key) === undefined ? undefined : this.finite(key, min);
+  }
+
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T {
+    const value = this.get(key);
+    if (!isOneOf(value, allowed)) {
+      throw this.bad(key, `one of ${allowed.join(', ')}`, typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : this.describe(key));
+    }
+    return value;
+  }
+
+  optionalOneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
+    return this.get(key) === undefined ? undefined : this.oneOf(key, allowed);
+  }
+
+  array(key: string): unknown[] {
+    const value = this.get(key);
+    if (!Array.isArray(value)) throw this.bad(key, 'array', this.describe(key));
+    return value;
+  }
+
+  record(key: string): Fields {
+    const value = this.get(key);
+    if (!isPlainObject(value)) throw this.bad(key, 'map', this.describe(key));
+    return new Fields(value, `${this.path}.${key}`);
+  }
+
+  jsonObject(key: string): JsonObject {
+    const fields = this.record(key);
+    return checkJsonObject(fields.raw, fields.path);
+  }
+
+  /**
+   * A typed array of type `type`: msgpackr's typed-array extension of that type (already
+   * an aligned copy owned by the message), or a MessagePack `bin` of whole elements (read
+   * little-endian, as a view when aligned and as an aligned copy otherwise) from peers
+   * that do not speak msgpackr's extension.
+   */
+  typedArray<T>(key: string, type: TypedArrayType<T>, typeName: string): T {
+    const value = this.get(key);
+    if (value instanceof type) return value;
+    if (value instanceof Uint8Array) {
+      const size = type.BYTES_PER_ELEMENT;
+      if (value.byteLength % size !== 0) {
+        throw this.bad(key, `${typeName} (or bin of a multiple of ${size} bytes)`, `bin of ${value.byteLength} bytes`);
+      }
+      if (value.byteOffset % size === 0) return new type(value.buffer, value.byteOffset, value.byteLength / size);
+      // Uint8Array's own slice copies (a Node Buffer's `slice` would return a view).
+      return new type(Uint8Array.prototype.slice.call(value).buffer, 0, value.byteLength / size);
+    }
+    throw this.bad(key, typeName, this.describe(key));
+  }
+}
