@@ -253,6 +253,16 @@ export interface TaskMessage {
   indices: Uint32Array;
   /** Milliseconds after receipt by which the result must arrive; later, the blocks are given to another worker. */
   deadlineMs: number;
+  /**
+   * The samples themselves, so that a worker needs no copy of the dataset (browsers, lab
+   * machines without the data): `x` holds the samples of `indices` in order, each of the
+   * model's input size (NHWC / NWC, float32). Absent when the worker loads `dataset` itself.
+   */
+  x?: Float32Array;
+  /** Integer labels of the samples of `indices`, for classification; one per index. */
+  labels?: Int32Array;
+  /** Float targets of the samples of `indices`, for regression; the same number per index. */
+  targets?: Float32Array;
 }
 
 /** One block's result in a `train` result. */

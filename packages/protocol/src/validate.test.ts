@@ -5,7 +5,7 @@ import { MAX_INT8_SCALE, encodeGradient } from './gradient-codecs.js';
 import type { DecodeLimits } from './limits.js';
 import type { Message } from './messages.js';
 import { OPAQUE_FIELDS, OPTIONAL_FIELDS, prng, randomFloats, sampleMessages } from './test-support/fixtures.js';
-import { firstNonFiniteFloat } from './validate.js';
+import { firstNonFiniteFloat, validateMessage } from './validate.js';
 
 const P = 64;
 const LIMITS: Partial<DecodeLimits> = { parameterCount: P, modelName: 'tiny' };
@@ -406,3 +406,29 @@ function nest(depth: number): unknown {
   for (let i = 0; i < depth; i++) value = [value];
   return value;
 }
+
+describe('inline task samples', () => {
+  const base = {
+    type: 'task', taskId: 't1', runId: 'r1', step: 3, kind: 'train', microShardSize: 2,
+    blocks: [{ start: 0, count: 2 }], indices: Uint32Array.of(5, 6, 7, 8), deadlineMs: 1000,
+  };
+  it('accepts x with a whole number of values per sample and one label per sample', () => {
+    const task = validateMessage({ ...base, x: new Float32Array(12), labels: Int32Array.of(1, 2, 3, 4) });
+    expect(task).toMatchObject({ type: 'task' });
+    expect((task as { x?: Float32Array }).x?.length).toBe(12);
+  });
+  it('rejects lengths that do not fit the indices, and non-finite samples', () => {
+    const codeOf = (v: object): string | undefined => {
+      try {
+        validateMessage(v);
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+      return undefined;
+    };
+    expect(codeOf({ ...base, x: new Float32Array(13) })).toBe('LENGTH_MISMATCH');
+    expect(codeOf({ ...base, labels: Int32Array.of(1, 2, 3) })).toBe('LENGTH_MISMATCH');
+    expect(codeOf({ ...base, x: Float32Array.of(0, 0, 0, NaN) })).toBe('NON_FINITE');
+    expect(codeOf({ ...base, labels: Float32Array.of(1, 2, 3, 4) })).toBe('BAD_FIELD');
+  });
+});

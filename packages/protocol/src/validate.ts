@@ -259,6 +259,28 @@ function validateTask(fields: Fields, limits: ResolvedDecodeLimits): TaskMessage
   const deadlineMs = fields.finite('deadlineMs', Number.MIN_VALUE);
   const task: TaskMessage = { type: 'task', taskId, runId, step, kind, blocks, microShardSize, indices, deadlineMs };
   if (split !== undefined) task.split = split;
+  const perSample = (key: 'x' | 'labels' | 'targets', exact: boolean): void => {
+    if (fields.get(key) === undefined || fields.get(key) === null) return;
+    const values = key === 'labels' ? fields.typedArray(key, Int32Array, 'Int32Array') : fields.typedArray(key, Float32Array, 'Float32Array');
+    const ok = exact ? values.length === indices.length : values.length > 0 && values.length % Math.max(indices.length, 1) === 0;
+    if (!ok) {
+      throw new ProtocolError(
+        ProtocolErrorCode.LENGTH_MISMATCH,
+        `task ${taskId} has ${values.length} ${key} values for ${indices.length} samples; expected ${exact ? 'one per sample' : 'the same positive number per sample'}`,
+        { path: `task.${key}` },
+      );
+    }
+    if (key !== 'labels') {
+      const bad = firstNonFiniteFloat(values as Float32Array);
+      if (bad >= 0) {
+        throw new ProtocolError(ProtocolErrorCode.NON_FINITE, `task ${taskId} ${key}[${bad}] is ${values[bad]}; samples must be finite`, { path: `task.${key}` });
+      }
+    }
+    (task as unknown as Record<string, unknown>)[key] = values;
+  };
+  perSample('x', false);
+  perSample('labels', true);
+  perSample('targets', false);
   return task;
 }
 
