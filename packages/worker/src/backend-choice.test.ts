@@ -1,0 +1,120 @@
+import { type Backend } from '@swarmgrad/protocol';
+import { describe, expect, it } from 'vitest';
+import { benchmarkBackend, chooseBackend, type BackendChoiceDeps, type BackendProbeResult } from './backend-choice.js';
+import { tinySpec } from './testing/fixtures.js';
+
+describe('chooseBackend on the real cpu backend', () => {
+  it('starts cpu when asked and measures its throughput', async () => {
+    const choice = await chooseBackend('cpu', { benchmark: () => benchmarkBackend({ microShardSize: 8, maxCalls: 2 }) });
+    expect(choice.name).toBe('cpu');
+    expect(choice.adapter).toBeUndefined();
+    expect(choice.samplesPerSecond).toBeGreaterThan(0);
+    expect(Object.keys(choice.reasons).sort()).toEqual(['wasm', 'webgpu']);
+  });
+
+  it('benchmarks any model spec', async () => {
+    await chooseBackend('cpu', { benchmark: false });
+    expect(await benchmarkBackend({ spec: tinySpec, microShardSize: 4, maxCalls: 2 })).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Fake backends: which backend is available, fails, or is fast cannot be arranged on one
+ * machine, so these tests inject the probe, start and benchmark functions.
+ */
+function fakeDeps(setup: Partial<Record<Backend, { probe?: BackendProbeResult; startError?: string; rate?: number; benchError?: string }>>) {
+  const started: Backend[] = [];
+  const benchmarked: Backend[] = [];
+  const deps: BackendChoiceDeps = {
+    probeBackends: async () => {
+      const out = {} as Record<Backend, BackendProbeResult>;
+      for (const name of ['webgpu', 'wasm', 'cpu'] as const) out[name] = setup[name]?.probe ?? { ok: false, reason: `${name} missing` };
+      return out;
+    },
+    useBackend: async (name) => {
+      const error = setup[name]?.startError;
+      if (error !== undefined) throw new Error(error);
+      started.push(name);
+      const adapter = setup[name]?.probe?.adapter;
+      return adapter === undefined ? { name } : { name, adapter };
+    },
+    benchmark: async (name) => {
+      benchmarked.push(name);
+      const error = setup[name]?.benchError;
+      if (error !== undefined) throw new Error(error);
+      return setup[name]?.rate ?? 1;
+    },
+  };
+  return { deps, started, benchmarked };
+}
+
+describe('chooseBackend auto', () => {
+  it('keeps the fastest of the backends that start and says why the others were not used', async () => {
+    const { deps, started, benchmarked } = fakeDeps({
+      webgpu: { probe: { ok: true, adapter: 'llvmpipe' }, rate: 400 },
+      wasm: { probe: { ok: true }, rate: 1600 },
+      cpu: { probe: { ok: true }, rate: 175 },
+    });
+    const choice = await chooseBackend('auto', deps);
+    expect(choice).toMatchObject({ name: 'wasm', samplesPerSecond: 1600 });
+    expect(choice.adapter).toBeUndefined();
+    expect(benchmarked).toEqual(['webgpu', 'wasm', 'cpu']);
+    expect(started.at(-1)).toBe('wasm'); // the winner is the active backend afterwards
+    expect(choice.reasons.webgpu).toMatch(/^slower here: 400 samples\/s against wasm's 1600/);
+    expect(choice.reasons.cpu).toMatch(/^slower here/);
+    expect(choice.reasons.wasm).toBeUndefined();
+  });
+
+  it('skips unavailable backends and backends that fail their benchmark', async () => {
+    const { deps } = fakeDeps({
+      webgpu: { probe: { ok: false, reason: 'no adapter found' } },
+      wasm: { probe: { ok: true }, benchError: "kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'" },
+      cpu: { probe: { ok: true }, rate: 175 },
+    });
+    const choice = await chooseBackend('auto', deps);
+    expect(choice.name).toBe('cpu');
+    expect(choice.reasons).toEqual({
+      webgpu: 'unavailable: no adapter found',
+      wasm: "failed its self-benchmark: kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'",
+    });
+  });
+
+  it('uses webgpu with its adapter when it is the only backend that starts, benchmarking it once', async () => {
+    const { deps, benchmarked } = fakeDeps({ webgpu: { probe: { ok: true, adapter: 'SwiftShader' }, rate: 900 } });
+    const choice = await chooseBackend('auto', deps);
+    expect(choice).toMatchObject({ name: 'webgpu', adapter: 'SwiftShader', samplesPerSecond: 900 });
+    expect(benchmarked).toEqual(['webgpu']);
+  });
+
+  it('without a benchmark takes the first backend that starts, in webgpu, wasm, cpu order', async () => {
+    const { deps, benchmarked } = fakeDeps({
+      webgpu: { probe: { ok: true }, startError: 'device lost' },
+      wasm: { probe: { ok: true } },
+      cpu: { probe: { ok: true } },
+    });
+    const choice = await chooseBackend('auto', { ...deps, benchmark: false });
+    expect(choice.name).toBe('wasm');
+    expect(choice.samplesPerSecond).toBeUndefined();
+    expect(choice.reasons.webgpu).toBe('unavailable: device lost');
+    expect(choice.reasons.cpu).toMatch(/^not tried/);
+    expect(benchmarked).toEqual([]);
+  });
+
+  it('fails with BACKEND_UNAVAILABLE when nothing can compute', async () => {
+    const { deps } = fakeDeps({ cpu: { probe: { ok: true }, benchError: 'out of memory' } });
+    await expect(chooseBackend('auto', deps)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    await expect(chooseBackend('auto', fakeDeps({}).deps)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+  });
+});
+
+describe('chooseBackend with a named backend', () => {
+  it('does not fall back when the named backend cannot start', async () => {
+    const { deps, started } = fakeDeps({ webgpu: { startError: 'no adapter found' }, cpu: { probe: { ok: true } } });
+    await expect(chooseBackend('webgpu', deps)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(started).toEqual([]);
+  });
+
+  it('rejects unknown preferences with a TypeError', async () => {
+    await expect(chooseBackend('cuda' as Backend, fakeDeps({}).deps)).rejects.toBeInstanceOf(TypeError);
+  });
+});

@@ -1,0 +1,224 @@
+/**
+ * Choosing the backend a worker computes on: `webgpu` → `wasm` → `cpu`, by availability
+ * and a short self-benchmark, or one backend named by the user.
+ */
+import { createModel, lenet5, probeBackends, useBackend, type ModelSpec, type UseBackendOptions } from '@swarmgrad/nn';
+import { BACKENDS, type Backend } from '@swarmgrad/protocol';
+import { WorkerError, WorkerErrorCode, messageOf } from './errors.js';
+import { monotonicMs } from './timers.js';
+
+/** What the user asks for: `auto` (fastest that works), or one backend. */
+export type BackendPreference = 'auto' | Backend;
+
+/** Every accepted {@link BackendPreference}. */
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', ...BACKENDS];
+
+/** The backend {@link chooseBackend} started (it is the active tfjs backend afterwards). */
+export interface BackendChoice {
+  name: Backend;
+  /** WebGPU adapter description, for `webgpu`. */
+  adapter?: string;
+  /** Training throughput measured by the self-benchmark (LeNet-5 samples per second); absent when the benchmark was skipped. */
+  samplesPerSecond?: number;
+  /**
+   * Why each other backend is not the one used, for people (the volunteer page shows
+   * them): `unavailable: <why>`, `failed its self-benchmark: <why>`, `slower here: …`,
+   * or `not tried: …`. Has no entry for the chosen backend.
+   */
+  reasons: Partial<Record<Backend, string>>;
+}
+
+/** What one backend probe found (the shape of `probeBackends()` of `@swarmgrad/nn`). */
+export interface BackendProbeResult {
+  ok: boolean;
+  reason?: string;
+  adapter?: string;
+}
+
+/** The functions {@link chooseBackend} uses; each defaults to `@swarmgrad/nn`'s (tests and special environments replace them). */
+export interface BackendChoiceDeps {
+  /** Which backends can start here. Default: `probeBackends` of `@swarmgrad/nn`. */
+  probeBackends: (options?: UseBackendOptions) => Promise<Record<Backend, BackendProbeResult>>;
+  /** Makes a backend the active one. Default: `useBackend` of `@swarmgrad/nn`. */
+  useBackend: (name: Backend, options?: UseBackendOptions) => Promise<{ name: Backend; adapter?: string }>;
+  /** Measures training samples per second on the active backend. Default: {@link benchmarkBackend}. */
+  benchmark: (name: Backend) => Promise<number>;
+}
+
+/** Options of {@link chooseBackend}. */
+export interface ChooseBackendOptions extends Partial<Omit<BackendChoiceDeps, 'benchmark'>> {
+  /** Passed to `probeBackends` / `useBackend` (wasm binary paths, a WebGPU entry point, ...). */
+  backendOptions?: UseBackendOptions;
+  /**
+   * Run the self-benchmark. Default `true`. With `false`, `auto` takes the first backend that
+   * starts (webgpu, then wasm, then cpu) and `samplesPerSecond` is absent.
+   */
+  benchmark?: BackendChoiceDeps['benchmark'] | boolean;
+}
+
+/**
+ * Starts the backend to compute on and returns it.
+ *
+ * - `'auto'`: probes webgpu, wasm and cpu; if one starts, uses it; if several do, runs
+ *   {@link benchmarkBackend} on each and keeps the fastest (a backend whose benchmark throws
+ *   is skipped: e.g. a missing gradient kernel). `reasons` says why the others were not used.
+ * - `'webgpu' | 'wasm' | 'cpu'`: uses that backend or fails; no fallback.
+ *
+ * @throws WorkerError `BACKEND_UNAVAILABLE` when no (or not the requested) backend can start.
+ */
+export async function chooseBackend(preference: BackendPreference, options: ChooseBackendOptions = {}): Promise<BackendChoice> {
+  if (!BACKEND_PREFERENCES.includes(preference)) {
+    throw new TypeError(`chooseBackend: unknown backend preference '${String(preference)}'; expected one of ${BACKEND_PREFERENCES.join(', ')}`);
+  }
+  const probe = options.probeBackends ?? (probeBackends as BackendChoiceDeps['probeBackends']);
+  const start = options.useBackend ?? (useBackend as BackendChoiceDeps['useBackend']);
+  const benchmark =
+    options.benchmark === false ? undefined : typeof options.benchmark === 'function' ? options.benchmark : () => benchmarkBackend();
+  const backendOptions = options.backendOptions ?? {};
+  const reasons: Partial<Record<Backend, string>> = {};
+
+  if (preference !== 'auto') {
+    let info: { name: Backend; adapter?: string };
+    try {
+      info = await start(preference, backendOptions);
+    } catch (cause) {
+      throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} was requested but cannot start: ${messageOf(cause)}`, { cause });
+    }
+    for (const other of BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
+    const choice: BackendChoice = { name: preference, reasons };
+    if (info.adapter !== undefined) choice.adapter = info.adapter;
+    if (benchmark !== undefined) {
+      try {
+        choice.samplesPerSecond = await benchmark(preference);
+      } catch (cause) {
+        throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} started but failed its self-benchmark: ${messageOf(cause)}`, { cause });
+      }
+    }
+    return choice;
+  }
+
+  const probes = await probe(backendOptions);
+  const available: Backend[] = [];
+  for (const name of BACKENDS) {
+    const result = probes[name];
+    if (result?.ok === true) available.push(name);
+    else reasons[name] = `unavailable: ${result?.reason ?? 'not probed'}`;
+  }
+  if (available.length === 0) {
+    throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
+  }
+
+  if (benchmark === undefined) {
+    // No benchmark: the first backend (in preference order) that really starts.
+    for (const name of available) {
+      try {
+        const info = await start(name, backendOptions);
+        for (const later of available) if (later !== name && reasons[later] === undefined) reasons[later] = `not tried: ${name} started first and no benchmark was run`;
+        return withAdapter({ name, reasons }, info.adapter);
+      } catch (error) {
+        reasons[name] = `unavailable: ${messageOf(error)}`;
+      }
+    }
+    throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
+  }
+
+  const measured: Array<{ name: Backend; adapter: string | undefined; samplesPerSecond: number }> = [];
+  let active: Backend | undefined;
+  for (const name of available) {
+    let adapter: string | undefined;
+    try {
+      adapter = (await start(name, backendOptions)).adapter;
+      active = name;
+    } catch (error) {
+      reasons[name] = `unavailable: ${messageOf(error)}`;
+      continue;
+    }
+    try {
+      const samplesPerSecond = await benchmark(name);
+      if (!(Number.isFinite(samplesPerSecond) && samplesPerSecond > 0)) throw new Error(`measured ${samplesPerSecond} samples/s`);
+      measured.push({ name, adapter, samplesPerSecond });
+    } catch (error) {
+      reasons[name] = `failed its self-benchmark: ${messageOf(error)}`;
+    }
+    // With only one candidate there is nothing to compare: no need to measure the rest.
+    if (available.length === 1) break;
+  }
+  if (measured.length === 0) {
+    throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can compute gradients here: ${describeReasons(reasons)}`);
+  }
+  let best = measured[0]!;
+  for (const candidate of measured) if (candidate.samplesPerSecond > best.samplesPerSecond) best = candidate;
+  for (const other of measured) {
+    if (other !== best) {
+      reasons[other.name] = `slower here: ${formatRate(other.samplesPerSecond)} samples/s against ${best.name}'s ${formatRate(best.samplesPerSecond)}`;
+    }
+  }
+  // The last backend started is the active one: switch back to the winner.
+  let adapter = best.adapter;
+  if (active !== best.name) adapter = (await start(best.name, backendOptions)).adapter ?? adapter;
+  return withAdapter({ name: best.name, samplesPerSecond: best.samplesPerSecond, reasons }, adapter);
+}
+
+/** Options of {@link benchmarkBackend}. */
+export interface BenchmarkOptions {
+  /** Model to time. Default LeNet-5 (28×28×1, 10 classes). */
+  spec?: ModelSpec;
+  /** Samples per gradient call (one micro-shard). Default 32. */
+  microShardSize?: number;
+  /** Stop after this many timed calls. Default 5. */
+  maxCalls?: number;
+  /** Stop once this much time has been spent in timed calls (ms), after at least 2 calls. Default 1500. */
+  maxMs?: number;
+}
+
+/**
+ * Measures training throughput on the active backend: one warm-up `gradients` call (kernel
+ * compilation, first allocations), then timed calls on a seeded random micro-shard until
+ * `maxCalls` or `maxMs`. Returns samples per second.
+ */
+export async function benchmarkBackend(options: BenchmarkOptions = {}): Promise<number> {
+  const spec = options.spec ?? lenet5();
+  const microShardSize = options.microShardSize ?? 32;
+  const maxCalls = options.maxCalls ?? 5;
+  const maxMs = options.maxMs ?? 1500;
+  const model = createModel(spec);
+  const params = model.initParams(12345);
+  const sampleSize = model.inputShape.reduce((a, b) => a * b, 1);
+  const classes = model.outputShape[0] ?? 1;
+  let seed = 0x9e3779b9;
+  const next = (): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const x = new Float32Array(microShardSize * sampleSize);
+  for (let i = 0; i < x.length; i++) x[i] = next();
+  const y: Int32Array | Float32Array =
+    model.plan.loss === 'softmaxCrossEntropy'
+      ? Int32Array.from({ length: microShardSize }, () => Math.floor(next() * classes))
+      : Float32Array.from({ length: microShardSize * classes }, () => next());
+  await model.gradients(params, x, y); // warm-up
+  let calls = 0;
+  const started = monotonicMs();
+  let elapsed = 0;
+  while (calls < maxCalls && (calls < 2 || elapsed < maxMs)) {
+    await model.gradients(params, x, y);
+    calls++;
+    elapsed = monotonicMs() - started;
+  }
+  return (calls * microShardSize * 1000) / Math.max(elapsed, 1e-3);
+}
+
+function withAdapter(choice: BackendChoice, adapter: string | undefined): BackendChoice {
+  if (adapter !== undefined) choice.adapter = adapter;
+  return choice;
+}
+
+function describeReasons(reasons: Partial<Record<Backend, string>>): string {
+  return BACKENDS.filter((name) => reasons[name] !== undefined)
+    .map((name) => `${name}: ${reasons[name]}`)
+    .join('; ');
+}
+
+function formatRate(rate: number): string {
+  return rate >= 100 ? String(Math.round(rate)) : rate.toPrecision(3);
+}
