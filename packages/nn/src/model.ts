@@ -163,10 +163,10 @@ export function createModel(spec: ModelSpec): Model {
   const lossSum = (out: tf.Tensor, y: Targets, n: number): tf.Scalar => {
     if (plan.loss === 'softmaxCrossEntropy') {
       const oneHot = tf.oneHot(tf.tensor1d(y as Int32Array, 'int32'), outputs);
-      return tf.neg(tf.sum(tf.mul(tf.logSoftmax(out), oneHot)));
+      return tf.neg(tf.sum(tf.mul(tf.logSoftmax(out), oneHot))) as tf.Scalar;
     }
     const diff = tf.sub(out, tf.tensor2d(y as Float32Array, [n, outputs]));
-    return tf.div(tf.sum(tf.square(diff)), tf.scalar(outputs));
+    return tf.div(tf.sum(tf.square(diff)), tf.scalar(outputs)) as tf.Scalar;
   };
 
   const inputTensor = (x: Float32Array, n: number): tf.Tensor => tf.tensor(x, [n, ...plan.inputShape], 'float32');
