@@ -1,0 +1,84 @@
+// `npm run bench`: prints the benchmark tables. Every number is a median over repeated
+// steps measured in this run, side by side, on this machine (shared and noisy: compare rows
+// of one run, not runs of different days). Sections: `node bench/run.mjs [section...]`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sections = { nn: benchNn };
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const budget = process.env.BENCH_SECONDS ?? '6';
+
+console.log(`swarmgrad benchmarks — ${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, node ${process.version}`);
+for (const [name, run] of Object.entries(sections)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  await run();
+}
+
+/** Prints rows as a Markdown table. */
+export function table(title, columns, rows) {
+  console.log(`\n### ${title}\n`);
+  const cells = [columns, ...rows.map((r) => columns.map((c) => String(r[c] ?? '')))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  const line = (row) => `| ${row.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(cells[0]));
+  console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+  for (const row of cells.slice(1)) console.log(line(row));
+}
+
+function fmt(n) {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function torchPython() {
+  // Debian's python3-torch installs for the system interpreter, not a pyenv one on PATH.
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (probe.status === 0) return python;
+  }
+  return null;
+}
+
+async function benchNn() {
+  const rows = [];
+  for (const backend of ['cpu', 'wasm', 'webgpu']) {
+    for (const batch of [64, 256]) {
+      try {
+        const out = execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, String(batch), backend === 'cpu' ? String(Math.min(Number(budget), 4)) : budget], {
+          encoding: 'utf8',
+          timeout: 300_000,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const r = JSON.parse(out.trim().split('\n').pop());
+        rows.push({ implementation: `swarmgrad ${backend}${r.adapter ? ` (${r.adapter})` : ''}`, batch, sps: r.samplesPerSecond, steps: r.steps });
+      } catch (error) {
+        rows.push({ implementation: `swarmgrad ${backend}`, batch, sps: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` });
+      }
+    }
+  }
+  const python = torchPython();
+  const torchRows = [];
+  if (python) {
+    const out = execFileSync(python, [join(here, 'torch_lenet5.py'), String(Math.min(Number(budget), 4))], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '2' } });
+    for (const line of out.trim().split('\n')) {
+      const r = JSON.parse(line);
+      torchRows.push({ implementation: r.backend, batch: r.batch, sps: r.samplesPerSecond, steps: r.steps });
+    }
+  }
+  const best = (batch) => Math.max(...torchRows.filter((r) => r.batch === batch).map((r) => r.sps));
+  table(
+    'LeNet-5 training throughput (forward + backward + Adam update, float32), samples/s',
+    ['implementation', 'batch', 'samples/s', 'vs best PyTorch', 'steps timed'],
+    [...rows, ...torchRows].map((r) => ({
+      implementation: r.implementation,
+      batch: r.batch,
+      'samples/s': Number.isFinite(r.sps) ? fmt(r.sps) : r.note,
+      'vs best PyTorch': torchRows.length && Number.isFinite(r.sps) ? `${(r.sps / best(r.batch)).toFixed(2)}×` : '',
+      'steps timed': r.steps ?? '',
+    })),
+  );
+  if (!python) console.log('\nPyTorch rows skipped: install Debian\'s python3-torch (`apt-get install -y python3-torch`) to compare on the same machine in the same run.');
+}
