@@ -10,7 +10,7 @@ import { stockKernels } from './stock.js';
 
 /**
  * The project's own tfjs kernels, per backend: the one list that registration reads.
- * See README-kernels.md for why each exists and how it was measured.
+ * See KERNELS.md in the package root for why each exists and how it was measured.
  */
 export const ownKernels: Readonly<Record<BackendName, readonly KernelConfig[]>> = {
   cpu: [conv2DBackpropFilterCpuConfig, conv2DCpuConfig, conv2DBackpropInputCpuConfig, maxPoolGradCpuConfig],
