@@ -1,0 +1,62 @@
+/**
+ * `@swarmgrad/coordinator` — the transport-free swarmgrad run engine: membership,
+ * deterministic scheduling and aggregation, the optimizer step, evaluation, checkpoints
+ * and metrics. Environment-free (no `node:` imports); file helpers live in
+ * `@swarmgrad/coordinator/node`.
+ *
+ * @packageDocumentation
+ */
+export {
+  Coordinator,
+  DASHBOARD_HISTORY_LIMIT,
+  DEFAULT_SAMPLES_PER_SECOND,
+  SMALL_FRAME_BYTES,
+  type CoordinatorListener,
+  type CoordinatorOptions,
+  type CoordinatorTransport,
+} from './coordinator.js';
+export { CloseCode, CoordinatorError, CoordinatorErrorCode, isCoordinatorError } from './errors.js';
+export {
+  ENGINE_DEFAULTS,
+  TRAJECTORY_FIELDS,
+  resolveRunConfig,
+  type CoordinatorLimits,
+  type EngineOptionsInput,
+  type ResolvedRun,
+  type RunConfig,
+} from './config.js';
+export {
+  RUN_STATUSES,
+  type AccountedBlock,
+  type AccountedShard,
+  type CheckpointEvent,
+  type CoordinatorEvent,
+  type ErrorEvent,
+  type EvalResult,
+  type LearningRateEvent,
+  type ModelSummary,
+  type RejectedEvent,
+  type ReissueEvent,
+  type ReissueReason,
+  type RunSnapshot,
+  type RunStatus,
+  type SnapshotEvent,
+  type StatusEvent,
+  type StepAccounting,
+  type StepMetrics,
+  type WorkerEvent,
+  type WorkerSummary,
+} from './events.js';
+export { CHECKPOINT_FORMAT_VERSION, CHECKPOINT_MAGIC, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
+export { Sha256, paramsSha256, sha256, toHex } from './sha256.js';
+export {
+  assignGreedy,
+  blockSizeFor,
+  floorPowerOfTwo,
+  groupIntoTasks,
+  planBlocks,
+  type TaskCaps,
+  type WorkUnit,
+  type WorkerLoad,
+} from './scheduler.js';
+export { formatPrometheus, type MetricFamily } from './prometheus.js';
