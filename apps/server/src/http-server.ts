@@ -1,0 +1,115 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Coordinator } from '@swarmgrad/coordinator';
+import type { SocketHub } from './socket-hub.js';
+
+/** A running HTTP + WebSocket front for one coordinator engine. */
+export interface RunServer {
+  readonly port: number;
+  readonly url: string;
+  /** Closes every connection and the listening socket. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link startRunServer}. */
+export interface RunServerOptions {
+  /** 0 picks a free port. */
+  port: number;
+  host: string;
+  /** Largest WebSocket frame accepted, in bytes (the engine's limit). */
+  maxFrameBytes: number;
+  /** `GET /api/runs` lists these besides the live run (past runs in the output folder). */
+  listRuns: () => Promise<unknown[]>;
+  /** `GET /api/runs/:id` for runs other than the live one. */
+  readRun: (id: string) => Promise<unknown | undefined>;
+  /** Extra routes (static web apps); return true when handled. */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
+}
+
+/**
+ * Wraps the transport-free engine: every WebSocket connection gets a connection id, binary
+ * frames go to `engine.receive`, the engine's `send` / `close` come back out; a 100 ms timer
+ * drives `engine.tick`. HTTP serves the JSON API and Prometheus `/metrics`.
+ */
+export async function startRunServer(engine: Coordinator, hub: SocketHub, options: RunServerOptions): Promise<RunServer> {
+  const http: Server = createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: String(error) });
+      else res.end();
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${req.method} is not supported` });
+    if (url.pathname === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(engine.metricsText());
+      return;
+    }
+    if (url.pathname === '/healthz') return json(res, 200, { ok: true, status: engine.status });
+    if (url.pathname === '/api/runs') {
+      const live = engine.snapshot();
+      const past = (await options.listRuns()).filter((r) => (r as { runId?: string }).runId !== live.config.runId);
+      return json(res, 200, { runs: [summaryOf(live), ...past] });
+    }
+    const match = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
+    if (match) {
+      const id = decodeURIComponent(match[1]!);
+      if (id === engine.snapshot().config.runId || id === 'current') return json(res, 200, engine.snapshot());
+      const run = await options.readRun(id);
+      return run ? json(res, 200, run) : json(res, 404, { error: 'NOT_FOUND', message: `no run ${JSON.stringify(id)} here` });
+    }
+    if (options.extraRoutes && (await options.extraRoutes(req, res))) return;
+    json(res, 404, { error: 'NOT_FOUND', message: `nothing at ${url.pathname}; try /api/runs, /metrics or the WebSocket at /ws` });
+  }
+
+  const wss = new WebSocketServer({ server: http, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  wss.on('connection', (ws, req) => {
+    const connId = hub.add(ws);
+    engine.open(connId, { remoteAddress: req.socket.remoteAddress ?? 'unknown' });
+    ws.on('message', (data, isBinary) => {
+      const frame = isBinary ? toUint8(data) : new TextEncoder().encode(String(data));
+      engine.receive(connId, frame);
+    });
+    ws.on('close', () => {
+      hub.sockets.delete(connId);
+      engine.close(connId);
+    });
+    ws.on('error', () => ws.terminate());
+  });
+
+  const ticker = setInterval(() => engine.tick(), 100);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = http.address() as AddressInfo;
+  const server: RunServer = {
+    port,
+    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    async close() {
+      clearInterval(ticker);
+      hub.terminateAll();
+      wss.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+  return server;
+}
+
+function toUint8(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data as Buffer[]));
+  return new Uint8Array(data as ArrayBuffer);
+}
+
+function summaryOf(snapshot: ReturnType<Coordinator['snapshot']>): unknown {
+  return { runId: snapshot.config.runId, status: snapshot.status, step: snapshot.step, live: true };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises';
+import { syntheticDataset, type Dataset } from '@swarmgrad/data';
+import { loadIdxDataset, loadMnist } from '@swarmgrad/data/node';
+import { planModel, zoo, zooModel, type ModelSpec, NnError } from '@swarmgrad/nn/core';
+import type { DatasetDescriptor } from '@swarmgrad/protocol';
+import { UsageError } from './args.js';
+
+/** A loaded dataset pair and how to name it on the wire. */
+export interface LoadedData {
+  descriptor: DatasetDescriptor;
+  train: Dataset;
+  test: Dataset;
+}
+
+/**
+ * `--data`: `mnist` (bundled, nothing downloaded), `idx:DIR` (any IDX pair: MNIST,
+ * Fashion-MNIST, KMNIST, EMNIST, gzipped or not) or `synthetic[:SEED]` (a small learnable set
+ * for quick checks).
+ */
+export async function loadData(spec: string): Promise<LoadedData> {
+  if (spec === 'mnist') {
+    const [train, test] = await Promise.all([loadMnist({ split: 'train' }), loadMnist({ split: 'test' })]);
+    return { descriptor: { name: 'mnist' }, train, test };
+  }
+  if (spec.startsWith('idx:')) {
+    const dir = spec.slice(4);
+    if (!dir) throw new UsageError('--data idx:DIR needs a directory, e.g. --data idx:./fashion-mnist');
+    const [train, test] = await Promise.all([loadIdxDataset(dir, { split: 'train' }), loadIdxDataset(dir, { split: 'test' })]);
+    return { descriptor: { name: 'idx', dir }, train, test };
+  }
+  const synthetic = /^synthetic(?::(\d+))?$/.exec(spec);
+  if (synthetic) {
+    const seed = Number(synthetic[1] ?? 1);
+    const options = { height: 12, width: 12, channels: 1, numClasses: 4, noise: 0.3 };
+    return {
+      descriptor: { name: 'synthetic', seed },
+      train: syntheticDataset({ ...options, seed, length: 4096, name: 'synthetic-train' }),
+      test: syntheticDataset({ ...options, seed: seed + 1_000_003, length: 512, name: 'synthetic-test' }),
+    };
+  }
+  throw new UsageError(`--data must be mnist, idx:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);
+}
+
+/** `--model`: a zoo name (shaped for the dataset) or a JSON spec file. Validated here. */
+export async function loadModel(name: string, data: LoadedData): Promise<ModelSpec> {
+  let spec: ModelSpec;
+  if (name in zoo) {
+    spec = zooModel(name, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses });
+  } else if (name.endsWith('.json')) {
+    try {
+      spec = JSON.parse(await readFile(name, 'utf8')) as ModelSpec;
+    } catch (error) {
+      throw new UsageError(`--model ${name}: cannot read a JSON model spec (${(error as Error).message})`);
+    }
+  } else {
+    throw new UsageError(`--model must be one of ${Object.keys(zoo).join(', ')} or a .json spec file; got ${JSON.stringify(name)}`);
+  }
+  try {
+    const plan = planModel(spec);
+    const expected = data.train.sampleShape;
+    if (plan.inputShape.join('x') !== expected.join('x')) {
+      throw new UsageError(`model ${plan.name} takes input [${plan.inputShape.join(', ')}] but ${data.descriptor.name} samples are [${expected.join(', ')}]`);
+    }
+    if (plan.loss === 'softmaxCrossEntropy' && plan.outputShape[0]! < data.train.numClasses) {
+      throw new UsageError(`model ${plan.name} has ${plan.outputShape[0]} outputs but ${data.descriptor.name} has ${data.train.numClasses} classes`);
+    }
+  } catch (error) {
+    if (error instanceof NnError) throw new UsageError(`--model ${name}: ${error.message}`);
+    throw error;
+  }
+  return spec;
+}

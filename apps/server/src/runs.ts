@@ -1,0 +1,52 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listCheckpoints, paramsSha256, readCheckpoint } from '@swarmgrad/coordinator/node';
+
+/** A past run found in the output root: its `run.json` summary, or what its newest checkpoint says. */
+export interface PastRun {
+  runId: string;
+  status: string;
+  step: number;
+  out: string;
+  testAccuracy: number | null;
+  live: false;
+}
+
+/** Runs in the sub-folders of `root` (each a `--out` folder). */
+export async function listRuns(root: string): Promise<PastRun[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const runs: PastRun[] = [];
+  for (const name of names.sort()) {
+    const run = await describeRun(join(root, name)).catch(() => undefined);
+    if (run) runs.push(run);
+  }
+  return runs;
+}
+
+async function describeRun(dir: string): Promise<PastRun | undefined> {
+  try {
+    const summary = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as { runId: string; status: string; steps: number; testAccuracy: number | null };
+    return { runId: summary.runId, status: summary.status, step: summary.steps, out: dir, testAccuracy: summary.testAccuracy, live: false };
+  } catch {
+    const files = await listCheckpoints(dir);
+    const last = files[files.length - 1];
+    if (!last) return undefined;
+    return { runId: last.runId, status: 'interrupted', step: last.step, out: dir, testAccuracy: null, live: false };
+  }
+}
+
+/** `GET /api/runs/:id` for a past run: its config, step, history and parameter hash, from its newest checkpoint. */
+export async function readRun(root: string, runId: string): Promise<unknown | undefined> {
+  const run = (await listRuns(root)).find((r) => r.runId === runId);
+  if (!run) return undefined;
+  const files = await listCheckpoints(run.out);
+  const last = files[files.length - 1];
+  if (!last) return { ...run };
+  const checkpoint = await readCheckpoint(last.path);
+  return { ...run, config: checkpoint.run, step: checkpoint.step, history: checkpoint.history, paramsSha256: paramsSha256(checkpoint.params) };
+}
