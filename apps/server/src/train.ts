@@ -11,6 +11,7 @@ import { createProgress, formatDuration } from './progress.js';
 import { listRuns, readRun } from './runs.js';
 import { loadData, loadModel } from './run-setup.js';
 import { SocketHub } from './socket-hub.js';
+import { serveWebApps } from './web-apps.js';
 
 /** Flags that decide the parameter trajectory: a resumed run takes them from its checkpoint. */
 const TRAJECTORY_FLAGS = ['model', 'data', 'steps', 'epochs', 'batch', 'micro-batch', 'optimizer', 'lr', 'momentum', 'weight-decay', 'schedule', 'seed', 'codec', 'run-id'] as const;
@@ -149,6 +150,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     maxFrameBytes: 64 * 1024 * 1024,
     listRuns: () => listRuns(resolve(outDir, '..')),
     readRun: (id) => readRun(resolve(outDir, '..'), id),
+    extraRoutes: serveWebApps,
   }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EADDRINUSE') throw new UsageError(`port ${get<number>('port')} is in use; pick another with --port (0 picks a free one)`);
     throw error;
