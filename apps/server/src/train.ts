@@ -147,7 +147,8 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const server = await startRunServer(engine, hub, {
     port: get<number>('port'),
     host: get<string>('host'),
-    maxFrameBytes: 64 * 1024 * 1024,
+    // The engine answers frames over its limit with FRAME_TOO_LARGE; ws cuts only far larger ones.
+    maxFrameBytes: engine.limits.maxFrameBytes + 1024 * 1024,
     listRuns: () => listRuns(resolve(outDir, '..')),
     readRun: (id) => readRun(resolve(outDir, '..'), id),
     extraRoutes: serveWebApps,

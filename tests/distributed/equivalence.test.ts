@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { paramsSha256, type RunConfig } from '@swarmgrad/coordinator';
+import { BatchSchedule } from '@swarmgrad/data';
+import { loadMnist } from '@swarmgrad/data/node';
+import { createModel, createOptimizer, sumBlock, treeWidth, useBackend } from '@swarmgrad/nn';
+import { describe, expect, it } from 'vitest';
+import { BASE_RUN, tempDir, train } from './cli.js';
+
+// Issue #3, test 1: 20 steps of LeNet-5 on the cpu backend give the same parameters with 1
+// worker, with 3 workers, and in a single process that follows the determinism contract.
+describe('equivalence', () => {
+  it('1 worker, 3 workers and the single-process reference end with the same paramsSha256', async () => {
+    const one = await train([...BASE_RUN, '--workers', '1', '--backend', 'cpu']);
+    const three = await train([...BASE_RUN, '--workers', '3', '--backend', 'cpu']);
+    expect(one.status).toBe('finished');
+    expect(one.steps).toBe(20);
+    expect(three.paramsSha256).toBe(one.paramsSha256);
+
+    // The reference: same config (read back from the run), same micro-shards, same tree.
+    const { config } = JSON.parse(readFileSync(join(one.out, 'run.json'), 'utf8')) as { config: RunConfig };
+    await useBackend('cpu');
+    const data = await loadMnist({ split: 'train' });
+    const model = createModel(config.modelSpec);
+    const params = model.initParams(config.seed);
+    const optimizer = createOptimizer(config.optimizer, model.paramCount);
+    const schedule = new BatchSchedule({ seed: config.seed, datasetLength: data.length, batchSize: config.batchSize, microShardSize: config.microShardSize });
+    const shards = config.batchSize / config.microShardSize;
+    for (let step = 0; step < config.totalSteps; step++) {
+      const micro = schedule.microShards(step);
+      const root = await sumBlock({ start: 0, count: treeWidth(shards) }, shards, async (i) => {
+        const { x, y } = data.batch(micro[i]!);
+        return model.gradients(params, x, y).then((g) => ({ grads: g.grads, lossSum: g.lossSum, count: g.count }));
+      });
+      const grad = new Float32Array(root.grads.length);
+      for (let i = 0; i < grad.length; i++) grad[i] = root.grads[i]! / config.batchSize;
+      optimizer.step(params, grad);
+    }
+    expect(paramsSha256(params)).toBe(one.paramsSha256);
+  });
+});
