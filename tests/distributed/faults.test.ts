@@ -1,0 +1,102 @@
+import { existsSync } from 'node:fs';
+import { readCheckpoint, listCheckpoints } from '@swarmgrad/coordinator/node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BASE_RUN, childPids, SWARMGRAD, snapshot, sleep, startCli, tempDir, train, waitFor } from './cli.js';
+import { spawn } from 'node:child_process';
+
+// Issue #3, tests 2, 3, 4 and 6: whatever dies, stalls or joins late, the run ends with the
+// parameters of the undisturbed run — every micro-shard of every step counted exactly once.
+let baseline: string;
+
+beforeAll(async () => {
+  baseline = (await train([...BASE_RUN, '--workers', '1', '--backend', 'cpu'])).paramsSha256;
+});
+
+/** Steps in a final checkpoint's history, to show none was lost or applied twice. */
+async function appliedSteps(out: string): Promise<{ steps: number[]; stepCount: number; reissued: number; maxStepMs: number }> {
+  const ckpt = await readCheckpoint(`${out}/final.ckpt`);
+  return {
+    steps: ckpt.history.steps.map((s) => s.step),
+    stepCount: ckpt.optimizer.stepCount,
+    reissued: ckpt.history.steps.reduce((a, s) => a + s.shardsReissued, 0),
+    maxStepMs: Math.max(...ckpt.history.steps.map((s) => s.stepMs)),
+  };
+}
+
+const twenty = Array.from({ length: 20 }, (_, i) => i);
+
+describe('faults', () => {
+  it('kill -9 of workers mid-run, several times: same paramsSha256', async () => {
+    const run = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu'], tempDir('kill-workers'));
+    const { port } = await run.server;
+    let kills = 0;
+    let last = -1;
+    while (kills < 4 && run.child.exitCode === null) {
+      const { step } = await snapshot(port).catch(() => ({ step: -1 }));
+      const pids = childPids(run.child.pid!);
+      if (step > last && step >= 2 && pids.length) {
+        process.kill(pids[kills % pids.length]!, 'SIGKILL');
+        kills++;
+        last = step + 1; // the next kill waits until the run has moved on
+      }
+      await sleep(150);
+    }
+    const result = await run.result;
+    expect(kills).toBeGreaterThanOrEqual(3);
+    expect(result.paramsSha256).toBe(baseline);
+    const applied = await appliedSteps(result.out);
+    expect(applied.steps).toEqual(twenty);
+    expect(applied.reissued).toBeGreaterThan(0); // the kills did land while blocks were out
+  });
+
+  it('kill -9 of the coordinator mid-run, then --resume: same paramsSha256, no step lost or applied twice', async () => {
+    const out = tempDir('kill-coordinator');
+    const first = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu'], out);
+    await first.server;
+    await waitFor(() => listCheckpoints(out), (files) => files.some((f) => f.step >= 5 && f.step < 20), 120_000, 'a checkpoint past step 5');
+    const workers = childPids(first.child.pid!);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Local workers leave with their coordinator (their IPC channel closed).
+    await waitFor(() => workers.filter((pid) => existsSync(`/proc/${pid}`)), (alive) => alive.length === 0, 30_000, 'orphaned workers to exit');
+    const killedAt = (await listCheckpoints(out)).pop()!.step;
+    expect(killedAt).toBeLessThan(20);
+
+    const resumed = await startCli('train', ['--resume', '--workers', '2', '--backend', 'cpu', '--port', '0'], out).result;
+    expect(resumed.paramsSha256).toBe(baseline);
+    const applied = await appliedSteps(out);
+    expect(applied.steps).toEqual(twenty);
+    expect(applied.stepCount).toBe(20);
+  });
+
+  it('a worker joining mid-run is used from the next step; hash unchanged', async () => {
+    const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('late-join'));
+    const { ws, port } = await run.server;
+    const worker = (name: string) => spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name], { stdio: 'ignore' });
+    const early = worker('early');
+    await waitFor(() => snapshot(port), (s) => s.step >= 5, 120_000, 'step 5');
+    const late = worker('late');
+    const seen = await waitFor(
+      () => snapshot(port).catch(() => undefined),
+      (s) => s === undefined || s.workers.some((w) => w.name === 'late' && Number(w.tasksDone) > 0),
+      120_000,
+      'the late worker to complete a task',
+    );
+    expect(seen, 'the run ended before the late worker did any work').toBeDefined();
+    const result = await run.result;
+    early.kill();
+    late.kill();
+    expect(result.paramsSha256).toBe(baseline);
+  });
+
+  it('a straggler does not hold steps past its deadline: its blocks are re-issued', async () => {
+    // Local worker 1 sleeps 30 s on every task; the engine's deadline is max(5 s, 3 × expected).
+    const result = await train([...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '30000'], tempDir('straggler'));
+    expect(result.paramsSha256).toBe(baseline);
+    const applied = await appliedSteps(result.out);
+    expect(applied.steps).toEqual(twenty);
+    expect(applied.reissued).toBeGreaterThan(0);
+    // No step waited for the straggler's 30 s: each was finished by the deadline re-issue.
+    expect(applied.maxStepMs).toBeLessThan(30_000);
+  });
+});
