@@ -3,6 +3,7 @@ import { readCheckpoint, listCheckpoints } from '@swarmgrad/coordinator/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BASE_RUN, childPids, SWARMGRAD, snapshot, sleep, startCli, tempDir, train, waitFor } from './cli.js';
 import { spawn } from 'node:child_process';
+import { helloFrame, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
 
 // Issue #3, tests 2, 3, 4 and 6: whatever dies, stalls or joins late, the run ends with the
 // parameters of the undisturbed run — every micro-shard of every step counted exactly once.
@@ -98,5 +99,39 @@ describe('faults', () => {
     expect(applied.reissued).toBeGreaterThan(0);
     // No step waited for the straggler's 30 s: each was finished by the deadline re-issue.
     expect(applied.maxStepMs).toBeLessThan(30_000);
+  });
+});
+
+describe('bad input over real sockets', () => {
+  it('malformed frames, unknown type, oversized frame, wrong token, bad gradients, stale and duplicate results: each rejected with its code; the run is unaffected', async () => {
+    const token = 'lab-token-for-tests';
+    const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('bad-input'), { SWARMGRAD_TOKEN: token });
+    const { ws } = await run.server;
+    const honest = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest'], { stdio: 'ignore', env: { ...process.env, SWARMGRAD_TOKEN: token } });
+    try {
+      const malformed = await rawExchange(ws, [Uint8Array.of(0xc1, 0xff, 0x00, 0x13)]);
+      expect(malformed.codes).toContain('MALFORMED');
+      const unknown = await rawExchange(ws, [rawFrame({ type: 'frobnicate', x: 1 })]);
+      expect(unknown.codes).toContain('UNKNOWN_TYPE');
+      const oversized = await rawExchange(ws, [new Uint8Array(200 * 1024)]);
+      expect(oversized.codes).toContain('FRAME_TOO_LARGE');
+      const wrongToken = await rawExchange(ws, [helloFrame('not-the-token')]);
+      expect(wrongToken.codes).toContain('AUTH_FAILED');
+      expect(wrongToken.closeCode).toBe(1008);
+
+      // Workers that compute real gradients and corrupt them on the way out.
+      expect(await tamperingWorker(ws, token, 'short-gradient', 'LENGTH_MISMATCH')).toContain('LENGTH_MISMATCH');
+      expect(await tamperingWorker(ws, token, 'nan', 'NON_FINITE')).toContain('NON_FINITE');
+      expect(await tamperingWorker(ws, token, 'stale-step', 'STALE_RESULT')).toContain('STALE_RESULT');
+      expect(await tamperingWorker(ws, token, 'duplicate', 'DUPLICATE_RESULT')).toContain('DUPLICATE_RESULT');
+
+      const result = await run.result;
+      expect(result.paramsSha256).toBe(baseline);
+      const applied = await appliedSteps(result.out);
+      expect(applied.steps).toEqual(twenty);
+    } finally {
+      honest.kill();
+      run.child.kill();
+    }
   });
 });

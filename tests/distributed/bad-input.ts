@@ -1,0 +1,116 @@
+import { Packr } from 'msgpackr';
+import WebSocket from 'ws';
+import { decodeMessage, encodeMessage, PROTOCOL_VERSION, type Message } from '@swarmgrad/protocol';
+import { connectWebSocket, nodeCapabilities, startWorkerSession, type Endpoint } from '@swarmgrad/worker/node';
+
+/** Opens a raw WebSocket, sends `frames` (after open), and collects error codes until closed or `ms` pass. */
+export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000): Promise<{ codes: string[]; closeCode: number | null }> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  const codes: string[] = [];
+  let closeCode: number | null = null;
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.on('message', (data: Buffer) => {
+    try {
+      const msg = decodeMessage(new Uint8Array(data));
+      if (msg.type === 'error') codes.push(msg.code);
+    } catch {
+      codes.push('UNDECODABLE_REPLY');
+    }
+  });
+  const closed = new Promise<void>((resolve) =>
+    ws.once('close', (code) => {
+      closeCode = code;
+      resolve();
+    }),
+  );
+  for (const frame of frames) ws.send(frame, { binary: true });
+  await Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
+  ws.terminate();
+  return { codes, closeCode };
+}
+
+/** A msgpack frame the project's encoder would never write (e.g. an unknown type). */
+export function rawFrame(value: unknown): Uint8Array {
+  return new Packr({ useRecords: false }).pack(value);
+}
+
+export function helloFrame(token: string): Uint8Array {
+  return encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', token, capabilities: { backend: 'cpu', environment: 'node', codecs: ['f32'] } } as Message);
+}
+
+/** How a tampering worker corrupts its train results. */
+export type Tamper = 'short-gradient' | 'nan' | 'stale-step' | 'duplicate';
+
+
+/**
+ * A real worker (cpu backend) whose outgoing train results are corrupted one way; resolves
+ * with the error codes the coordinator answered once `expected` arrives (or rejects on timeout).
+ */
+export async function tamperingWorker(url: string, token: string, tamper: Tamper, expected: string, timeoutMs = 90_000): Promise<string[]> {
+  const codes: string[] = [];
+  let held: { frame: Uint8Array; step: number } | undefined;
+  let found: () => void = () => undefined;
+  const seen = new Promise<void>((resolve) => (found = resolve));
+  const connect = async (): Promise<Endpoint> => {
+    const inner = await connectWebSocket(url);
+    return {
+      send(frame) {
+        const msg = decodeMessage(frame);
+        if (msg.type !== 'result' || msg.kind !== 'train') return inner.send(frame);
+        const block = msg.blocks[0]!;
+        const gradient = block.gradient;
+        if (gradient.codec !== 'f32') throw new Error('tampering expects f32 gradients');
+        switch (tamper) {
+          case 'short-gradient':
+            block.gradient = { codec: 'f32', length: gradient.length - 1, payload: gradient.payload.slice(1) };
+            return inner.send(encodeMessage(msg));
+          case 'nan': {
+            const payload = gradient.payload.slice();
+            payload[payload.length >> 1] = Number.NaN;
+            block.gradient = { codec: 'f32', length: gradient.length, payload };
+            return inner.send(encodeMessage(msg));
+          }
+          case 'stale-step':
+            // Hold the first result back until a task of a later step arrives; the held
+            // result's blocks are re-issued at its deadline meanwhile, so it arrives stale.
+            if (!held) {
+              held = { frame, step: msg.step };
+              return undefined;
+            }
+            if (msg.step > held.step) inner.send(held.frame);
+            return inner.send(frame);
+          case 'duplicate':
+            inner.send(frame);
+            return inner.send(frame);
+        }
+      },
+      close: (code, reason) => inner.close(code, reason),
+      onMessage(cb) {
+        inner.onMessage((frame) => {
+          try {
+            const msg = decodeMessage(frame);
+            if (msg.type === 'error') {
+              codes.push(msg.code);
+              if (msg.code === expected) found();
+            }
+          } catch {
+            // the session itself reports undecodable frames
+          }
+          cb(frame);
+        });
+      },
+      onClose: (cb) => inner.onClose(cb),
+    };
+  };
+  const worker = startWorkerSession({ connect, capabilities: nodeCapabilities(), backend: 'cpu', token, name: `tamper-${tamper}` });
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${expected} within ${timeoutMs} ms; got ${codes.join(', ') || 'nothing'}`)), timeoutMs));
+  try {
+    await Promise.race([seen, timer]);
+    return codes;
+  } finally {
+    await worker.stop().catch(() => undefined);
+  }
+}
