@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn };
+const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
@@ -81,4 +81,73 @@ async function benchNn() {
     })),
   );
   if (!python) console.log('\nPyTorch rows skipped: install Debian\'s python3-torch (`apt-get install -y python3-torch`) to compare on the same machine in the same run.');
+}
+
+function coordinatorCell(workers, codec, steps) {
+  const out = execFileSync(process.execPath, [join(here, 'coordinator.mjs'), String(workers), codec, String(steps)], { encoding: 'utf8', timeout: 600_000 });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+const mb = (bytes) => (bytes / 1e6).toFixed(2);
+
+async function benchCoordinator() {
+  const rows = [];
+  for (const workers of [1, 16, 64, 256]) {
+    const r = coordinatorCell(workers, 'f32', workers >= 64 ? 12 : 25);
+    rows.push({
+      'simulated workers': workers,
+      'coordinator ms/step': r.coordinatorMs.toFixed(1),
+      'step wall ms': Math.round(r.stepMs),
+      'workers with blocks': r.activeWorkers,
+      'MB to workers': mb(r.bytesToWorkers),
+      'MB from workers': mb(r.bytesFromWorkers),
+    });
+  }
+  table(
+    'Coordinator cost per LeNet-5 step (B = 256, m = 1: 256 micro-shards), f32, simulated workers over real sockets — decode + validate + aggregate + Adam step + params/tasks out (median)',
+    ['simulated workers', 'coordinator ms/step', 'step wall ms', 'workers with blocks', 'MB to workers', 'MB from workers'],
+    rows,
+  );
+}
+
+async function benchWire() {
+  const { encodedGradientBytes } = await import('@swarmgrad/protocol');
+  const rows = [];
+  for (const codec of ['f32', 'f16', 'int8']) {
+    const r = coordinatorCell(16, codec, 15);
+    rows.push({
+      codec,
+      'bytes per block gradient': encodedGradientBytes(codec, 61_706).toLocaleString('en-US'),
+      'MB from workers / step': mb(r.bytesFromWorkers),
+      'MB to workers / step': mb(r.bytesToWorkers),
+      'coordinator ms/step': r.coordinatorMs.toFixed(1),
+    });
+  }
+  table('Bytes on the wire per LeNet-5 step per gradient codec (16 simulated workers, B = 256, m = 1)', ['codec', 'bytes per block gradient', 'MB from workers / step', 'MB to workers / step', 'coordinator ms/step'], rows);
+}
+
+async function benchBrowser() {
+  const script = join(here, 'browser-worker.mjs');
+  if (!existsSync(script) || !existsSync('/usr/bin/chromium')) {
+    console.log('\nbrowser section skipped: needs /usr/bin/chromium and tests/bench/browser-worker.mjs');
+    return;
+  }
+  const rows = [];
+  const out = execFileSync(process.execPath, [script], { encoding: 'utf8', timeout: 900_000 });
+  for (const line of out.trim().split('\n')) {
+    try {
+      rows.push(JSON.parse(line));
+    } catch {
+      // not a result line
+    }
+  }
+  for (const backend of ['wasm', 'cpu', 'webgpu']) {
+    try {
+      const node = JSON.parse(execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, '64', '4'], { encoding: 'utf8', timeout: 300_000 }).trim().split('\n').pop());
+      rows.push({ implementation: `Node worker, ${backend}${node.adapter ? ` (${node.adapter})` : ''}`, batch: 64, samplesPerSecond: node.samplesPerSecond, steps: node.steps });
+    } catch (error) {
+      rows.push({ implementation: `Node worker, ${backend}`, batch: 64, samplesPerSecond: NaN, note: String(error.message).split('\n')[0] });
+    }
+  }
+  table('Browser worker (headless Chromium, dedicated Web Worker) next to the Node worker: LeNet-5 training samples/s', ['implementation', 'batch', 'samples/s', 'steps timed'], rows.map((r) => ({ implementation: r.implementation, batch: r.batch, 'samples/s': Number.isFinite(r.samplesPerSecond) ? fmt(r.samplesPerSecond) : r.note ?? 'failed', 'steps timed': r.steps ?? '' })));
 }
