@@ -54,6 +54,16 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
       const past = (await options.listRuns()).filter((r) => (r as { runId?: string }).runId !== live.config.runId);
       return json(res, 200, { runs: [summaryOf(live), ...past] });
     }
+    // Which worker and backend computed each block of every completed step of the live run
+    // (`?since=N`: steps >= N only), e.g. for a volunteer page's share of the work.
+    const accounting = /^\/api\/runs\/([^/]+)\/accounting$/.exec(url.pathname);
+    if (accounting) {
+      const id = decodeURIComponent(accounting[1]!);
+      if (id !== engine.runId && id !== 'current') return json(res, 404, { error: 'NOT_FOUND', message: `run ${JSON.stringify(id)} is not the live run; accounting is kept for the live run only` });
+      const since = Number(url.searchParams.get('since') ?? '0');
+      if (!Number.isInteger(since) || since < 0) return json(res, 400, { error: 'BAD_REQUEST', message: `since must be a step number (an integer >= 0); got ${JSON.stringify(url.searchParams.get('since'))}` });
+      return json(res, 200, { runId: engine.runId, step: engine.step, steps: engine.accounting().filter((entry) => entry.step >= since) });
+    }
     const match = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
     if (match) {
       const id = decodeURIComponent(match[1]!);

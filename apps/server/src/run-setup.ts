@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { syntheticDataset, type Dataset } from '@swarmgrad/data';
+import { subsetDataset, syntheticDataset, type Dataset } from '@swarmgrad/data';
 import { loadIdxDataset, loadMnist } from '@swarmgrad/data/node';
 import { planModel, zoo, zooModel, type ModelSpec, NnError } from '@swarmgrad/nn/core';
 import type { DatasetDescriptor } from '@swarmgrad/protocol';
@@ -31,11 +31,13 @@ export async function loadData(spec: string): Promise<LoadedData> {
   const synthetic = /^synthetic(?::(\d+))?$/.exec(spec);
   if (synthetic) {
     const seed = Number(synthetic[1] ?? 1);
-    const options = { height: 12, width: 12, channels: 1, numClasses: 4, noise: 0.3 };
+    // One seeded set (the seed fixes the class templates); train and test are disjoint index ranges.
+    const all = syntheticDataset({ height: 12, width: 12, channels: 1, numClasses: 4, noise: 0.3, seed, length: 4096 + 512 });
+    const range = (start: number, length: number) => Uint32Array.from({ length }, (_, i) => start + i);
     return {
       descriptor: { name: 'synthetic', seed },
-      train: syntheticDataset({ ...options, seed, length: 4096, name: 'synthetic-train' }),
-      test: syntheticDataset({ ...options, seed: seed + 1_000_003, length: 512, name: 'synthetic-test' }),
+      train: subsetDataset(all, range(0, 4096), 'synthetic-train'),
+      test: subsetDataset(all, range(4096, 512), 'synthetic-test'),
     };
   }
   throw new UsageError(`--data must be mnist, idx:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);

@@ -11,6 +11,7 @@ import { createProgress, formatDuration } from './progress.js';
 import { listRuns, readRun } from './runs.js';
 import { loadData, loadModel } from './run-setup.js';
 import { SocketHub } from './socket-hub.js';
+import { createInsightsRoutes } from './insights.js';
 import { serveWebApps } from './web-apps.js';
 
 /** Flags that decide the parameter trajectory: a resumed run takes them from its checkpoint. */
@@ -144,6 +145,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     ...(resumeFrom ? { resume: resumeFrom } : {}),
   });
 
+  const insights = createInsightsRoutes({ engine, testData: data.test, runsRoot: resolve(outDir, '..') });
   const server = await startRunServer(engine, hub, {
     port: get<number>('port'),
     host: get<string>('host'),
@@ -151,7 +153,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     maxFrameBytes: engine.limits.maxFrameBytes + 1024 * 1024,
     listRuns: () => listRuns(resolve(outDir, '..')),
     readRun: (id) => readRun(resolve(outDir, '..'), id),
-    extraRoutes: serveWebApps,
+    extraRoutes: async (req, res) => (await insights(req, res)) || serveWebApps(req, res),
   }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EADDRINUSE') throw new UsageError(`port ${get<number>('port')} is in use; pick another with --port (0 picks a free one)`);
     throw error;

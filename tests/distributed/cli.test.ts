@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SWARMGRAD, tempDir, train } from './cli.js';
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('the swarmgrad CLI', () => {
+  it.each([
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['train', '--batch', '100', '--micro-batch', '32'], /--batch 100 must be a multiple of --micro-batch 32/],
+    [['train', '--lr', 'fast'], /--lr must be a number; got "fast"/],
+    [['train', '--model', 'resnet'], /--model must be one of lenet5, alexnet, alexnetSmall, mlp or a .json spec file/],
+    [['train', '--data', 'cifar'], /--data must be mnist, idx:DIR or synthetic/],
+    [['train', '--resume'], /--resume needs --out DIR/],
+    [['worker'], /--coordinator ws:\/\/HOST:PORT is required/],
+    [['worker', '--coordinator', 'http://x'], /must be a ws:\/\/ or wss:\/\/ URL/],
+    [['inspect', '/nonexistent/final.ckpt'], /no checkpoint at/],
+  ])('%j: a clear message and exit 2, no stack trace', (args, message) => {
+    const r = cli(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a model spec that does not fit names the layer', () => {
+    const dir = tempDir('spec');
+    const spec = join(dir, 'bad.json');
+    writeFileSync(spec, JSON.stringify({ inputShape: [28, 28, 1], layers: [{ type: 'conv2d', filters: 4, kernelSize: 3 }, { type: 'dense', units: 10 }] }));
+    const r = cli('train', '--model', spec, '--port', '0', '--out', join(dir, 'out'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/layer 1 \(dense\): expects a flat input \[features\], got \[26, 26, 4\]/);
+  });
+
+  it('a corrupt checkpoint is reported with its code', () => {
+    const dir = tempDir('corrupt');
+    const file = join(dir, 'final.ckpt');
+    writeFileSync(file, Buffer.from('SWGCKPT\u0000garbage'));
+    const r = cli('inspect', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/CHECKPOINT_CORRUPT|CHECKPOINT_FORMAT/);
+  });
+
+  it('train → inspect → eval: the checkpoint holds the run, its hash and a working model', async () => {
+    const result = await train(['--data', 'synthetic:3', '--model', 'lenet5', '--steps', '40', '--batch', '32', '--micro-batch', '8', '--workers', '1', '--backend', 'cpu', '--port', '0', '--lr', '0.005']);
+    expect(result.status).toBe('finished');
+    const inspect = JSON.parse(cli('inspect', result.checkpoint!, '--json').stdout);
+    expect(inspect).toMatchObject({ runId: result.runId, step: 40, paramsSha256: result.paramsSha256, parameterCount: expect.any(Number) });
+    expect(inspect.optimizer.stepCount).toBe(40);
+    const evaluated = JSON.parse(cli('eval', '--checkpoint', result.checkpoint!, '--backend', 'cpu', '--json').stdout);
+    expect(evaluated.paramsSha256).toBe(result.paramsSha256);
+    expect(evaluated.accuracy).toBeCloseTo(result.testAccuracy!, 6);
+    expect(evaluated.accuracy).toBeGreaterThan(0.9); // the synthetic set is learnable
+    const rows: number[][] = evaluated.confusion;
+    expect(rows.flat().reduce((a, b) => a + b, 0)).toBe(evaluated.samples);
+  });
+});
