@@ -29,7 +29,7 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
         }
       : {}),
     steps: { type: 'int', min: 0, help: 'training steps (overrides --epochs)' },
-    epochs: { type: 'number', min: 0, help: 'epochs over the training set', default: 3 },
+    epochs: { type: 'number', min: 0, help: 'epochs over the training set', default: 4 },
     batch: { type: 'int', min: 1, help: 'global batch size B per step', default: 128 },
     'micro-batch': { type: 'int', min: 1, help: 'samples per micro-shard m (B must be a multiple)', default: 32 },
     optimizer: { type: 'string', choices: ['adam', 'sgd', 'momentum', 'nesterov', 'adamw'], help: 'optimizer', default: 'adam' },
