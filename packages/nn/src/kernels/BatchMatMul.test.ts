@@ -41,8 +41,30 @@ const cases: Array<[string, number[], number[], boolean, boolean]> = [
   ['dense dx = dy·Wᵀ (transposeB)', [1, 64, 120], [1, 400, 120], false, true],
   ['both transposed, odd sizes', [1, 7, 5], [1, 9, 7], true, true],
   ['batched 3 with a broadcast operand', [3, 6, 4], [1, 5, 6], true, true],
-  ['plain (delegated untouched)', [2, 5, 7], [2, 7, 3], false, false],
+  ['plain, batched', [2, 5, 7], [2, 7, 3], false, false],
+  ['plain, broadcast A, odd sizes', [1, 13, 9], [3, 9, 11], false, false],
 ];
+
+describe('own BatchMatMul on cpu and wasm', () => {
+  afterAll(() => {
+    registerOwnKernels('cpu');
+    registerOwnKernels('wasm');
+  });
+
+  it('matches float64 on cpu, and cpu and wasm give bitwise identical results', async () => {
+    for (const [name, aShape, bShape, transposeA, transposeB] of cases) {
+      const a = randomValues(aShape.reduce((x, y) => x * y, 1), 5);
+      const b = randomValues(bShape.reduce((x, y) => x * y, 1), 6);
+      const ref = reference(a, aShape, b, bShape, transposeA, transposeB);
+      const run = () => tf.tidy(() => tf.matMul(tf.tensor3d(a, aShape as [number, number, number]), tf.tensor3d(b, bShape as [number, number, number]), transposeA, transposeB).dataSync() as Float32Array);
+      await useBackend('cpu');
+      const onCpu = run();
+      for (let k = 0; k < ref.value.length; k++) expect(Math.abs(onCpu[k]! - ref.value[k]!), name).toBeLessThanOrEqual(1e-6 * ref.scale[k]! + 1e-30);
+      await useBackend('wasm');
+      expect(Array.from(run()), name).toEqual(Array.from(onCpu));
+    }
+  });
+});
 
 describe('own BatchMatMul on wasm', () => {
   beforeAll(async () => {

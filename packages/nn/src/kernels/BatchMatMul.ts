@@ -1,73 +1,113 @@
 import { BatchMatMul, broadcast_util, util } from '@tensorflow/tfjs-core';
-import type { BatchMatMulAttrs, DataId, DataType, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BatchMatMulAttrs, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { cpuIO, wasmIO, type KernelIO } from './backend-io.js';
+import { packB, packedBSize, paddedCols, sgemmEngine } from './simd-gemm.js';
 import { stockKernel } from './stock.js';
 
-/** The part of tfjs-backend-wasm's `BackendWasm` this kernel uses. */
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: DataId): boolean;
-}
-
 /**
- * `a` with its last two axes swapped, as a new wasm tensor of rank 3
- * `[batch, cols, rows]` (the caller disposes it).
+ * `out[t] = op(a[t mod batchA]) · op(b[t mod batchB])` for `t < max(batchA, batchB)` (the
+ * batch broadcasting tfjs-backend-cpu implements), every product through the SIMD GEMM:
+ * each entry is one float32 sum over the inner dimension in increasing order, so results
+ * are bitwise deterministic and the same on cpu and wasm. `a` is `[batchA, M, K]`
+ * (`[batchA, K, M]` with `transposeA`), `b` is `[batchB, K, N]` (`[batchB, N, K]` with
+ * `transposeB`), `out` is `[batch, M, N]`.
  */
-function transposeInner(backend: WasmBackendLike, a: TensorInfo): TensorInfo {
-  const rank = a.shape.length;
-  const rows = a.shape[rank - 2]!;
-  const cols = a.shape[rank - 1]!;
-  const batch = util.sizeFromShape(a.shape.slice(0, -2));
-  const out = backend.makeOutput([batch, cols, rows], 'float32');
-  // Views after makeOutput: allocating may grow (and detach) the wasm heap.
-  const src = backend.typedArrayFromHeap(a);
-  const dst = backend.typedArrayFromHeap(out);
-  const block = 32;
-  for (let b = 0; b < batch; b++) {
-    const base = b * rows * cols;
-    for (let i0 = 0; i0 < rows; i0 += block) {
-      const i1 = Math.min(i0 + block, rows);
-      for (let j0 = 0; j0 < cols; j0 += block) {
-        const j1 = Math.min(j0 + block, cols);
-        for (let i = i0; i < i1; i++) {
-          for (let j = j0; j < j1; j++) dst[base + j * rows + i] = src[base + i * cols + j]!;
-        }
+export function batchMatMulImpl(
+  a: Float32Array,
+  batchA: number,
+  b: Float32Array,
+  batchB: number,
+  M: number,
+  N: number,
+  K: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  out: Float32Array,
+): void {
+  const batch = Math.max(batchA, batchB);
+  if (batch === 0 || M === 0 || N === 0) return;
+  const ldc = paddedCols(N);
+  // Scratch: packed B | A | C.
+  const aOff = packedBSize(K, N);
+  const cOff = aOff + paddedCols(M * K);
+  const engine = sgemmEngine();
+  const mem = engine.scratch(cOff + M * ldc);
+  let packedFor = -1;
+  let copiedFor = -1;
+  for (let t = 0; t < batch; t++) {
+    const ia = t % batchA;
+    const ib = t % batchB;
+    if (ib !== packedFor) {
+      packB(b, ib * K * N, transposeB ? 1 : N, transposeB ? K : 1, K, N, mem, 0);
+      packedFor = ib;
+    }
+    if (ia !== copiedFor) {
+      mem.set(a.subarray(ia * M * K, (ia + 1) * M * K), aOff);
+      copiedFor = ia;
+    }
+    engine.gemm(transposeA, M, N, K, aOff, transposeA ? M : K, 0, cOff, ldc);
+    if (ldc === N) {
+      out.set(mem.subarray(cOff, cOff + M * N), t * M * N);
+    } else {
+      for (let i = 0; i < M; i++) {
+        const src = cOff + i * ldc;
+        const dst = (t * M + i) * N;
+        for (let j = 0; j < N; j++) out[dst + j] = mem[src + j]!;
       }
     }
   }
-  return out;
 }
 
 /**
- * `BatchMatMul` on wasm: tfjs-backend-wasm multiplies untransposed operands with XNNPACK
- * (~30 GFLOP/s here) but runs a naive loop (~2 GFLOP/s) as soon as `transposeA` or
- * `transposeB` is set, which every dense layer's backward pass does. This kernel
- * transposes such operands into new buffers and hands the stock kernel untransposed ones.
+ * The own BatchMatMul for float32 operands on a CPU-memory backend, or `undefined` when the
+ * operands are not float32 (the caller then runs the stock kernel).
  */
-function batchMatMulWasm({ inputs, backend, attrs }: Parameters<KernelConfig['kernelFunc']>[0]): TensorInfo {
-  const stock = stockKernel('wasm', BatchMatMul);
-  if (stock === undefined) throw new Error('swarmgrad BatchMatMul (wasm): the stock tfjs-backend-wasm kernel is not registered');
-  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
-  const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
-  if ((!transposeA && !transposeB) || a.dtype !== 'float32' || b.dtype !== 'float32') {
-    return stock.kernelFunc({ inputs, backend, ...(attrs === undefined ? {} : { attrs }) }) as TensorInfo;
-  }
-  const wasm = backend as WasmBackendLike;
+function ownBatchMatMul(io: KernelIO, a: TensorInfo, b: TensorInfo, attrs: BatchMatMulAttrs): TensorInfo | undefined {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+  const { transposeA, transposeB } = attrs;
   const aRank = a.shape.length;
   const bRank = b.shape.length;
-  const outShape = broadcast_util
-    .assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
-    .concat([transposeA ? a.shape[aRank - 1]! : a.shape[aRank - 2]!, transposeB ? b.shape[bRank - 2]! : b.shape[bRank - 1]!]);
-  const aT = transposeA ? transposeInner(wasm, a) : a;
-  const bT = transposeB ? transposeInner(wasm, b) : b;
-  try {
-    const out = stock.kernelFunc({ inputs: { a: aT, b: bT }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } }) as TensorInfo;
-    out.shape = outShape;
-    return out;
-  } finally {
-    if (aT !== a) wasm.disposeData(aT.dataId);
-    if (bT !== b) wasm.disposeData(bT.dataId);
-  }
+  const M = transposeA ? a.shape[aRank - 1]! : a.shape[aRank - 2]!;
+  const K = transposeA ? a.shape[aRank - 2]! : a.shape[aRank - 1]!;
+  const N = transposeB ? b.shape[bRank - 2]! : b.shape[bRank - 1]!;
+  const kB = transposeB ? b.shape[bRank - 1]! : b.shape[bRank - 2]!;
+  util.assert(K === kB, () => `Error in matMul: inner shapes (${K}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+  const outShape = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)).concat([M, N]);
+  const out = io.allocate(outShape);
+  batchMatMulImpl(io.read(a), util.sizeFromShape(a.shape.slice(0, -2)), io.read(b), util.sizeFromShape(b.shape.slice(0, -2)), M, N, K, transposeA, transposeB, out.values);
+  return out.info;
+}
+
+/** tfjs-backend-cpu's own kernel is a blocked scalar loop (30% of a LeNet-5 step once the convolutions were fast). */
+export const batchMatMulCpuConfig: KernelConfig = {
+  kernelName: BatchMatMul,
+  backendName: 'cpu',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const own = ownBatchMatMul(cpuIO(backend), a, b, attrs as unknown as BatchMatMulAttrs);
+    if (own !== undefined) return own;
+    const stock = stockKernel('cpu', BatchMatMul);
+    if (stock === undefined) throw new Error('swarmgrad BatchMatMul (cpu): the stock tfjs-backend-cpu kernel is not registered');
+    return stock.kernelFunc({ inputs, backend, ...(attrs === undefined ? {} : { attrs }) }) as TensorInfo;
+  },
+};
+
+/**
+ * `BatchMatMul` on wasm: tfjs-backend-wasm multiplies untransposed operands with XNNPACK
+ * but runs a naive loop (~2 GFLOP/s) as soon as `transposeA` or `transposeB` is set, which
+ * every dense layer's backward pass does. All float32 products go through the SIMD GEMM
+ * ({@link batchMatMulImpl}) — also the untransposed ones, which measured as fast as
+ * XNNPACK at LeNet-5's dense sizes and so return the same bits as on cpu on every machine
+ * (XNNPACK picks micro-kernels per CPU); other dtypes go to the stock kernel.
+ */
+function batchMatMulWasm({ inputs, backend, attrs }: Parameters<KernelConfig['kernelFunc']>[0]): TensorInfo {
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const matMulAttrs = attrs as unknown as BatchMatMulAttrs;
+  const own = ownBatchMatMul(wasmIO(backend), a, b, matMulAttrs);
+  if (own !== undefined) return own;
+  const stock = stockKernel('wasm', BatchMatMul);
+  if (stock === undefined) throw new Error('swarmgrad BatchMatMul (wasm): the stock tfjs-backend-wasm kernel is not registered');
+  return stock.kernelFunc({ inputs, backend, ...(attrs === undefined ? {} : { attrs }) }) as TensorInfo;
 }
 
 /** See {@link batchMatMulWasm}. Binds the stock kernel's C++ entry point when wasm starts. */

@@ -1,61 +1,80 @@
 import type { Conv2DGeometry } from './conv2d-geometry.js';
 
 /**
- * Writes rows `m0 .. m0+rows-1` of the im2col matrix of an NHWC input into `out`.
+ * im2col and col2im by table: the NHWC input is copied once into a zero-padded buffer in
+ * which every filter window lies entirely inside, so the im2col row of output pixel `m` is
+ * `padded[base(m) + tap(k)]` for `k < K` with no bounds checks: `base` is the window origin
+ * of the pixel, `tap` the offset of filter tap `(i, j, c)` — two small integer tables that
+ * the engine's `gather` (im2col) and `scatterAdd` (col2im) walk in WebAssembly.
  *
- * Row `m` stands for output pixel `(n, oh, ow)` in row-major order (`m = (n*OH + oh)*OW + ow`);
- * its `K = kh*kw*cin` entries are the input values under the filter window at that pixel,
- * in filter order `(i, j, c)`, with zeros where the window hangs over the padding. Row `r`
- * of the block starts at `out[r * rowStride]`; entries `K .. rowStride-1` are left alone
- * (callers keep them zero as GEMM padding).
- *
- * With stride 1 the `kw*cin` values of one window row are contiguous in the input, so the
- * copy is a run of plain sequential loads and stores.
+ * Row `m` stands for output pixel `(n, oh, ow)` in row-major order
+ * (`m = (n·OH + oh)·OW + ow`); taps run in filter order `(i, j, c)`.
  */
-export function im2colRows(
-  x: Float32Array,
-  g: Conv2DGeometry,
-  m0: number,
-  rows: number,
-  out: Float32Array | Float64Array,
-  rowStride: number,
-): void {
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW, padTop, padLeft } = g;
-  const { dilationHeight: DH, dilationWidth: DW } = g;
-  const windowRow = KW * C;
+export interface PaddedInput {
+  /** Padded height and width: every window (with padding, strides, dilation) fits. */
+  height: number;
+  width: number;
+  /** Elements of the padded NHWC buffer: `batch · height · width · inChannels`. */
+  size: number;
+}
+
+export function paddedInput(g: Conv2DGeometry): PaddedInput {
+  if (g.padTop < 0 || g.padLeft < 0) throw new Error(`swarmgrad conv kernel: negative padding (${g.padTop}, ${g.padLeft}) is not supported`);
+  const height = Math.max(g.padTop + g.inHeight, (g.outHeight - 1) * g.strideHeight + (g.filterHeight - 1) * g.dilationHeight + 1);
+  const width = Math.max(g.padLeft + g.inWidth, (g.outWidth - 1) * g.strideWidth + (g.filterWidth - 1) * g.dilationWidth + 1);
+  return { height, width, size: g.batch * height * width * g.inChannels };
+}
+
+/** Writes `x` (NHWC) zero-padded into `dst[off …]` (p.size elements). */
+export function writePadded(x: Float32Array, g: Conv2DGeometry, p: PaddedInput, dst: Float32Array, off: number): void {
+  const C = g.inChannels;
+  if (p.height === g.inHeight && p.width === g.inWidth) {
+    dst.set(x, off);
+    return;
+  }
+  dst.fill(0, off, off + p.size);
+  const run = g.inWidth * C;
+  for (let n = 0; n < g.batch; n++) {
+    for (let h = 0; h < g.inHeight; h++) {
+      const src = (n * g.inHeight + h) * run;
+      dst.set(x.subarray(src, src + run), off + ((n * p.height + g.padTop + h) * p.width + g.padLeft) * C);
+    }
+  }
+}
+
+/** Reads the interior of a zero-padded float64 NHWC buffer (`src[off …]`) into `out`, rounding to float32. */
+export function readPadded(src: Float64Array, off: number, g: Conv2DGeometry, p: PaddedInput, out: Float32Array): void {
+  const C = g.inChannels;
+  const run = g.inWidth * C;
+  for (let n = 0; n < g.batch; n++) {
+    for (let h = 0; h < g.inHeight; h++) {
+      let s = off + ((n * p.height + g.padTop + h) * p.width + g.padLeft) * C;
+      const d = (n * g.inHeight + h) * run;
+      for (let t = 0; t < run; t++) out[d + t] = src[s++]!;
+    }
+  }
+}
+
+/** `table[off + k]` = offset of filter tap `k = (i·KW + j)·Cin + c` from its window's origin. */
+export function tapOffsets(g: Conv2DGeometry, p: PaddedInput, table: Int32Array, off: number): void {
+  const C = g.inChannels;
+  let k = off;
+  for (let i = 0; i < g.filterHeight; i++) {
+    for (let j = 0; j < g.filterWidth; j++) {
+      const base = (i * g.dilationHeight * p.width + j * g.dilationWidth) * C;
+      for (let c = 0; c < C; c++) table[k++] = base + c;
+    }
+  }
+}
+
+/** `table[off + r]` = window origin (in the padded buffer) of output pixel `m0 + r`, for `r < rows`. */
+export function pixelBases(g: Conv2DGeometry, p: PaddedInput, m0: number, rows: number, table: Int32Array, off: number): void {
+  const { outHeight: OH, outWidth: OW, strideHeight: SH, strideWidth: SW, inChannels: C } = g;
   let n = Math.floor(m0 / (OH * OW));
   let oh = Math.floor((m0 - n * OH * OW) / OW);
   let ow = m0 - n * OH * OW - oh * OW;
   for (let r = 0; r < rows; r++) {
-    let d = r * rowStride;
-    const ih0 = oh * SH - padTop;
-    const iw0 = ow * SW - padLeft;
-    // Filter taps j in [jLo, jHi) read input columns inside [0, W).
-    const jLo = iw0 < 0 ? Math.min(Math.ceil(-iw0 / DW), KW) : 0;
-    const jHi = Math.max(jLo, Math.min(KW, Math.ceil((W - iw0) / DW)));
-    const leadZeros = jLo * C;
-    const trailZeros = (KW - jHi) * C;
-    for (let i = 0; i < KH; i++) {
-      const ih = ih0 + i * DH;
-      if (ih < 0 || ih >= H) {
-        for (let t = 0; t < windowRow; t++) out[d++] = 0;
-        continue;
-      }
-      for (let t = 0; t < leadZeros; t++) out[d++] = 0;
-      const rowBase = (n * H + ih) * W + iw0;
-      if (DW === 1) {
-        let s = (rowBase + jLo) * C;
-        const end = d + (jHi - jLo) * C;
-        while (d < end) out[d++] = x[s++]!;
-      } else {
-        for (let j = jLo; j < jHi; j++) {
-          let s = (rowBase + j * DW) * C;
-          for (let c = 0; c < C; c++) out[d++] = x[s++]!;
-        }
-      }
-      for (let t = 0; t < trailZeros; t++) out[d++] = 0;
-    }
+    table[off + r] = ((n * p.height + oh * SH) * p.width + ow * SW) * C;
     if (++ow === OW) {
       ow = 0;
       if (++oh === OH) {
@@ -66,53 +85,7 @@ export function im2colRows(
   }
 }
 
-/**
- * The adjoint of {@link im2colRows}: adds rows `m0 .. m0+rows-1` of an im2col-shaped matrix
- * (`cols`, row `r` at `cols[r * rowStride]`) back into the NHWC input positions they were
- * read from, skipping padding. `sums` is the float64 NHWC accumulator. Rows and entries are
- * visited in increasing order, so the sums are deterministic.
- */
-export function col2imRowsAdd(
-  cols: Float64Array,
-  rowStride: number,
-  g: Conv2DGeometry,
-  m0: number,
-  rows: number,
-  sums: Float64Array,
-): void {
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW, padTop, padLeft } = g;
-  const { dilationHeight: DH, dilationWidth: DW } = g;
-  const windowRow = KW * C;
-  let n = Math.floor(m0 / (OH * OW));
-  let oh = Math.floor((m0 - n * OH * OW) / OW);
-  let ow = m0 - n * OH * OW - oh * OW;
-  for (let r = 0; r < rows; r++) {
-    const rowStart = r * rowStride;
-    const ih0 = oh * SH - padTop;
-    const iw0 = ow * SW - padLeft;
-    // Filter taps j in [jLo, jHi) read input columns inside [0, W).
-    const jLo = iw0 < 0 ? Math.min(Math.ceil(-iw0 / DW), KW) : 0;
-    const jHi = Math.max(jLo, Math.min(KW, Math.ceil((W - iw0) / DW)));
-    for (let i = 0; i < KH; i++) {
-      const ih = ih0 + i * DH;
-      if (ih < 0 || ih >= H) continue;
-      const rowBase = (n * H + ih) * W + iw0;
-      for (let j = jLo; j < jHi; j++) {
-        let s = rowStart + i * windowRow + j * C;
-        let d = (rowBase + j * DW) * C;
-        for (let c = 0; c < C; c++) {
-          sums[d] = sums[d]! + cols[s++]!;
-          d++;
-        }
-      }
-    }
-    if (++ow === OW) {
-      ow = 0;
-      if (++oh === OH) {
-        oh = 0;
-        n++;
-      }
-    }
-  }
+/** `table[off + t] = start + t·step` for `t < count`. */
+export function sequence(table: Int32Array, off: number, count: number, start = 0, step = 1): void {
+  for (let t = 0; t < count; t++) table[off + t] = start + t * step;
 }

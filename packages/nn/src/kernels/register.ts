@@ -1,7 +1,7 @@
 import { findBackend, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import type { BackendName } from '../backend.js';
-import { batchMatMulWasmConfig } from './BatchMatMul.js';
+import { batchMatMulCpuConfig, batchMatMulWasmConfig } from './BatchMatMul.js';
 import { conv2DCpuConfig } from './Conv2D.js';
 import { conv2DBackpropFilterCpuConfig, conv2DBackpropFilterWasmConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputCpuConfig, conv2DBackpropInputWasmConfig } from './Conv2DBackpropInput.js';
@@ -13,7 +13,7 @@ import { stockKernels } from './stock.js';
  * See KERNELS.md in the package root for why each exists and how it was measured.
  */
 export const ownKernels: Readonly<Record<BackendName, readonly KernelConfig[]>> = {
-  cpu: [conv2DBackpropFilterCpuConfig, conv2DCpuConfig, conv2DBackpropInputCpuConfig, maxPoolGradCpuConfig],
+  cpu: [conv2DBackpropFilterCpuConfig, conv2DCpuConfig, conv2DBackpropInputCpuConfig, maxPoolGradCpuConfig, batchMatMulCpuConfig],
   wasm: [conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, maxPoolGradWasmConfig, batchMatMulWasmConfig],
   webgpu: [],
 };
