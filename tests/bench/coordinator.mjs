@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import { Coordinator } from '@swarmgrad/coordinator';
 import { syntheticDataset } from '@swarmgrad/data';
 import { lenet5 } from '@swarmgrad/nn/core';
-import { encodeMessage } from '@swarmgrad/protocol';
+import { FrameEncoder } from '@swarmgrad/protocol';
 
 const SIM = fileURLToPath(new URL('./sim-workers.mjs', import.meta.url));
 
@@ -30,11 +30,12 @@ export async function measureCoordinator({ workers, codec = 'f32', steps = 30 })
       busyMs += performance.now() - t0;
     }
   };
+  const encoder = new FrameEncoder(); // as apps/server's SocketHub: each step's params encoded once
   const transport = {
     send: timed((connId, message) => {
       const ws = sockets.get(connId);
       if (!ws || ws.readyState !== ws.OPEN) return;
-      const frame = encodeMessage(message);
+      const frame = encoder.encode(message);
       bytesOut += frame.byteLength;
       ws.send(frame, { binary: true });
     }),

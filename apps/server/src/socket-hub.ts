@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { encodeMessage, type Message } from '@swarmgrad/protocol';
+import { FrameEncoder, type Message } from '@swarmgrad/protocol';
 import type { CoordinatorTransport } from '@swarmgrad/coordinator';
 
 /**
@@ -9,11 +9,13 @@ import type { CoordinatorTransport } from '@swarmgrad/coordinator';
 export class SocketHub {
   readonly sockets = new Map<string, WebSocket>();
   private nextId = 1;
+  /** Encodes each step's parameters once for all workers. */
+  private readonly encoder = new FrameEncoder();
 
   readonly transport: CoordinatorTransport = {
     send: (connId: string, message: Message): void => {
       const ws = this.sockets.get(connId);
-      if (ws && ws.readyState === ws.OPEN) ws.send(encodeMessage(message), { binary: true });
+      if (ws && ws.readyState === ws.OPEN) ws.send(this.encoder.encode(message), { binary: true });
     },
     close: (connId: string, code: number, reason: string): void => {
       const ws = this.sockets.get(connId);

@@ -29,3 +29,4 @@ export {
   float16BitsToFloat32,
   float32ToFloat16Bits,
 } from './float16.js';
+export { FrameEncoder } from './frame-encoder.js';

@@ -1,0 +1,26 @@
+import { encodeMessage, type EncodeOptions } from './codec.js';
+import type { Message } from './messages.js';
+
+/**
+ * An `encodeMessage` for a sender that broadcasts: a `params` message whose parameter vector
+ * (same `Float32Array`, same run and step) was encoded before reuses that frame, so a
+ * coordinator with W workers encodes each step's parameters once instead of W times. Other
+ * messages are encoded as usual. Holds the frame weakly, keyed by the parameter array; the
+ * sender must not mutate the array of a message it has passed in (the coordinator doesn't).
+ */
+export class FrameEncoder {
+  private readonly paramsFrames = new WeakMap<Float32Array, { runId: string; step: number; frame: Uint8Array }>();
+
+  constructor(private readonly options?: EncodeOptions) {}
+
+  /** The frame of `message`. */
+  encode(message: Message): Uint8Array {
+    if (message.type !== 'params') return encodeMessage(message, this.options);
+    const cached = this.paramsFrames.get(message.params);
+    if (cached && cached.runId === message.runId && cached.step === message.step) return cached.frame;
+    // A private copy: encodeMessage's frames may share a buffer that later frames overwrite.
+    const frame = encodeMessage(message, this.options).slice();
+    this.paramsFrames.set(message.params, { runId: message.runId, step: message.step, frame });
+    return frame;
+  }
+}
