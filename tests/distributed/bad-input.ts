@@ -50,8 +50,9 @@ export type Tamper = 'short-gradient' | 'nan' | 'stale-step' | 'duplicate';
  * with the error codes the coordinator answered once `expected` arrives (or rejects on timeout).
  */
 export async function tamperingWorker(url: string, token: string, tamper: Tamper, expected: string, timeoutMs = 90_000): Promise<string[]> {
+  const api = url.replace(/^ws/, 'http').replace(/\/ws$/, '/api/runs/current');
   const codes: string[] = [];
-  let held: { frame: Uint8Array; step: number } | undefined;
+  let held: { frame: Uint8Array; step: number; send: (frame: Uint8Array) => void } | undefined;
   let found: () => void = () => undefined;
   const seen = new Promise<void>((resolve) => (found = resolve));
   const connect = async (): Promise<Endpoint> => {
@@ -74,13 +75,12 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
             return inner.send(encodeMessage(msg));
           }
           case 'stale-step':
-            // Hold the first result back until a task of a later step arrives; the held
-            // result's blocks are re-issued at its deadline meanwhile, so it arrives stale.
+            // Hold the first result back: its blocks are re-issued at the deadline, the run
+            // moves on, and the held result is sent once the step has advanced (below).
             if (!held) {
-              held = { frame, step: msg.step };
+              held = { frame, step: msg.step, send: (f) => inner.send(f) };
               return undefined;
             }
-            if (msg.step > held.step) inner.send(held.frame);
             return inner.send(frame);
           case 'duplicate':
             inner.send(frame);
@@ -107,10 +107,24 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
   };
   const worker = startWorkerSession({ connect, capabilities: nodeCapabilities(), backend: 'cpu', token, name: `tamper-${tamper}` });
   const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${expected} within ${timeoutMs} ms; got ${codes.join(', ') || 'nothing'}`)), timeoutMs));
+  let polling = true;
+  const release = (async () => {
+    while (polling && tamper === 'stale-step') {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!held) continue;
+      const { step } = (await (await fetch(api)).json()) as { step: number };
+      if (step > held.step) {
+        held.send(held.frame);
+        return;
+      }
+    }
+  })().catch(() => undefined);
   try {
     await Promise.race([seen, timer]);
     return codes;
   } finally {
+    polling = false;
+    await release;
     await worker.stop().catch(() => undefined);
   }
 }

@@ -28,7 +28,8 @@ const twenty = Array.from({ length: 20 }, (_, i) => i);
 
 describe('faults', () => {
   it('kill -9 of workers mid-run, several times: same paramsSha256', async () => {
-    const run = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu'], tempDir('kill-workers'));
+    // Worker 1 takes 0.3 s more per task, so a kill almost always lands on a task in flight.
+    const run = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '300'], tempDir('kill-workers'));
     const { port } = await run.server;
     let kills = 0;
     let last = -1;
@@ -52,7 +53,7 @@ describe('faults', () => {
 
   it('kill -9 of the coordinator mid-run, then --resume: same paramsSha256, no step lost or applied twice', async () => {
     const out = tempDir('kill-coordinator');
-    const first = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu'], out);
+    const first = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '300'], out);
     await first.server;
     await waitFor(() => listCheckpoints(out), (files) => files.some((f) => f.step >= 5 && f.step < 20), 120_000, 'a checkpoint past step 5');
     const workers = childPids(first.child.pid!);
@@ -73,8 +74,9 @@ describe('faults', () => {
   it('a worker joining mid-run is used from the next step; hash unchanged', async () => {
     const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('late-join'));
     const { ws, port } = await run.server;
-    const worker = (name: string) => spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name], { stdio: 'ignore' });
-    const early = worker('early');
+    const worker = (name: string, ...extra: string[]) => spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra], { stdio: 'ignore' });
+    // The early worker takes 0.5 s a task, so the run outlasts the late worker's start-up.
+    const early = worker('early', '--slowdown-ms', '500');
     await waitFor(() => snapshot(port), (s) => s.step >= 5, 120_000, 'step 5');
     const late = worker('late');
     const seen = await waitFor(
@@ -107,7 +109,8 @@ describe('bad input over real sockets', () => {
     const token = 'lab-token-for-tests';
     const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('bad-input'), { SWARMGRAD_TOKEN: token });
     const { ws } = await run.server;
-    const honest = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest'], { stdio: 'ignore', env: { ...process.env, SWARMGRAD_TOKEN: token } });
+    // The honest worker takes its time (0.5 s a task) so the run outlasts the attacks.
+    const honest = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest', '--slowdown-ms', '500'], { stdio: 'ignore', env: { ...process.env, SWARMGRAD_TOKEN: token } });
     try {
       const malformed = await rawExchange(ws, [Uint8Array.of(0xc1, 0xff, 0x00, 0x13)]);
       expect(malformed.codes).toContain('MALFORMED');
@@ -119,11 +122,17 @@ describe('bad input over real sockets', () => {
       expect(wrongToken.codes).toContain('AUTH_FAILED');
       expect(wrongToken.closeCode).toBe(1008);
 
-      // Workers that compute real gradients and corrupt them on the way out.
-      expect(await tamperingWorker(ws, token, 'short-gradient', 'LENGTH_MISMATCH')).toContain('LENGTH_MISMATCH');
-      expect(await tamperingWorker(ws, token, 'nan', 'NON_FINITE')).toContain('NON_FINITE');
-      expect(await tamperingWorker(ws, token, 'stale-step', 'STALE_RESULT')).toContain('STALE_RESULT');
-      expect(await tamperingWorker(ws, token, 'duplicate', 'DUPLICATE_RESULT')).toContain('DUPLICATE_RESULT');
+      // Workers that compute real gradients and corrupt them on the way out, all at once.
+      const [short, nan, stale, duplicate] = await Promise.all([
+        tamperingWorker(ws, token, 'short-gradient', 'LENGTH_MISMATCH'),
+        tamperingWorker(ws, token, 'nan', 'NON_FINITE'),
+        tamperingWorker(ws, token, 'stale-step', 'STALE_RESULT'),
+        tamperingWorker(ws, token, 'duplicate', 'DUPLICATE_RESULT'),
+      ]);
+      expect(short).toContain('LENGTH_MISMATCH');
+      expect(nan).toContain('NON_FINITE');
+      expect(stale).toContain('STALE_RESULT');
+      expect(duplicate).toContain('DUPLICATE_RESULT');
 
       const result = await run.result;
       expect(result.paramsSha256).toBe(baseline);
