@@ -33,6 +33,11 @@ function fmt(n) {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** `llvmpipe-llvm-15-0-6-256-bits- (OpenGL version OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility` → `llvmpipe, Dawn opengles, compatibility`. */
+function shortAdapter(adapter) {
+  return adapter.replace(/-llvm[^ ]*/, '').replace(/ \(OpenGL[^)]*\)/, '').replace(' via ', ', ');
+}
+
 function torchPython() {
   // Debian's python3-torch installs for the system interpreter, not a pyenv one on PATH.
   for (const python of ['/usr/bin/python3', 'python3']) {
@@ -53,7 +58,7 @@ async function benchNn() {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const r = JSON.parse(out.trim().split('\n').pop());
-        rows.push({ implementation: `swarmgrad ${backend}${r.adapter ? ` (${r.adapter})` : ''}`, batch, sps: r.samplesPerSecond, steps: r.steps });
+        rows.push({ implementation: `swarmgrad ${backend}${r.adapter ? ` (${shortAdapter(r.adapter)})` : ''}`, batch, sps: r.samplesPerSecond, steps: r.steps });
       } catch (error) {
         rows.push({ implementation: `swarmgrad ${backend}`, batch, sps: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` });
       }
@@ -62,7 +67,7 @@ async function benchNn() {
   const python = torchPython();
   const torchRows = [];
   if (python) {
-    const out = execFileSync(python, [join(here, 'torch_lenet5.py'), String(Math.min(Number(budget), 4))], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '2' } });
+    const out = execFileSync(python, [join(here, 'torch_lenet5.py'), String(Math.min(Number(budget), 4))], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '1' } });
     for (const line of out.trim().split('\n')) {
       const r = JSON.parse(line);
       torchRows.push({ implementation: r.backend, batch: r.batch, sps: r.samplesPerSecond, steps: r.steps });
@@ -88,7 +93,9 @@ function coordinatorCell(workers, codec, steps) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-const mb = (bytes) => (bytes / 1e6).toFixed(2);
+function mb(bytes) {
+  return (bytes / 1e6).toFixed(2);
+}
 
 async function benchCoordinator() {
   const rows = [];
@@ -144,7 +151,7 @@ async function benchBrowser() {
   for (const backend of ['wasm', 'cpu', 'webgpu']) {
     try {
       const node = JSON.parse(execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, '64', '4'], { encoding: 'utf8', timeout: 300_000 }).trim().split('\n').pop());
-      rows.push({ implementation: `Node worker, ${backend}${node.adapter ? ` (${node.adapter})` : ''}`, batch: 64, samplesPerSecond: node.samplesPerSecond, steps: node.steps });
+      rows.push({ implementation: `Node worker, ${backend}${node.adapter ? ` (${shortAdapter(node.adapter)})` : ''}`, batch: 64, samplesPerSecond: node.samplesPerSecond, steps: node.steps });
     } catch (error) {
       rows.push({ implementation: `Node worker, ${backend}`, batch: 64, samplesPerSecond: NaN, note: String(error.message).split('\n')[0] });
     }

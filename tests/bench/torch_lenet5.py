@@ -11,6 +11,15 @@ def lenet5():
         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
 
+def blas():
+    """Which BLAS the process loaded (Debian's torch uses the system libblas.so.3)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            text = maps.read()
+    except OSError:
+        return "?"
+    return "OpenBLAS" if "openblas" in text else "reference BLAS" if "libblas" in text else "?"
+
 def bench(threads, batch, budget):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -33,7 +42,7 @@ def bench(threads, batch, budget):
         times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
-    return {"backend": f"pytorch {torch.__version__} ({threads} thread{'s' if threads > 1 else ''})",
+    return {"backend": f"PyTorch {torch.__version__.split('a')[0]}, {blas()}, {threads} thread{'s' if threads > 1 else ''}",
             "batch": batch, "samplesPerSecond": batch / median, "steps": len(times)}
 
 if __name__ == "__main__":
