@@ -1,14 +1,14 @@
 /**
- * Volunteer tabs come and go: closing a tab in the middle of a task loses nothing. The
- * coordinator re-issues the tab's blocks, every micro-shard of every step is counted exactly
- * once in its accounting, and — all workers computing on the cpu backend, whose kernels sum
- * in a fixed order — the parameters come out bitwise identical to a run with one Node worker
- * and no browser at all.
+ * Volunteer tabs come and go: closing a tab, or losing the network, in the middle of a task
+ * loses nothing. The coordinator re-issues the tab's blocks, every micro-shard of every step
+ * is counted exactly once in its accounting, and — all workers computing on the cpu backend,
+ * whose kernels sum in a fixed order — the parameters come out bitwise identical to a run
+ * with one Node worker and no browser at all.
  *
  * Build first (`npx turbo run build`): the server hosts `apps/volunteer/dist`.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/launch-chromium.js';
 import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from './helpers/swarmgrad-run.js';
 import { RunRecorder, watchRun, type RunWatch } from './helpers/run-watch.js';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { artifactsDir, openVolunteerTab, readTab, waitForTab } from './helpers/volunteer-page.js';
 
 const BUILT_PAGE = join(REPO_ROOT, 'apps/volunteer/dist/index.html');
@@ -37,28 +38,32 @@ describe('volunteer tabs that leave', () => {
   let browser: Browser;
   const runs: SwarmgradRun[] = [];
   const watches: RunWatch[] = [];
+  const proxies: TcpProxy[] = [];
+
+  /** The reference run's summary: one Node worker alone, same trajectory. */
+  let expected: RunSummary;
 
   beforeAll(async () => {
     if (!existsSync(BUILT_PAGE)) throw new Error(`${BUILT_PAGE} is missing: build first (npx turbo run build)`);
     browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    for (const watch of watches) watch.close();
-    await Promise.all(runs.map((run) => run.stop()));
-    await browser?.close();
-  });
-
-  it('two tabs, one closed mid-task: the run completes and every micro-shard of every step is counted exactly once', async () => {
-    // The reference: one Node worker alone.
     const referenceOut = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-ref-'));
     const reference = await startSwarmgrad('train', [...RUN, '--workers', '1'], { out: referenceOut });
     runs.push(reference);
     expect((await reference.exited).code, reference.output()).toBe(0);
-    const expected = JSON.parse(await readFile(join(referenceOut, 'run.json'), 'utf8')) as RunSummary;
+    expected = JSON.parse(await readFile(join(referenceOut, 'run.json'), 'utf8')) as RunSummary;
     expect(expected).toMatchObject({ status: 'finished', steps: STEPS });
+  });
 
-    // The same run with a slow Node worker and two volunteer tabs on cpu; one tab is a
+  afterAll(async () => {
+    for (const watch of watches) watch.close();
+    await Promise.all(proxies.map((proxy) => proxy.close()));
+    await Promise.all(runs.map((run) => run.stop()));
+    await browser?.close();
+    await Promise.all(runs.map((run) => rm(run.out, { recursive: true, force: true })));
+  });
+
+  it('two tabs, one closed mid-task: the run completes and every micro-shard of every step is counted exactly once', async () => {
+    // The reference run's trajectory with a slow Node worker and two volunteer tabs on cpu; one tab is a
     // straggler (2 s per task) so that it is surely holding a task when it is closed.
     const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-faults-'));
     const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', '1500'], { out });
@@ -94,26 +99,7 @@ describe('volunteer tabs that leave', () => {
     expect(reissued.length).toBeGreaterThan(0);
     expect(reissued.every((event) => event['reason'] === 'disconnect')).toBe(true);
 
-    // The coordinator's accounting: every step, every micro-shard exactly once, in aligned blocks.
-    expect([...recorder.accounting.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: STEPS }, (_, step) => step));
-    for (const entry of recorder.accounting.values()) {
-      expect(entry.shardCount).toBe(SHARDS);
-      const counted = new Array<number>(SHARDS).fill(0);
-      for (const block of entry.blocks) {
-        expect(block.count & (block.count - 1), `step ${entry.step} block ${block.start}+${block.count}`).toBe(0);
-        expect(block.start % block.count).toBe(0);
-        for (let shard = block.start; shard < block.start + block.count; shard++) counted[shard] = (counted[shard] ?? 0) + 1;
-      }
-      expect(counted, `step ${entry.step}`).toEqual(new Array<number>(SHARDS).fill(1));
-      expect(entry.shards.map((shard) => shard.shard)).toEqual(Array.from({ length: SHARDS }, (_, shard) => shard));
-      expect(new Set(entry.blocks.map((block) => block.backend))).toEqual(new Set(['cpu']));
-    }
-    // The accepted-shard counters of the workers table agree: STEPS × SHARDS in all.
-    const accepted = recorder.workers.reduce((sum, worker) => sum + worker.shardsDone, 0);
-    expect(accepted).toBe(STEPS * SHARDS);
-    const byWorker = new Map<string, number>();
-    for (const entry of recorder.accounting.values()) for (const block of entry.blocks) byWorker.set(block.workerId, (byWorker.get(block.workerId) ?? 0) + block.count);
-    for (const worker of recorder.workers) expect(byWorker.get(worker.id) ?? 0, worker.id).toBe(worker.shardsDone);
+    const byWorker = expectEveryShardOnce(recorder);
     expect(byWorker.get(stayingId) ?? 0).toBeGreaterThan(0);
     const browsers = recorder.workers.filter((worker) => worker.environment === 'browser');
     expect(browsers.map((worker) => worker.id).sort()).toEqual([leavingId, stayingId].sort());
@@ -133,4 +119,100 @@ describe('volunteer tabs that leave', () => {
     expect(stayingProblems).toEqual([]);
     expect(staying.problems).toEqual([]);
   });
+
+  it('a tab that loses its network mid-task rejoins, and nothing is lost', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-offline-'));
+    const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', '1500'], { out });
+    runs.push(run);
+    const watch = await watchRun(run.ws);
+    watches.push(watch);
+    const recorder = new RunRecorder(run.url, watch);
+    // The tab reaches the coordinator (page, WebSockets, API) only through a proxy the test can cut.
+    const proxy = await startTcpProxy(run.port);
+    proxies.push(proxy);
+    const tab = await openVolunteerTab(browser, `http://127.0.0.1:${proxy.port}`, { backend: 'cpu', slowdownMs: '2000' });
+    await tab.page.click('#start');
+    const busy = await waitForTab(tab.page, ['computing']);
+    const tabId = busy.workerId;
+    const joinedBefore = joins(watch, tabId);
+    expect(joinedBefore).toBe(1);
+
+    // The network goes away while the tab computes.
+    const problemsBeforeCut = tab.problems.length;
+    proxy.cut();
+    await watch.waitFor((event) => event['kind'] === 'worker' && event['action'] === 'left' && event['workerId'] === tabId, 30_000, `worker ${tabId} left`);
+    const offline = await waitForTab(tab.page, ['reconnecting'], 30_000);
+    expect(offline.title).toMatch(/^Reconnecting/);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    proxy.restore();
+
+    // It rejoins as the same worker, and the run completes.
+    await until(() => joins(watch, tabId) === 2, 60_000, `worker ${tabId} to rejoin`);
+    const problemsAfterRejoin = tab.problems.length;
+    const exit = await run.exited;
+    recorder.stop();
+    expect(exit.code, run.output()).toBe(0);
+    const summary = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as RunSummary;
+    expect(summary).toMatchObject({ status: 'finished', steps: STEPS });
+
+    // The blocks it held went to the Node worker when its connection broke.
+    const reissued = watch.ofKind('reissue').filter((event) => event['fromWorker'] === tabId);
+    expect(reissued.length).toBeGreaterThan(0);
+    expect(reissued.every((event) => event['reason'] === 'disconnect')).toBe(true);
+    // Every micro-shard once, and the reference run's parameters bit for bit.
+    expectEveryShardOnce(recorder);
+    expect(summary.paramsSha256).toBe(expected.paramsSha256);
+    expect(recorder.workers.find((worker) => worker.id === tabId)).toMatchObject({ environment: 'browser', rejected: 0 });
+    await waitForTab(tab.page, ['finished'], 30_000);
+
+    // Only the outage's own network errors (failed WebSocket connects and requests), and
+    // nothing at all before the cut or after the tab rejoined.
+    expect(tab.problems.slice(0, problemsBeforeCut)).toEqual([]);
+    for (const problem of tab.problems.slice(problemsBeforeCut, problemsAfterRejoin)) {
+      expect(problem.kind).toBe('console');
+      expect(problem.text).toMatch(/WebSocket connection to .* failed|Failed to load resource|net::ERR_/);
+    }
+    expect(tab.problems.slice(problemsAfterRejoin)).toEqual([]);
+    await tab.page.close();
+  });
 });
+
+/** How many times the coordinator announced `workerId` joining. */
+function joins(watch: RunWatch, workerId: string): number {
+  return watch.ofKind('worker').filter((event) => event['action'] === 'joined' && event['workerId'] === workerId).length;
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * The coordinator's accounting covers every step, and each step's accepted blocks are
+ * aligned and cover every micro-shard exactly once, all on cpu; the workers table's accepted
+ * shard counters agree with it (STEPS × SHARDS in all). Returns accepted shards per worker.
+ */
+function expectEveryShardOnce(recorder: RunRecorder): Map<string, number> {
+  expect([...recorder.accounting.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: STEPS }, (_, step) => step));
+  for (const entry of recorder.accounting.values()) {
+    expect(entry.shardCount).toBe(SHARDS);
+    const counted = new Array<number>(SHARDS).fill(0);
+    for (const block of entry.blocks) {
+      expect(block.count & (block.count - 1), `step ${entry.step} block ${block.start}+${block.count}`).toBe(0);
+      expect(block.start % block.count).toBe(0);
+      for (let shard = block.start; shard < block.start + block.count; shard++) counted[shard] = (counted[shard] ?? 0) + 1;
+    }
+    expect(counted, `step ${entry.step}`).toEqual(new Array<number>(SHARDS).fill(1));
+    expect(entry.shards.map((shard) => shard.shard)).toEqual(Array.from({ length: SHARDS }, (_, shard) => shard));
+    expect(new Set(entry.blocks.map((block) => block.backend))).toEqual(new Set(['cpu']));
+  }
+  const accepted = recorder.workers.reduce((sum, worker) => sum + worker.shardsDone, 0);
+  expect(accepted).toBe(STEPS * SHARDS);
+  const byWorker = new Map<string, number>();
+  for (const entry of recorder.accounting.values()) for (const block of entry.blocks) byWorker.set(block.workerId, (byWorker.get(block.workerId) ?? 0) + block.count);
+  for (const worker of recorder.workers) expect(byWorker.get(worker.id) ?? 0, worker.id).toBe(worker.shardsDone);
+  return byWorker;
+}
