@@ -17,7 +17,7 @@ import { collectPageProblems, launchChromium, type PageProblem } from './helpers
 import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from './helpers/swarmgrad-run.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'tests/artifacts');
-const STEPS = 60;
+const STEPS = 40;
 const TRAIN_ARGS = ['--port', '0', '--workers', '1', '--backend', 'cpu', '--steps', String(STEPS), '--batch', '32', '--micro-batch', '8', '--eval-every', '5', '--eval-samples', '300', '--checkpoint-every', '20', '--worker-slowdown-ms', '250', '--json'];
 const NEW_LR = 0.0005;
 
@@ -120,8 +120,8 @@ describe('dashboard on a live run', () => {
     await page.fill('[data-testid=token-input]', 'not-the-token');
     await page.click('[data-testid=token-submit]');
     await waitText(page, '[data-testid=admin-state]', (t) => /refused/.test(t));
+    await waitText(page, '[data-testid=admin-toggle]', (t) => t === 'Read-only');
     expect(await page.locator('[data-testid=pause]').isDisabled()).toBe(true);
-    expect(await page.locator('[data-testid=admin-toggle]').innerText()).toMatch(/Read-only/);
     const later = await api<SnapshotJson>('/api/runs/current');
     expect(later.status).not.toBe('paused');
   });
@@ -135,12 +135,13 @@ describe('dashboard on a live run', () => {
     await waitFor(page, () => !(document.querySelector('[data-testid=pause]') as HTMLButtonElement | null)?.disabled);
     await page.click('[data-testid=pause]');
     await waitText(page, '[data-testid=status]', (t) => t === 'paused', 30_000);
+    // Paused at once; the step in flight still completes. Then nothing moves.
+    pausedStep = await settledStep();
+    expect(pausedStep).toBeLessThan(STEPS);
+    await page.waitForTimeout(1000);
     const paused = await api<SnapshotJson>('/api/runs/current');
     expect(paused.status).toBe('paused');
-    pausedStep = paused.step;
-    expect(pausedStep).toBeLessThan(STEPS);
-    await page.waitForTimeout(1500);
-    expect((await api<SnapshotJson>('/api/runs/current')).step).toBe(pausedStep);
+    expect(paused.step).toBe(pausedStep);
     expect(await readStep(page)).toBe(pausedStep);
   });
 
@@ -201,11 +202,32 @@ describe('dashboard on a live run', () => {
     expect(await page.locator('[data-testid=patches] [data-image]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-image'))))).toEqual(first.patches.map((p) => p.image));
     const activations = first.patches.map((p) => p.activation);
     expect([...activations].sort((a, b) => b - a)).toEqual(activations);
+    // The first layer's filter is drawn beside its patches.
+    expect((await canvasStats(page, '.the-filter canvas'))[0]).toMatchObject({ width: 5, height: 5 });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-top-patches-layer0.png'), fullPage: true });
     // A deeper layer: its receptive field is larger (14×14 for conv 2 of LeNet-5).
     await page.selectOption('[data-testid=patch-layer]', '2');
     await waitFor(page, () => document.querySelector('[data-testid=view-patches]')?.getAttribute('data-state') === 'idle' && (document.querySelector('[data-testid=patches] canvas') as HTMLCanvasElement | null)?.width === 14);
     const patches = await canvasStats(page, '[data-testid=patches] canvas');
     expect(patches).toHaveLength(16);
+    // Independently: each patch is where that image's map peaks, cut at the receptive field of
+    // LeNet-5's conv 2 (unit (y, x) sees input rows 2y−2 … 2y+11: conv 1 is 'same' 5×5, pool 2×2, conv 2 'valid' 5×5).
+    const deep = await api<{ filter: number; patches: { image: number; activation: number; y: number; x: number; top: number; left: number; data: number[] }[] }>('/api/runs/current/insights/top-patches?layer=2&filter=0&count=16');
+    for (const patch of deep.patches.slice(0, 3)) {
+      const { image, layers } = await api<{ image: { data: number[] }; layers: { index: number; shape: number[]; data: number[] }[] }>(`/api/runs/current/insights/activations?image=${patch.image}`);
+      const map = layers.find((l) => l.index === 2)!;
+      const [mh, mw, channels] = map.shape as [number, number, number];
+      let best = -Infinity, at = -1;
+      for (let p = 0; p < mh * mw; p++) if (map.data[p * channels + deep.filter]! > best) [best, at] = [map.data[p * channels + deep.filter]!, p];
+      expect(patch.activation).toBeCloseTo(best, 3);
+      expect([patch.y, patch.x]).toEqual([Math.floor(at / mw), at % mw]);
+      expect([patch.top, patch.left]).toEqual([2 * patch.y - 2, 2 * patch.x - 2]);
+      const crop = Array.from({ length: 14 * 14 }, (_, i) => {
+        const [r, c] = [patch.top + Math.floor(i / 14), patch.left + (i % 14)];
+        return r < 0 || r >= 28 || c < 0 || c >= 28 ? 0 : image.data[r * 28 + c]!;
+      });
+      expect(patch.data).toEqual(crop);
+    }
     expect(patches.filter((p) => p.colours > 2).length).toBeGreaterThan(12);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-top-patches.png'), fullPage: true });
   });
@@ -257,7 +279,7 @@ describe('dashboard after the run', () => {
     expect(summary.status).toBe('finished');
     expect(await page.locator('[data-testid=step]').innerText()).toBe(`${STEPS} / ${STEPS}`);
     expect(await page.locator('[data-testid=accuracy]').innerText()).toBe(`${(summary.testAccuracy * 100).toFixed(2)}%`);
-    expect(await page.locator('[data-testid=banner]').innerText()).toMatch(/finished at step 60/);
+    expect(await page.locator('[data-testid=banner]').innerText()).toContain(`finished at step ${STEPS}`);
     expect(Number(await page.locator('[data-testid=chart-loss]').getAttribute('data-points'))).toBeGreaterThanOrEqual(STEPS);
     expect(await page.locator('[data-testid=pause]').isDisabled()).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-finished.png'), fullPage: true });
@@ -317,6 +339,18 @@ describe('dashboard after the run', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+/** The live run's step once it stopped changing for 1.5 s (after a pause). */
+async function settledStep(): Promise<number> {
+  let last = (await api<SnapshotJson>('/api/runs/current')).step;
+  for (let tries = 0; tries < 20; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const now = (await api<SnapshotJson>('/api/runs/current')).step;
+    if (now === last) return now;
+    last = now;
+  }
+  throw new Error(`the run kept stepping after the pause (step ${last})`);
+}
 
 async function api<T>(path: string): Promise<T> {
   return fetchJson<T>(`${runA.url}${path}`);

@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Coordinator, RunConfig } from '@swarmgrad/coordinator';
 import { latestCheckpoint } from '@swarmgrad/coordinator/node';
 import type { Dataset } from '@swarmgrad/data';
-import { planModel, type LayerPlan, type ModelPlan, type ModelSpec } from '@swarmgrad/nn/core';
+import { planModel, summarize, type LayerPlan, type ModelPlan, type ModelSpec } from '@swarmgrad/nn/core';
 import type { Model } from '@swarmgrad/nn';
 import { listRuns } from './runs.js';
 import { loadData } from './run-setup.js';
@@ -214,7 +214,7 @@ export function createInsightsRoutes(options: InsightsOptions): (req: IncomingMe
       layers: pin.plan.layers.map((layer) => ({
         index: layer.index,
         type: layer.type,
-        description: describe(layer),
+        description: describe(pin.plan, layer),
         outputShape: layer.outputShape,
         visual: VISUAL_TYPES.has(layer.type),
         receptiveField: VISUAL_TYPES.has(layer.type) ? receptiveField(pin.plan, layer.index).size : null,
@@ -506,25 +506,12 @@ function testInfo(test: Dataset) {
 }
 
 function layerInfo(plan: ModelPlan, layer: LayerPlan) {
-  return { index: layer.index, type: layer.type, description: describe(layer), outputShape: layer.outputShape, receptiveField: receptiveField(plan, layer.index).size };
+  return { index: layer.index, type: layer.type, description: describe(plan, layer), outputShape: layer.outputShape, receptiveField: receptiveField(plan, layer.index).size };
 }
 
-/** `conv2d 6@5×5 same relu`, `maxPool 2×2`: what a dashboard labels a layer with. */
-function describe(layer: LayerPlan): string {
-  const window = layer.window ? `${layer.window[0] === 1 && layer.type.endsWith('1d') ? layer.window[1] : layer.window.join('×')}` : '';
-  switch (layer.type) {
-    case 'conv2d':
-    case 'conv1d': {
-      const filters = layer.outputShape[layer.outputShape.length - 1];
-      const strides = layer.strides && (layer.strides[0] !== 1 || layer.strides[1] !== 1) ? ` /${layer.strides[1]}` : '';
-      return `${layer.type} ${filters}@${window}${strides} ${layer.padding ?? 'valid'}${layer.activation !== 'linear' ? ` ${layer.activation}` : ''}`;
-    }
-    case 'maxPool':
-    case 'avgPool':
-      return `${layer.type} ${window}${layer.strides && layer.window && layer.strides[1] !== layer.window[1] ? ` /${layer.strides[1]}` : ''}`;
-    default:
-      return layer.type;
-  }
+/** `conv2d 6@5×5 same relu`: the model summary's words for a layer (as the dashboard's model table). */
+function describe(plan: ModelPlan, layer: LayerPlan): string {
+  return summarize(plan).find((row) => row.index === layer.index)?.description ?? layer.type;
 }
 
 /**

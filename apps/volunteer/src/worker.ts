@@ -31,25 +31,8 @@ const WASM_PATHS = new URL(/* @vite-ignore */ '../tfjs-wasm/', import.meta.url).
  */
 const BACKEND_OPTIONS: UseBackendOptions = { wasmPaths: WASM_PATHS, featureLevel: 'compatibility' };
 
-/**
- * Keeps tfjs-backend-wasm on its single-threaded SIMD binary. On a cross-origin isolated
- * page (the server sends COOP/COEP) it would pick the threaded binary, whose Emscripten
- * pthread workers re-evaluate the backend's factory from its source text in a blob: worker;
- * in a bundled module worker that source refers to names outside itself ("ReferenceError: e
- * is not defined") and every pthread worker throws. tfjs reads the choice from the
- * `WASM_HAS_MULTITHREAD_SUPPORT` flag, which the backend registers when it is imported: the
- * flag is registered and set here first, and tfjs keeps the value set (it only replaces
- * the flag's evaluation function). tfjs-core keeps its environment on the global engine,
- * which importing `@swarmgrad/nn` has created.
- */
-function disableWasmThreads(): void {
-  const flag = 'WASM_HAS_MULTITHREAD_SUPPORT';
-  const tfEnv = (globalThis as { _tfengine?: { ENV?: { registerFlag(name: string, evaluate: () => boolean): void; set(name: string, value: boolean): void } } })._tfengine?.ENV;
-  if (tfEnv === undefined) return;
-  tfEnv.registerFlag(flag, () => false);
-  tfEnv.set(flag, false);
-}
-disableWasmThreads();
+// tfjs-backend-wasm stays on its single-threaded SIMD binary: `useBackend`'s default
+// (`wasmThreads: false`); its threaded binary fails inside a bundled module Web Worker.
 
 /** Coordinator errors after which retrying is pointless: the run is over. */
 const RUN_OVER_CODES = ['RUN_FINISHED'];

@@ -86,6 +86,14 @@ export interface UseBackendOptions {
    */
   wasmPaths?: string;
   /**
+   * wasm only: let tfjs-backend-wasm pick its multi-threaded binary where the page is
+   * cross-origin isolated. Default `false`: its Emscripten pthread workers re-evaluate the
+   * backend's source in blob: workers and fail inside bundled module Web Workers
+   * ("e is not defined"), and the single-threaded SIMD binary keeps one reduction order.
+   * Node never uses threads. Only before wasm first starts.
+   */
+  wasmThreads?: boolean;
+  /**
    * webgpu only: the WebGPU entry point to use instead of `navigator.gpu` (browsers) or of
    * the `webgpu` npm package (Node), e.g. `create([...])` from that package.
    */
@@ -246,6 +254,9 @@ async function start(name: BackendName, options: UseBackendOptions): Promise<Bac
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       registerOwnKernels('wasm');
+      // The flag is registered by the wasm package's import and read as the backend starts
+      // (which `findBackend` below may trigger): set it first. No effect once started.
+      if (!options.wasmThreads) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       if (tf.findBackend('wasm') === null && options.wasmPaths !== undefined) {
         try {
           wasm.setWasmPaths(options.wasmPaths);
