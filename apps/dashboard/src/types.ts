@@ -1,195 +1,35 @@
 /**
- * The JSON the dashboard reads: run events and snapshots (as `@swarmgrad/coordinator`'s
- * `events.ts` defines them), the HTTP API's run listings and past runs (`apps/server`'s
- * `runs.ts`), and the insights routes (`apps/server/src/insights.ts`). Written out here
- * because the dashboard only needs their JSON shapes, not the engine.
+ * The JSON the dashboard reads: run events and snapshots (types from
+ * `@swarmgrad/coordinator`, imported as types only: no engine code reaches the bundle), the
+ * HTTP API's run listings and past runs (`apps/server`'s `runs.ts`), and the insights routes
+ * (`apps/server/src/insights.ts`).
  */
-import type { ModelSpec, OptimizerConfig } from '@swarmgrad/nn/core';
 
-export type RunStatus = 'waiting' | 'running' | 'paused' | 'evaluating' | 'finished' | 'stopped';
+export type {
+  CheckpointEvent,
+  ErrorEvent,
+  EvalResult,
+  LearningRateEvent,
+  ModelSummary,
+  RejectedEvent,
+  ReissueEvent,
+  RunConfig,
+  RunSnapshot,
+  RunStatus,
+  SnapshotEvent,
+  StatusEvent,
+  StepMetrics,
+  WorkerEvent,
+  WorkerSummary,
+} from '@swarmgrad/coordinator';
+import type { CoordinatorEvent, EvalResult, ModelSummary, RunConfig, RunSnapshot, SnapshotEvent, StepMetrics } from '@swarmgrad/coordinator';
 
-export interface StepMetrics {
-  kind: 'step';
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  samplesPerSecond: number;
-  stepMs: number;
-  computeMs: number;
-  transferMs: number;
-  waitMs: number;
-  workers: number;
-  backends: string[];
-  shardsReissued: number;
-  time: number;
-}
-
-export interface EvalResult {
-  kind: 'eval';
-  step: number;
-  loss: number;
-  accuracy: number;
-  samples: number;
-  time: number;
-}
-
-export interface WorkerEvent {
-  kind: 'worker';
-  action: 'joined' | 'left';
-  workerId: string;
-  name: string | null;
-  backend: string;
-  environment: string;
-  adapter: string | null;
-  trusted: boolean;
-  reason: string | null;
-}
-
-export interface StatusEvent {
-  kind: 'status';
-  status: RunStatus;
-  previous: RunStatus;
-  step: number;
-}
-
-export interface ReissueEvent {
-  kind: 'reissue';
-  step: number;
-  taskKind: string;
-  reason: string;
-  fromWorker: string;
-  toWorkers: string[];
-  blocks: { start: number; count: number }[];
-}
-
-export interface RejectedEvent {
-  kind: 'rejected';
-  workerId: string | null;
-  code: string;
-  message: string;
-  step: number | null;
-  strike: boolean;
-  fatal: boolean;
-}
-
-export interface CheckpointEvent {
-  kind: 'checkpoint';
-  step: number;
-  ok: boolean;
-  error: string | null;
-}
-
-export interface LearningRateEvent {
-  kind: 'lr';
-  lr: number;
-  step: number;
-}
-
-export interface ErrorEvent {
-  kind: 'error';
-  message: string;
-}
-
-export interface SnapshotEvent {
-  kind: 'snapshot';
-  snapshot: RunSnapshot;
-}
-
-export type RunEvent =
-  | StepMetrics
-  | EvalResult
-  | WorkerEvent
-  | StatusEvent
-  | ReissueEvent
-  | RejectedEvent
-  | CheckpointEvent
-  | LearningRateEvent
-  | ErrorEvent
-  | SnapshotEvent;
-
-export interface RunConfig {
-  runId: string;
-  modelSpec: ModelSpec;
-  dataset: { name: string; [key: string]: unknown };
-  batchSize: number;
-  microShardSize: number;
-  optimizer: OptimizerConfig;
-  seed: number;
-  totalSteps: number;
-  evalEvery?: number;
-  evalSamples?: number;
-  evalShardSize?: number;
-  checkpointEvery?: number;
-  codec?: string;
-}
-
-export interface WorkerSummary {
-  id: string;
-  name: string | null;
-  connected: boolean;
-  environment: string;
-  backend: string;
-  adapter: string | null;
-  cores: number | null;
-  userAgent: string | null;
-  remoteAddress: string | null;
-  trusted: boolean;
-  codec: string;
-  samplesPerSecond: number;
-  measured: boolean;
-  tasksDone: number;
-  shardsDone: number;
-  rejected: number;
-  joinedAt: number;
-  lastSeen: number;
-  lastError: string | null;
-}
-
-export interface ModelLayerSummary {
-  index: number;
-  type: string;
-  description: string;
-  outputShape: number[];
-  paramCount: number;
-}
-
-export interface ModelSummary {
-  name: string;
-  parameterCount: number;
-  inputShape: number[];
-  outputShape: number[];
-  loss: string;
-  layers: ModelLayerSummary[];
-}
-
-export interface RunTotals {
-  resultsAccepted: number;
-  resultsRejected: number;
-  shardsReissued: number;
-  checkpoints: number;
-  samplesTrained: number;
-}
-
-export interface RunSnapshot {
-  runId: string;
-  status: RunStatus;
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  lr: number;
-  loss: number | null;
-  samplesPerSecond: number | null;
-  config: RunConfig;
-  model: ModelSummary;
-  data: { train: { name: string; length: number }; test: { name: string; length: number } | null; evalSamples: number };
-  workers: WorkerSummary[];
-  history: StepMetrics[];
-  evals: EvalResult[];
-  totals: RunTotals;
-  startedAt: number | null;
-  time: number;
-}
+/** Every event a subscribed dashboard receives. */
+export type RunEvent = CoordinatorEvent | SnapshotEvent;
+/** One layer row of the model summary. */
+export type ModelLayerSummary = ModelSummary['layers'][number];
+/** The run's counters in a snapshot. */
+export type RunTotals = RunSnapshot['totals'];
 
 /** A row of `GET /api/runs`. */
 export interface RunListing {

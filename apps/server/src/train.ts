@@ -50,6 +50,7 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
     'token-file': { type: 'string', help: 'file with the lab token workers must present (or env SWARMGRAD_TOKEN)' },
     'admin-token-file': { type: 'string', help: 'file with the dashboard admin token (or env SWARMGRAD_ADMIN_TOKEN; default: generated, saved in --out)' },
     json: { type: 'boolean', help: 'print the final summary as JSON on stdout' },
+    'keep-serving': { type: 'boolean', help: 'after the run, keep serving the dashboard (its insights, past runs) until Ctrl-C' },
     ...(withWorkers ? { 'worker-slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task of local worker 1 by this much' } } : {}),
     help: { type: 'boolean', help: 'show this help' },
   } satisfies Record<string, FlagSpec>;
@@ -205,7 +206,6 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const finalPath = join(outDir, 'final.ckpt');
   if (final.status === 'finished') await writeCheckpointAtomic(finalPath, encodeCheckpoint(checkpoint));
   await workers?.stop();
-  await server.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
@@ -234,6 +234,14 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
       ].join('\n'),
     );
   }
+  if (flags['keep-serving'] && !interrupted) {
+    console.error(`still serving the dashboard at ${server.url}/dashboard/ — Ctrl-C to exit`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  }
+  await server.close();
   return final.status === 'finished' ? 0 : 3;
 }
 
