@@ -38,6 +38,14 @@ function shortAdapter(adapter) {
   return adapter.replace(/-llvm[^ ]*/, '').replace(/ \(OpenGL[^)]*\)/, '').replace(' via ', ', ');
 }
 
+/** Chromium's long adapter descriptions, shortened for the table. */
+function shortBrowserLabel(label) {
+  return label
+    .replace(/swarmgrad browser worker, Chromium (\d+)[.\d]* Web Worker/, 'browser worker (Chromium $1, Web Worker)')
+    .replace(/ANGLE \(Mesa\/X\.org, (llvmpipe)[^)]*\), [^)]*\) via navigator\.gpu/, '$1')
+    .replace(/google swiftshader[^(]*\(SwiftShader Device \(Subzero\)\) via navigator\.gpu/, 'SwiftShader');
+}
+
 function torchPython() {
   // Debian's python3-torch installs for the system interpreter, not a pyenv one on PATH.
   for (const python of ['/usr/bin/python3', 'python3']) {
@@ -156,5 +164,5 @@ async function benchBrowser() {
       rows.push({ implementation: `Node worker, ${backend}`, batch: 64, samplesPerSecond: NaN, note: String(error.message).split('\n')[0] });
     }
   }
-  table('Browser worker (headless Chromium, dedicated Web Worker) next to the Node worker: LeNet-5 training samples/s', ['implementation', 'batch', 'samples/s', 'steps timed'], rows.map((r) => ({ implementation: r.implementation, batch: r.batch, 'samples/s': Number.isFinite(r.samplesPerSecond) ? fmt(r.samplesPerSecond) : r.note ?? 'failed', 'steps timed': r.steps ?? '' })));
+  table('Browser worker (headless Chromium, dedicated Web Worker) next to the Node worker: LeNet-5 training samples/s', ['implementation', 'batch', 'samples/s', 'steps timed'], rows.map((r) => ({ implementation: shortBrowserLabel(r.implementation), batch: r.batch, 'samples/s': Number.isFinite(r.samplesPerSecond) ? fmt(r.samplesPerSecond) : r.note ?? 'failed', 'steps timed': r.steps ?? '' })));
 }
