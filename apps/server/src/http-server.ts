@@ -90,11 +90,13 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
     ws.on('error', () => ws.terminate());
   });
 
-  const ticker = setInterval(() => engine.tick(), 100);
+  // ws re-emits the HTTP server's errors; a failed listen is reported by the promise below.
+  wss.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.port, options.host, () => resolve());
   });
+  const ticker = setInterval(() => engine.tick(), 100);
   const { port } = http.address() as AddressInfo;
   const server: RunServer = {
     port,
