@@ -78,6 +78,15 @@ describe('faults', () => {
     // The early worker takes 0.5 s a task, so the run outlasts the late worker's start-up.
     const early = worker('early', '--slowdown-ms', '500');
     await waitFor(() => snapshot(port), (s) => s.step >= 5, 120_000, 'step 5');
+    // The HTTP side while the run goes: the JSON API and Prometheus metrics.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^# TYPE swarmgrad_step gauge$/m);
+    expect(Number(/^swarmgrad_step\{run="[^"]+"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(5);
+    expect(metrics).toMatch(/^swarmgrad_workers\{.*\} 1$/m);
+    const runs = (await (await fetch(`http://127.0.0.1:${port}/api/runs`)).json()) as { runs: Array<{ runId: string; live: boolean }> };
+    expect(runs.runs.filter((r) => r.live)).toHaveLength(1);
+    const live = await snapshot(port);
+    expect(runs.runs[0]!.runId).toBe((live.config as { runId: string }).runId);
     const late = worker('late');
     const seen = await waitFor(
       () => snapshot(port).catch(() => undefined),
