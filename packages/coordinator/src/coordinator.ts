@@ -24,6 +24,7 @@ import {
   type TaskMessage,
   type WorkerCapabilities,
   type WorkerHelloMessage,
+  type ShardBlock,
 } from '@swarmgrad/protocol';
 import {
   combineNodes,
@@ -65,7 +66,7 @@ import type {
 } from './events.js';
 import { RUN_STATUSES } from './events.js';
 import { formatPrometheus, type MetricFamily } from './prometheus.js';
-import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, planBlocks, type TaskCaps, type WorkUnit } from './scheduler.js';
+import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks, type TaskCaps, type WorkUnit } from './scheduler.js';
 
 /** Where the engine's messages go. The adapter (e.g. a `ws` server) encodes and sends them. */
 export interface CoordinatorTransport {
@@ -1358,11 +1359,34 @@ export class Coordinator {
     const m = this.config.microShardSize;
     const live = this.liveWorkers();
     const blockSize = blockSizeFor(this.shardCount, live.length, this.maxBlockShards);
-    const units: Unit[] = planBlocks(this.shardCount, blockSize).map((block) => ({ block, start: block.start, count: block.count, samples: block.count * m, issues: 0 }));
+    const unitOf = (block: ShardBlock): Unit => ({ block, start: block.start, count: block.count, samples: block.count * m, issues: 0 });
+    const planned = planBlocks(this.shardCount, blockSize).map(unitOf);
+    if (live.length === 0) {
+      const phase = this.newPhase('train', step, this.shardCount, m, planned, this.schedule.batch(step).indices);
+      this.phase = phase;
+      for (const unit of planned) phase.pending.add(unit.start);
+      return;
+    }
+    // The greedy decides each worker's share; each then gets a contiguous run of blocks
+    // (largest share first), whose sibling blocks merge into their parents: a worker sends
+    // one gradient per merged block instead of one per block, with the same bits (a parent
+    // is exactly left + right).
+    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: this.rateOf(w), queuedSamples: 0 }));
+    const shares = [...assignGreedy(planned, loads)].sort((a, b) => b[1].length - a[1].length);
+    const byWorker = new Map<string, Unit[]>();
+    let next = 0;
+    for (const [workerId, list] of shares) {
+      byWorker.set(workerId, mergeSiblingBlocks(planned.slice(next, next + list.length), this.maxBlockShards, (block) => unitOf(block)));
+      next += list.length;
+    }
+    const units = [...byWorker.values()].flat().sort((a, b) => a.start - b.start);
     const phase = this.newPhase('train', step, this.shardCount, m, units, this.schedule.batch(step).indices);
     this.phase = phase;
-    if (live.length === 0) for (const unit of units) phase.pending.add(unit.start);
-    else this.assign(phase, units, live);
+    const caps = this.trainCaps;
+    for (const [workerId, list] of byWorker) {
+      const worker = this.workers.get(workerId)!;
+      for (const group of groupIntoTasks(list, caps)) this.sendTask(phase, worker, group);
+    }
   }
 
   private startEval(): void {

@@ -67,12 +67,13 @@ describe('bitwise determinism', () => {
     });
   }
 
-  it('spreads a step over the workers with the largest power-of-two block ≤ M / workers', async () => {
+  it('spreads a step over the workers with the largest power-of-two block ≤ M / workers, sibling blocks of one worker merged', async () => {
     const run = tinyRun({ batchSize: 64, microShardSize: 4, totalSteps: 1 }); // M = 16
     const harness = await runWith(run, [{}, {}, {}], 9);
     const [entry] = harness.coordinator.accounting();
-    // 16 / 3 → blocks of 4: 4 blocks over 3 equally fast workers.
-    expect(entry!.blocks.map((b) => b.count)).toEqual([4, 4, 4, 4]);
+    // 16 / 3 → blocks of 4: 4 blocks over 3 equally fast workers; the worker with two gets
+    // them as one contiguous run, merged into their parent block {0, 8}.
+    expect(entry!.blocks.map((b) => [b.start, b.count])).toEqual([[0, 8], [8, 4], [12, 4]]);
     expect(new Set(entry!.blocks.map((b) => b.workerId)).size).toBe(3);
     const step = harness.events.find((e) => e.kind === 'step');
     expect(step).toMatchObject({ kind: 'step', step: 0, epoch: 0, workers: 3, backends: ['cpu'], shardsReissued: 0 });

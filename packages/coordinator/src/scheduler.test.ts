@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, planBlocks } from './scheduler.js';
+import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks } from './scheduler.js';
 import { isAlignedBlock } from '@swarmgrad/nn/core';
 
 describe('scheduler', () => {
@@ -54,5 +54,21 @@ describe('scheduler', () => {
     expect(groupIntoTasks(units, { maxShards: 2, maxBlocks: 10, maxSamples: 100 }).map((t) => t.map((u) => u.block.start))).toEqual([[0, 1], [2, 3], [4]]);
     expect(groupIntoTasks(units, { maxShards: 10, maxBlocks: 10, maxSamples: 12 }).map((t) => t.length)).toEqual([3, 2]);
     expect(groupIntoTasks(units, { maxShards: 10, maxBlocks: 1, maxSamples: 100 })).toHaveLength(5);
+  });
+});
+
+describe('mergeSiblingBlocks', () => {
+  const unit = (start: number, count: number) => ({ block: { start, count }, samples: count * 4 });
+  const make = (block: { start: number; count: number }) => ({ block, samples: block.count * 4 });
+  const blocks = (units: Array<{ block: { start: number; count: number } }>) => units.map((u) => [u.block.start, u.block.count]);
+
+  it('merges siblings into their parent, repeatedly', () => {
+    expect(blocks(mergeSiblingBlocks([unit(0, 2), unit(2, 2), unit(6, 2)], 8, make))).toEqual([[0, 4], [6, 2]]);
+    expect(blocks(mergeSiblingBlocks([unit(3, 1), unit(0, 1), unit(1, 1), unit(2, 1)], 8, make))).toEqual([[0, 4]]);
+  });
+  it('leaves non-siblings (same size but not aligned to the parent) and respects the size cap', () => {
+    expect(blocks(mergeSiblingBlocks([unit(2, 2), unit(4, 2)], 8, make))).toEqual([[2, 2], [4, 2]]);
+    expect(blocks(mergeSiblingBlocks([unit(0, 4), unit(4, 4)], 4, make))).toEqual([[0, 4], [4, 4]]);
+    expect(blocks(mergeSiblingBlocks([unit(0, 2), unit(2, 1)], 8, make))).toEqual([[0, 2], [2, 1]]);
   });
 });

@@ -119,3 +119,32 @@ export function groupIntoTasks<U extends WorkUnit>(units: readonly U[], caps: Ta
   if (current.length > 0) tasks.push(current);
   return tasks;
 }
+
+/**
+ * Merges sibling blocks given to the same worker into their parent block, repeatedly:
+ * `{s, c}` and `{s + c, c}` with `s % 2c === 0` become `{s, 2c}` while `2c <= maxBlock`. The
+ * parent's tree value is exactly `left + right`, so the step's result does not change by a
+ * bit, but the worker sends one gradient instead of two. `make` builds the merged unit.
+ * @example mergeSiblingBlocks([{0,2},{2,2},{6,2}], 8, …) // [{0,4},{6,2}]
+ */
+export function mergeSiblingBlocks<U extends WorkUnit>(units: readonly U[], maxBlock: number, make: (block: ShardBlock, parts: readonly U[]) => U): U[] {
+  let current = [...units].sort((a, b) => a.block.start - b.block.start);
+  for (let merged = true; merged; ) {
+    merged = false;
+    const next: U[] = [];
+    for (let i = 0; i < current.length; i++) {
+      const left = current[i]!;
+      const right = current[i + 1];
+      const { start, count } = left.block;
+      if (right && right.block.count === count && right.block.start === start + count && start % (2 * count) === 0 && 2 * count <= maxBlock) {
+        next.push(make({ start, count: 2 * count }, [left, right]));
+        i++;
+        merged = true;
+      } else {
+        next.push(left);
+      }
+    }
+    current = next;
+  }
+  return current;
+}
