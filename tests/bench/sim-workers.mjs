@@ -1,6 +1,7 @@
 // Simulated workers for the coordinator benchmark: N WebSocket clients in one process that
-// answer every train task at once with a fixed, valid gradient (no compute), so the
-// coordinator's own cost per step is what gets measured. argv: url count codec parameterCount
+// answer every train task with a fixed, valid gradient after 10 ms per sample (a worker of
+// 100 samples/s, without using the CPU), so every simulated worker looks equally fast and
+// the coordinator's own cost per step is what gets measured. argv: url count codec
 import WebSocket from 'ws';
 import { decodeMessage, encodeGradient, encodeMessage, Int8Encoder, PROTOCOL_VERSION } from '@swarmgrad/protocol';
 
@@ -14,7 +15,7 @@ function connect(i) {
   let microShardSize = 1;
   let int8 = null;
   ws.on('open', () => {
-    ws.send(encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', name: `sim-${i}`, capabilities: { backend: 'cpu', environment: 'node', codecs: [codec, 'f32'], samplesPerSecond: 1000 } }));
+    ws.send(encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', name: `sim-${i}`, capabilities: { backend: 'cpu', environment: 'node', codecs: [codec, 'f32'], samplesPerSecond: 100 } }));
   });
   ws.on('message', (data) => {
     const msg = decodeMessage(new Uint8Array(data));
@@ -33,7 +34,8 @@ function connect(i) {
         sampleCount: b.count * microShardSize,
         gradient: encodeGradient(codec, gradient, int8 ?? undefined),
       }));
-      ws.send(encodeMessage({ type: 'result', taskId: msg.taskId, runId, step: msg.step, kind: 'train', blocks, timing: { computeMs: blocks.reduce((a, b) => a + b.sampleCount, 0) }, backend: 'cpu' }));
+      const computeMs = 10 * blocks.reduce((a, b) => a + b.sampleCount, 0);
+      setTimeout(() => ws.send(encodeMessage({ type: 'result', taskId: msg.taskId, runId, step: msg.step, kind: 'train', blocks, timing: { computeMs }, backend: 'cpu' })), computeMs);
     }
   });
   ws.on('error', () => undefined);
