@@ -47,7 +47,7 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
     'run-id': { type: 'string', help: 'id of the run (default <model>-<date>-<time>)' },
     port: { type: 'int', min: 0, help: 'HTTP + WebSocket port (0: any free port)', default: withWorkers ? 7070 : 7070 },
     host: { type: 'string', help: 'address to listen on', default: withWorkers ? '127.0.0.1' : '0.0.0.0' },
-    'token-file': { type: 'string', help: 'file with the lab token workers must present (or env SWARMGRAD_TOKEN)' },
+    'token-file': { type: 'string', help: 'file with the lab token workers must present (or env SWARMGRAD_TOKEN; default: generated, saved in --out as lab-token); workers without it join as untrusted volunteers' },
     'admin-token-file': { type: 'string', help: 'file with the dashboard admin token (or env SWARMGRAD_ADMIN_TOKEN; default: generated, saved in --out)' },
     json: { type: 'boolean', help: 'print the final summary as JSON on stdout' },
     'keep-serving': { type: 'boolean', help: 'after the run, keep serving the dashboard (its insights, past runs) until Ctrl-C' },
@@ -128,8 +128,12 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   }
 
   await mkdir(outDir, { recursive: true });
-  const token = process.env.SWARMGRAD_TOKEN?.trim() || (str('token-file') ? await readToken(str('token-file')!) : undefined);
-  const localToken = token ?? randomBytes(18).toString('base64url');
+  // The lab token: given, or generated and saved in --out, so that workers without it (browser
+  // volunteers) always join as untrusted.
+  const givenToken = process.env.SWARMGRAD_TOKEN?.trim() || (str('token-file') ? await readToken(str('token-file')!) : undefined);
+  const token = givenToken ?? randomBytes(18).toString('base64url');
+  const tokenFile = str('token-file') ?? join(outDir, 'lab-token');
+  if (!givenToken) await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
   const adminToken = process.env.SWARMGRAD_ADMIN_TOKEN?.trim() || (str('admin-token-file') ? await readToken(str('admin-token-file')!) : randomBytes(18).toString('base64url'));
   if (!process.env.SWARMGRAD_ADMIN_TOKEN && !str('admin-token-file')) await writeFile(join(outDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
 
@@ -140,7 +144,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     trainData: data.train,
     testData: data.test,
     transport: hub.transport,
-    token: withWorkers ? localToken : token,
+    token,
     adminToken,
     onCheckpoint: writeCheckpoint,
     ...(resumeFrom ? { resume: resumeFrom } : {}),
@@ -170,7 +174,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const summary = planModel(run.modelSpec);
   progress.log(`swarmgrad ${command}: run ${run.runId}${resumeFrom ? ` resumed at step ${resumeFrom.step}` : ''} — ${summary.name} (${summary.paramCount.toLocaleString('en-US')} parameters) on ${data.descriptor.name}, ${run.totalSteps} steps of ${run.batchSize} (${run.batchSize / run.microShardSize} micro-shards of ${run.microShardSize}), ${run.optimizer.type} lr ${run.optimizer.lr}`);
   progress.log(`listening on ${server.url} (WebSocket ${wsUrl}, API /api/runs, metrics /metrics); output in ${outDir}`);
-  if (!withWorkers) progress.log(`waiting for workers: swarmgrad worker --coordinator ${wsUrl}${token ? ' --token-file FILE' : ''}`);
+  if (!withWorkers) progress.log(`waiting for workers: swarmgrad worker --coordinator ${wsUrl} ${process.env.SWARMGRAD_TOKEN && !str('token-file') ? '(with SWARMGRAD_TOKEN set)' : `--token-file ${tokenFile}`}; volunteers: open ${server.url}/`);
 
   let workers: LocalWorkers | undefined;
   const started = Date.now();
@@ -181,7 +185,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
       count: get<number>('workers'),
       coordinatorUrl: wsUrl,
       backend: get<string>('backend'),
-      token: localToken,
+      token,
       log: (line) => progress.log(line),
       ...(slowdown ? { slowFirstMs: slowdown } : {}),
     });
