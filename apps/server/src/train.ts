@@ -174,6 +174,13 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const summary = planModel(run.modelSpec);
   progress.log(`swarmgrad ${command}: run ${run.runId}${resumeFrom ? ` resumed at step ${resumeFrom.step}` : ''} — ${summary.name} (${summary.paramCount.toLocaleString('en-US')} parameters) on ${data.descriptor.name}, ${run.totalSteps} steps of ${run.batchSize} (${run.batchSize / run.microShardSize} micro-shards of ${run.microShardSize}), ${run.optimizer.type} lr ${run.optimizer.lr}`);
   progress.log(`listening on ${server.url} (WebSocket ${wsUrl}, API /api/runs, metrics /metrics); output in ${outDir}`);
+  // A local training run may hand the admin token to the browser in the link; a shared
+  // coordinator (serve) only says where the token is.
+  progress.log(
+    withWorkers && get<string>('host') === '127.0.0.1'
+      ? `dashboard: ${server.url}/dashboard/#token=${adminToken} · lend a browser tab: ${server.url}/`
+      : `dashboard: ${server.url}/dashboard/ (admin token in ${process.env.SWARMGRAD_ADMIN_TOKEN ? 'SWARMGRAD_ADMIN_TOKEN' : str('admin-token-file') ?? join(outDir, 'admin-token')}) · volunteers: ${server.url}/`,
+  );
   if (!withWorkers) progress.log(`waiting for workers: swarmgrad worker --coordinator ${wsUrl} ${process.env.SWARMGRAD_TOKEN && !str('token-file') ? '(with SWARMGRAD_TOKEN set)' : `--token-file ${tokenFile}`}; volunteers: open ${server.url}/`);
 
   let workers: LocalWorkers | undefined;
