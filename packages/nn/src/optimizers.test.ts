@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { NnError, NnErrorCode } from './errors.js';
+import { NnErrorCode } from './errors.js';
 import { createOptimizer, validateOptimizerConfig, type OptimizerConfig, type OptimizerState } from './optimizers.js';
 import { Xoshiro128 } from './prng.js';
 import { learningRateAt } from './schedules.js';
+import { expectNnError } from './testing/expect-nn-error.js';
 
 const P = 257;
 const STEPS = 20;
@@ -17,17 +18,6 @@ function randomVector(rng: Xoshiro128, length: number, scale: number): Float32Ar
 function gradientSequence(seed: number, steps: number): Float32Array[] {
   const rng = new Xoshiro128(seed);
   return Array.from({ length: steps }, () => randomVector(rng, P, 1));
-}
-
-function expectNnError(fn: () => unknown, code: NnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(NnError);
-  expect((caught as NnError).code).toBe(code);
 }
 
 function bits(array: Float32Array): Uint32Array {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { NnError, NnErrorCode } from './errors.js';
+import { NnErrorCode } from './errors.js';
 import { learningRateAt, validateScheduleConfig, type ScheduleConfig } from './schedules.js';
-
-function expectNnError(fn: () => unknown, code: NnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(NnError);
-  expect((caught as NnError).code).toBe(code);
-}
+import { expectNnError } from './testing/expect-nn-error.js';
 
 describe('learningRateAt', () => {
   it('constant: baseLr at every step; no schedule means constant', () => {

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NnError, NnErrorCode } from './errors.js';
+import { NnErrorCode } from './errors.js';
 import { Xoshiro128 } from './prng.js';
+import { expectNnError } from './testing/expect-nn-error.js';
 import {
   EDGE_DETECTOR,
   SOBEL_X,
@@ -20,17 +21,6 @@ import {
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-function expectNnError(fn: () => unknown, code: NnErrorCode): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(NnError);
-  expect((caught as NnError).code).toBe(code);
-}
 
 /** Random values in [-1, 1) that are exact float32 numbers, so tfjs sees the same inputs. */
 function randomValues(rng: Xoshiro128, length: number): number[] {
