@@ -32,37 +32,59 @@ export interface PoolGeometry {
 export function maxPoolGradImpl(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
   const { batch: N, inHeight: H, inWidth: W, channels: C, outHeight: OH, outWidth: OW } = g;
   const overlapping = g.strideHeight < g.filterHeight || g.strideWidth < g.filterWidth;
+  // Disjoint windows write each input position at most once: straight into dx. Overlapping
+  // ones add into float64 sums in window order (per position, the same order as ever).
   const sums = overlapping ? new Float64Array(dx.length) : null;
-  const best = new Float64Array(C);
-  const where = new Int32Array(C);
+  const rowStep = W * C;
+  let dyIndex = 0;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       const top = oh * g.strideHeight - g.padTop;
       const rowLo = Math.max(top, 0);
-      const rowHi = Math.min(top + g.filterHeight, H);
+      const rows = Math.min(top + g.filterHeight, H) - rowLo;
       for (let ow = 0; ow < OW; ow++) {
         const left = ow * g.strideWidth - g.padLeft;
         const colLo = Math.max(left, 0);
-        const colHi = Math.min(left + g.filterWidth, W);
-        best.fill(-Infinity);
-        where.fill(-1);
-        for (let ih = rowLo; ih < rowHi; ih++) {
-          for (let iw = colLo; iw < colHi; iw++) {
-            const base = ((n * H + ih) * W + iw) * C;
-            for (let c = 0; c < C; c++) {
-              const v = x[base + c]!;
-              if (v > best[c]!) {
-                best[c] = v;
-                where[c] = base + c;
+        const cols = Math.min(left + g.filterWidth, W) - colLo;
+        const origin = ((n * H + rowLo) * W + colLo) * C;
+        // Channels one at a time (scalars, no per-window arrays); positions of a window in
+        // row-major order, as tfjs-cpu scans them.
+        if (rows === 2 && cols === 2) {
+          // The common 2×2 window, unrolled into straight-line selects (V8 emits conditional
+          // moves here; the comparisons are unpredictable on real data). Same rule as below.
+          for (let c = 0; c < C; c++, dyIndex++) {
+            const p0 = origin + c, p1 = p0 + C, p2 = p0 + rowStep, p3 = p2 + C;
+            const a = x[p0]!, b = x[p1]!, e = x[p2]!, f = x[p3]!;
+            let best = a > -Infinity ? a : -Infinity;
+            let where = a > -Infinity ? p0 : -1;
+            let greater = b > best;
+            best = greater ? b : best;
+            where = greater ? p1 : where;
+            greater = e > best;
+            best = greater ? e : best;
+            where = greater ? p2 : where;
+            where = f > best ? p3 : where;
+            if (where < 0) continue;
+            if (sums === null) dx[where] = dy[dyIndex]!;
+            else sums[where] = sums[where]! + dy[dyIndex]!;
+          }
+          continue;
+        }
+        for (let c = 0; c < C; c++, dyIndex++) {
+          let best = -Infinity;
+          let where = -1;
+          for (let r = 0, rowStart = origin + c; r < rows; r++, rowStart += rowStep) {
+            for (let q = 0, p = rowStart; q < cols; q++, p += C) {
+              const v = x[p]!;
+              if (v > best) {
+                best = v;
+                where = p;
               }
             }
           }
-        }
-        const dyBase = ((n * OH + oh) * OW + ow) * C;
-        if (sums === null) {
-          for (let c = 0; c < C; c++) if (where[c]! >= 0) dx[where[c]!] = dy[dyBase + c]!;
-        } else {
-          for (let c = 0; c < C; c++) if (where[c]! >= 0) sums[where[c]!] = sums[where[c]!]! + dy[dyBase + c]!;
+          if (where < 0) continue;
+          if (sums === null) dx[where] = dy[dyIndex]!;
+          else sums[where] = sums[where]! + dy[dyIndex]!;
         }
       }
     }

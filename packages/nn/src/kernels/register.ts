@@ -7,14 +7,16 @@ import { conv2DBackpropFilterCpuConfig, conv2DBackpropFilterWasmConfig } from '.
 import { conv2DBackpropInputCpuConfig, conv2DBackpropInputWasmConfig } from './Conv2DBackpropInput.js';
 import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './MaxPoolGrad.js';
 import { stockKernels } from './stock.js';
+import { addCpuConfig, multiplyCpuConfig, reluCpuConfig, stepCpuConfig } from './elementwise.js';
+import { sumCpuConfig, sumWasmConfig } from './Sum.js';
 
 /**
  * The project's own tfjs kernels, per backend: the one list that registration reads.
  * See KERNELS.md in the package root for why each exists and how it was measured.
  */
 export const ownKernels: Readonly<Record<BackendName, readonly KernelConfig[]>> = {
-  cpu: [conv2DBackpropFilterCpuConfig, conv2DCpuConfig, conv2DBackpropInputCpuConfig, maxPoolGradCpuConfig, batchMatMulCpuConfig],
-  wasm: [conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, maxPoolGradWasmConfig, batchMatMulWasmConfig],
+  cpu: [conv2DBackpropFilterCpuConfig, conv2DCpuConfig, conv2DBackpropInputCpuConfig, maxPoolGradCpuConfig, batchMatMulCpuConfig, sumCpuConfig, addCpuConfig, multiplyCpuConfig, reluCpuConfig, stepCpuConfig],
+  wasm: [conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, maxPoolGradWasmConfig, batchMatMulWasmConfig, sumWasmConfig],
   webgpu: [],
 };
 
