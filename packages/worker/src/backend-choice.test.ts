@@ -65,6 +65,15 @@ describe('chooseBackend auto', () => {
     expect(choice.reasons.wasm).toBeUndefined();
   });
 
+  it('keeps the earlier backend unless a later one is clearly (25%) faster', async () => {
+    const close = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, cpu: { probe: { ok: true }, rate: 1900 } });
+    const kept = await chooseBackend('auto', close.deps);
+    expect(kept.name).toBe('wasm');
+    expect(kept.reasons.cpu).toMatch(/^not clearly faster here: 1900 samples\/s against wasm's 1600/);
+    const clear = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, cpu: { probe: { ok: true }, rate: 2100 } });
+    expect((await chooseBackend('auto', clear.deps)).name).toBe('cpu');
+  });
+
   it('skips unavailable backends and backends that fail their benchmark', async () => {
     const { deps } = fakeDeps({
       webgpu: { probe: { ok: false, reason: 'no adapter found' } },

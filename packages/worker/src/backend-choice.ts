@@ -7,6 +7,10 @@ import { BACKENDS, type Backend } from '@swarmgrad/protocol';
 import { WorkerError, WorkerErrorCode, messageOf } from './errors.js';
 import { monotonicMs } from './timers.js';
 
+
+/** How much faster a backend later in the preference order (webgpu → wasm → cpu) must measure to be chosen over an earlier one. */
+export const PREFERENCE_MARGIN = 1.25;
+
 /** What the user asks for: `auto` (fastest that works), or one backend. */
 export type BackendPreference = 'auto' | Backend;
 
@@ -146,12 +150,18 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
   if (measured.length === 0) {
     throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can compute gradients here: ${describeReasons(reasons)}`);
   }
+  // `measured` is in preference order (webgpu, wasm, cpu). A later backend must beat the
+  // current choice clearly, not by the noise of a short benchmark on a busy machine: workers
+  // started side by side then agree on one backend (and one backend keeps a run bitwise
+  // reproducible).
   let best = measured[0]!;
-  for (const candidate of measured) if (candidate.samplesPerSecond > best.samplesPerSecond) best = candidate;
+  for (const candidate of measured.slice(1)) if (candidate.samplesPerSecond > best.samplesPerSecond * PREFERENCE_MARGIN) best = candidate;
   for (const other of measured) {
-    if (other !== best) {
-      reasons[other.name] = `slower here: ${formatRate(other.samplesPerSecond)} samples/s against ${best.name}'s ${formatRate(best.samplesPerSecond)}`;
-    }
+    if (other === best) continue;
+    reasons[other.name] =
+      other.samplesPerSecond > best.samplesPerSecond
+        ? `not clearly faster here: ${formatRate(other.samplesPerSecond)} samples/s against ${best.name}'s ${formatRate(best.samplesPerSecond)} (a later backend must be ${PREFERENCE_MARGIN}× faster to be preferred)`
+        : `slower here: ${formatRate(other.samplesPerSecond)} samples/s against ${best.name}'s ${formatRate(best.samplesPerSecond)}`;
   }
   // The last backend started is the active one: switch back to the winner.
   let adapter = best.adapter;
