@@ -1,12 +1,8 @@
 /**
  * The dashboard's WebSocket session with the coordinator: `hello` (role `dashboard`) →
  * `subscribe` → one `snapshot` event, then every run event as it happens. Admin actions go
- * over the same socket. Nothing is polled: the engine pushes every change.
- *
- * The snapshot is the only place the engine reports per-worker counters (tasks done,
- * throughput, last seen), so after step events the session re-sends `subscribe` — at most
- * every `refreshMs` — and gets a fresh snapshot pushed back (the engine allows a dashboard to
- * subscribe again; it only sends a new snapshot).
+ * over the same socket. Nothing is polled: the engine pushes every change, the workers'
+ * counters included (`workers` events after steps, at most once a second).
  */
 import { PROTOCOL_VERSION, decodeMessage, encodeMessage, type AdminAction, type Message } from '@swarmgrad/protocol';
 import type { RunEvent } from './types.js';
@@ -30,15 +26,11 @@ export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'closed';
 export interface LiveOptions {
   /** WebSocket URL of the coordinator, e.g. `ws://host:7070/ws`. */
   url: string;
-  /** Least time between two snapshot refreshes (ms). Default 2,000. */
-  refreshMs?: number;
 }
 
 export class LiveSession {
   private socket: WebSocket | undefined;
   private state: LiveState = 'connecting';
-  private lastRefresh = 0;
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private retries = 0;
   /** Set while a subscribe that carried a token waits for its snapshot. */
@@ -46,14 +38,10 @@ export class LiveSession {
   private tokenRefused = false;
   /** The run ended: when the server closes the socket, do not try again. */
   private ended = false;
-  private readonly refreshMs: number;
-
   constructor(
     private readonly options: LiveOptions,
     private readonly handlers: LiveHandlers,
-  ) {
-    this.refreshMs = options.refreshMs ?? 2000;
-  }
+  ) {}
 
   /** Opens the socket (and re-opens it after an unexpected close, with back-off). */
   connect(token?: string): void {
@@ -79,7 +67,6 @@ export class LiveSession {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      clearTimeout(this.refreshTimer);
       if (this.ended) {
         this.setState('closed');
         return;
@@ -94,34 +81,14 @@ export class LiveSession {
   close(): void {
     this.ended = true;
     clearTimeout(this.reconnectTimer);
-    clearTimeout(this.refreshTimer);
     this.socket?.close();
   }
 
   /** (Re-)subscribes; with a token the coordinator checks it and answers `ADMIN_REFUSED` when wrong. */
   subscribe(token?: string): void {
-    this.lastRefresh = Date.now();
     this.checkingToken = token !== undefined;
     this.tokenRefused = false;
     this.send(token !== undefined ? { type: 'subscribe', adminToken: token } : { type: 'subscribe' });
-  }
-
-  /** Asks for a fresh snapshot soon (throttled to one per `refreshMs`). */
-  requestRefresh(): void {
-    if (this.refreshTimer !== undefined || this.state !== 'live' || this.ended) return;
-    const wait = Math.max(0, this.lastRefresh + this.refreshMs - Date.now());
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      if (this.state !== 'live' || this.ended) return;
-      // Not while a token check waits for its snapshot (this subscribe would take its answer),
-      // nor while the page is hidden: try again later.
-      if (this.checkingToken || document.visibilityState === 'hidden') {
-        this.lastRefresh = Date.now();
-        this.requestRefresh();
-        return;
-      }
-      this.subscribe();
-    }, wait);
   }
 
   /** Sends an admin action; the engine answers with events (or an `error`). */
@@ -136,7 +103,6 @@ export class LiveSession {
   /** The run reached a final status: a close after this is the server going away, not a fault. */
   markEnded(): void {
     this.ended = true;
-    clearTimeout(this.refreshTimer);
   }
 
   get connected(): boolean {

@@ -264,7 +264,6 @@ class DashboardApp implements AppContext {
     }
     const run = this.liveRun;
     const changes = run.apply(event, seq);
-    if (event.kind === 'step' || event.kind === 'worker') this.liveSession.requestRefresh();
     if (event.kind === 'status') {
       if (event.status === 'paused') this.toast('Paused: the step in flight completes, then nothing new starts.', 'warn');
       else if (event.previous === 'paused' && event.status === 'running') this.toast('Resumed.', 'good');

@@ -175,6 +175,10 @@ export class RunState {
       case 'error':
         this.addLog(this.now(), 'error', event.message, 'bad', changed);
         break;
+      case 'workers':
+        this.applyWorkers(event.workers);
+        changed.add('workers');
+        break;
     }
     return changed;
   }
@@ -208,13 +212,16 @@ export class RunState {
     const first = s.history[0]?.step ?? Infinity;
     this.history = this.history.filter((h) => h.step < first).concat(s.history);
     if (s.evals.length >= this.evals.length) this.evals = s.evals;
-    const seen = new Set<string>();
-    for (const w of s.workers) {
-      seen.add(w.id);
+    this.applyWorkers(s.workers);
+    changed.add('status').add('steps').add('evals').add('workers').add('config');
+  }
+
+  /** Takes the engine's workers table (from a snapshot or a `workers` event). */
+  private applyWorkers(workers: readonly WorkerSummary[]): void {
+    for (const w of workers) {
       const known = this.workers.get(w.id);
       this.workers.set(w.id, { ...w, leftReason: w.connected ? null : known?.leftReason ?? null });
     }
-    changed.add('status').add('steps').add('evals').add('workers').add('config');
   }
 
   private thin(): void {

@@ -63,6 +63,7 @@ import type {
   StepAccounting,
   StepMetrics,
   WorkerSummary,
+  WorkersEvent,
 } from './events.js';
 import { RUN_STATUSES } from './events.js';
 import { formatPrometheus, type MetricFamily } from './prometheus.js';
@@ -124,6 +125,8 @@ export const DEFAULT_SAMPLES_PER_SECOND = 100;
 export const SMALL_FRAME_BYTES = 64 * 1024;
 /** Most per-step metrics records a dashboard's first `snapshot` event carries. */
 export const DASHBOARD_HISTORY_LIMIT = 1000;
+/** Fewest milliseconds between two `workers` events (sent after steps). */
+export const WORKERS_EVENT_INTERVAL_MS = 1000;
 /** Weight of a new throughput measurement in the EWMA. */
 const EWMA_WEIGHT = 0.5;
 /** Factor applied to a worker's throughput estimate when one of its tasks misses its deadline. */
@@ -284,6 +287,8 @@ export class Coordinator {
   private readonly trainCaps: TaskCaps;
   private readonly evalCaps: TaskCaps;
   private readonly maxBlockShards: number;
+  /** Clock of the last `workers` event (0: none yet). */
+  private workersEventAt = 0;
   private resolveDone!: (snapshot: RunSnapshot) => void;
 
   private statusValue: RunStatus = 'waiting';
@@ -624,7 +629,7 @@ export class Coordinator {
         test: this.testData ? { name: this.testData.name, length: this.testData.length } : null,
         evalSamples: this.run.evalSamples,
       },
-      workers: [...this.workers.values()].sort((a, b) => a.order - b.order).map((w) => this.workerSummary(w)),
+      workers: this.workerSummaries(),
       history: history.map((s) => ({ ...s, backends: [...s.backends] })),
       evals: this.evalHistory.map((e) => ({ ...e })),
       totals: {
@@ -1501,6 +1506,10 @@ export class Coordinator {
     const safe = jsonSafe(metrics) as StepMetrics;
     this.stepHistory.push(safe);
     this.emit(safe);
+    if (now - this.workersEventAt >= WORKERS_EVENT_INTERVAL_MS) {
+      this.workersEventAt = now;
+      this.emit(jsonSafe({ kind: 'workers', workers: this.workerSummaries(), time: now }) as WorkersEvent);
+    }
     const step = this.stepValue;
     const total = this.config.totalSteps;
     const evalEvery = this.config.evalEvery;
@@ -1707,6 +1716,10 @@ export class Coordinator {
       trusted: worker.trusted,
       reason,
     };
+  }
+
+  private workerSummaries(): WorkerSummary[] {
+    return [...this.workers.values()].sort((a, b) => a.order - b.order).map((w) => this.workerSummary(w));
   }
 
   private workerSummary(w: WorkerRecord): WorkerSummary {

@@ -88,7 +88,11 @@ describe('bitwise determinism', () => {
     harness.coordinator.start();
     await harness.run();
     expect(wire.map((e) => e['seq'])).toEqual(wire.map((_, i) => i + 1));
-    expect(wire.map((e) => e.kind)).toEqual(['worker', 'status', 'step', 'status', 'eval', 'status', 'worker', 'status']);
+    expect(wire.map((e) => e.kind)).toEqual(['worker', 'status', 'step', 'workers', 'status', 'eval', 'status', 'worker', 'status']);
+    const workers = wire.find((e) => e.kind === 'workers') as unknown as { workers: Array<{ tasksDone: number; shardsDone: number }> };
+    expect(workers.workers).toHaveLength(1);
+    expect(workers.workers[0]!.tasksDone).toBeGreaterThan(0);
+    expect(workers.workers[0]!.shardsDone).toBe(harness.coordinator.shardCount);
   });
 
   it('reports the loss of the global batch and each worker gets params once per step', async () => {

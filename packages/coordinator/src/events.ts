@@ -149,7 +149,8 @@ export type CoordinatorEvent =
   | RejectedEvent
   | CheckpointEvent
   | LearningRateEvent
-  | ErrorEvent;
+  | ErrorEvent
+  | WorkersEvent;
 
 /** The first event a subscribed dashboard receives; its `seq` is the last event's, so the next event has `seq + 1`. */
 export type SnapshotEvent = {
@@ -157,8 +158,8 @@ export type SnapshotEvent = {
   snapshot: RunSnapshot;
 };
 
-/** One row of the snapshot's workers table. */
-export interface WorkerSummary {
+/** One row of the snapshot's workers table (a type alias, so that it is JSON for `RunEvent`). */
+export type WorkerSummary = {
   id: string;
   name: string | null;
   connected: boolean;
@@ -187,7 +188,17 @@ export interface WorkerSummary {
   lastSeen: number;
   /** The last `error` the worker reported (`CODE: message`), or null. */
   lastError: string | null;
-}
+};
+
+/**
+ * `workers`: the workers table with its counters (tasks, shards, throughput, last seen), so
+ * dashboards stay current without asking: after a step, at most once per second.
+ */
+export type WorkersEvent = {
+  kind: 'workers';
+  workers: WorkerSummary[];
+  time: number;
+};
 
 /** Model facts shown on dashboards. */
 export interface ModelSummary {

@@ -9,6 +9,7 @@
 export {
   Coordinator,
   DASHBOARD_HISTORY_LIMIT,
+  WORKERS_EVENT_INTERVAL_MS,
   DEFAULT_SAMPLES_PER_SECOND,
   SMALL_FRAME_BYTES,
   type CoordinatorListener,
@@ -46,6 +47,7 @@ export {
   type StepMetrics,
   type WorkerEvent,
   type WorkerSummary,
+  type WorkersEvent,
 } from './events.js';
 export { CHECKPOINT_FORMAT_VERSION, CHECKPOINT_MAGIC, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 export { Sha256, paramsSha256, sha256, toHex } from './sha256.js';
