@@ -37,8 +37,26 @@ export function rawFrame(value: unknown): Uint8Array {
   return new Packr({ useRecords: false }).pack(value);
 }
 
-export function helloFrame(token: string): Uint8Array {
-  return encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', token, capabilities: { backend: 'cpu', environment: 'node', codecs: ['f32'] } } as Message);
+/** A worker's hello, with a lab token or (undefined) without one. */
+export function helloFrame(token: string | undefined): Uint8Array {
+  return encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', ...(token === undefined ? {} : { token }), capabilities: { backend: 'cpu', environment: 'node', codecs: ['f32'] } } as Message);
+}
+
+/** Sends a hello and returns the first reply's type and, for a welcome, whether the worker is trusted. */
+export async function helloReply(url: string, token: string | undefined): Promise<{ type: string; trusted?: boolean; code?: string; closeCode: number | null }> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const reply = new Promise<Message>((resolve) => ws.once('message', (data: Buffer) => resolve(decodeMessage(new Uint8Array(data)))));
+  let closeCode: number | null = null;
+  const closed = new Promise<void>((resolve) => ws.once('close', (code) => ((closeCode = code), resolve())));
+  ws.send(helloFrame(token), { binary: true });
+  const msg = await reply;
+  if (msg.type === 'error') await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+  ws.terminate();
+  return { type: msg.type, ...(msg.type === 'welcome' ? { trusted: msg.trusted } : {}), ...(msg.type === 'error' ? { code: msg.code } : {}), closeCode };
 }
 
 /** How a tampering worker corrupts its train results. */

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SWARMGRAD, tempDir, train } from './cli.js';
+import { helloReply } from './bad-input.js';
+import { SWARMGRAD, startCli, tempDir, train } from './cli.js';
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -40,6 +41,18 @@ describe('the swarmgrad CLI', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
     } finally {
       blocker.close();
+    }
+  });
+
+  it('--no-volunteers refuses a worker without the lab token (AUTH_FAILED, closed)', async () => {
+    const run = startCli('serve', ['--data', 'synthetic', '--steps', '5', '--host', '127.0.0.1', '--port', '0', '--no-volunteers'], tempDir('no-volunteers'), { SWARMGRAD_TOKEN: 'lab' });
+    try {
+      const { ws } = await run.server;
+      expect(await helloReply(ws, undefined)).toMatchObject({ type: 'error', code: 'AUTH_FAILED', closeCode: 1008 });
+      expect(await helloReply(ws, 'lab')).toMatchObject({ type: 'welcome', trusted: true });
+    } finally {
+      run.child.kill();
+      await run.exited;
     }
   });
 

@@ -3,7 +3,7 @@ import { readCheckpoint, listCheckpoints } from '@swarmgrad/coordinator/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BASE_RUN, childPids, SWARMGRAD, snapshot, sleep, startCli, tempDir, train, waitFor } from './cli.js';
 import { spawn } from 'node:child_process';
-import { helloFrame, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
+import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
 
 // Issue #3, tests 2, 3, 4 and 6: whatever dies, stalls or joins late, the run ends with the
 // parameters of the undisturbed run — every micro-shard of every step counted exactly once.
@@ -130,6 +130,9 @@ describe('bad input over real sockets', () => {
       const wrongToken = await rawExchange(ws, [helloFrame('not-the-token')]);
       expect(wrongToken.codes).toContain('AUTH_FAILED');
       expect(wrongToken.closeCode).toBe(1008);
+      // Without a token a worker is admitted as an untrusted volunteer (the browser page).
+      expect(await helloReply(ws, undefined)).toMatchObject({ type: 'welcome', trusted: false });
+      expect(await helloReply(ws, token)).toMatchObject({ type: 'welcome', trusted: true });
 
       // Workers that compute real gradients and corrupt them on the way out, all at once.
       const [short, nan, stale, duplicate] = await Promise.all([
