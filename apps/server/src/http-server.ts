@@ -50,9 +50,8 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
     }
     if (url.pathname === '/healthz') return json(res, 200, { ok: true, status: engine.status });
     if (url.pathname === '/api/runs') {
-      const live = engine.snapshot();
-      const past = (await options.listRuns()).filter((r) => (r as { runId?: string }).runId !== live.config.runId);
-      return json(res, 200, { runs: [summaryOf(live), ...past] });
+      const past = (await options.listRuns()).filter((r) => (r as { runId?: string }).runId !== engine.runId);
+      return json(res, 200, { runs: [{ runId: engine.runId, status: engine.status, step: engine.step, live: true }, ...past] });
     }
     // Which worker and backend computed each block of every completed step of the live run
     // (`?since=N`: steps >= N only), e.g. for a volunteer page's share of the work.
@@ -67,7 +66,7 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
     const match = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
     if (match) {
       const id = decodeURIComponent(match[1]!);
-      if (id === engine.snapshot().config.runId || id === 'current') return json(res, 200, engine.snapshot());
+      if (id === engine.runId || id === 'current') return json(res, 200, engine.snapshot());
       const run = await options.readRun(id);
       return run ? json(res, 200, run) : json(res, 404, { error: 'NOT_FOUND', message: `no run ${JSON.stringify(id)} here` });
     }
@@ -115,10 +114,6 @@ function toUint8(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data as Buffer[]));
   return new Uint8Array(data as ArrayBuffer);
-}
-
-function summaryOf(snapshot: ReturnType<Coordinator['snapshot']>): unknown {
-  return { runId: snapshot.config.runId, status: snapshot.status, step: snapshot.step, live: true };
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

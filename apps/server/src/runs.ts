@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listCheckpoints, paramsSha256, readCheckpoint } from '@swarmgrad/coordinator/node';
+import { latestCheckpoint, listCheckpoints, paramsSha256 } from '@swarmgrad/coordinator/node';
 
 /** A past run found in the output root: its `run.json` summary, or what its newest checkpoint says. */
 export interface PastRun {
@@ -44,9 +44,7 @@ async function describeRun(dir: string): Promise<PastRun | undefined> {
 export async function readRun(root: string, runId: string): Promise<unknown | undefined> {
   const run = (await listRuns(root)).find((r) => r.runId === runId);
   if (!run) return undefined;
-  const files = await listCheckpoints(run.out);
-  const last = files[files.length - 1];
-  if (!last) return { ...run };
-  const checkpoint = await readCheckpoint(last.path);
+  const checkpoint = await latestCheckpoint(run.out);
+  if (!checkpoint) return { ...run };
   return { ...run, config: checkpoint.run, step: checkpoint.step, history: checkpoint.history, paramsSha256: paramsSha256(checkpoint.params) };
 }

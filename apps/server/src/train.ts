@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Coordinator, paramsSha256, type Checkpoint, type RunConfig, type RunSnapshot } from '@swarmgrad/coordinator';
-import { checkpointWriter, listCheckpoints, readCheckpoint, writeCheckpointAtomic, encodeCheckpoint } from '@swarmgrad/coordinator/node';
+import { checkpointWriter, encodeCheckpoint, latestCheckpoint, listCheckpoints, writeCheckpointAtomic } from '@swarmgrad/coordinator/node';
 import { planModel, type OptimizerConfig, type ScheduleConfig } from '@swarmgrad/nn/core';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { startRunServer } from './http-server.js';
@@ -80,16 +80,8 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     const out = str('out');
     if (!out) throw new UsageError('--resume needs --out DIR: the folder of the run to continue');
     outDir = resolve(out);
-    const files = await listCheckpoints(outDir);
-    if (!files.length) throw new UsageError(`--resume: no checkpoint in ${outDir}`);
-    for (const file of files.reverse()) {
-      try {
-        resumeFrom = await readCheckpoint(file.path);
-        break;
-      } catch (error) {
-        console.error(`swarmgrad: skipping unreadable checkpoint ${file.path}: ${(error as Error).message}`);
-      }
-    }
+    if (!(await listCheckpoints(outDir)).length) throw new UsageError(`--resume: no checkpoint in ${outDir}`);
+    resumeFrom = await latestCheckpoint(outDir, undefined, (path, error) => console.error(`swarmgrad: skipping unreadable checkpoint ${path}: ${error.message}`));
     if (!resumeFrom) throw new UsageError(`--resume: every checkpoint in ${outDir} is unreadable`);
   }
 

@@ -42,7 +42,7 @@ export async function serveWebApps(req: IncomingMessage, res: ServerResponse): P
     const found = await stat(file).catch(() => undefined);
     const target = found?.isFile() ? file : extname(rest) === '' ? join(app.dir, 'index.html') : undefined;
     if (!target) continue;
-    const info = await stat(target).catch(() => undefined);
+    const info = target === file ? found : await stat(target).catch(() => undefined);
     if (!info?.isFile()) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`The web app for ${app.prefix} is not built; run npm run build.`);

@@ -72,6 +72,9 @@ describe('node checkpoint files', () => {
     bytes[100]! ^= 0xff;
     await writeFile(newest, bytes);
     expect((await latestCheckpoint(join(directory, 'ckpts'), 'test-run'))?.step).toBe(2);
+    const skipped: string[] = [];
+    expect((await latestCheckpoint(join(directory, 'ckpts'), undefined, (path, error) => skipped.push(`${path} ${error.code}`)))?.step).toBe(2);
+    expect(skipped).toEqual([`${newest} CHECKPOINT_CORRUPT`]);
     expect(await latestCheckpoint(join(directory, 'nowhere'), 'test-run')).toBeUndefined();
   });
 });

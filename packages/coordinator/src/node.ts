@@ -121,15 +121,22 @@ export async function listCheckpoints(directory: string, runId?: string): Promis
   return out.sort((a, b) => a.step - b.step || a.path.localeCompare(b.path));
 }
 
-/** The newest readable checkpoint of `runId` in `directory` (corrupt ones are skipped), or undefined. */
-export async function latestCheckpoint(directory: string, runId: string): Promise<Checkpoint | undefined> {
+/**
+ * The newest readable checkpoint of `runId` (of any run when omitted) in `directory`, or
+ * undefined. Corrupt ones are skipped, each reported to `onSkip` when given.
+ */
+export async function latestCheckpoint(
+  directory: string,
+  runId?: string,
+  onSkip?: (path: string, error: CoordinatorError) => void,
+): Promise<Checkpoint | undefined> {
   const files = await listCheckpoints(directory, runId);
   for (const file of files.reverse()) {
     try {
       return await readCheckpoint(file.path);
     } catch (error) {
-      if (error instanceof CoordinatorError) continue;
-      throw error;
+      if (!(error instanceof CoordinatorError)) throw error;
+      onSkip?.(file.path, error);
     }
   }
   return undefined;
