@@ -16,6 +16,7 @@
  * | 56 | n | payload: one MessagePack map (msgpackr; typed arrays as raw bytes) |
  */
 import { Packr } from 'msgpackr';
+import { MSGPACK_OPTIONS } from '@swarmgrad/protocol';
 import type { OptimizerState } from '@swarmgrad/nn/core';
 import type { RunConfig } from './config.js';
 import { isJson } from './config.js';
@@ -51,14 +52,8 @@ export interface Checkpoint {
   createdAt: number;
 }
 
-const packr = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  moreTypes: true,
-  structuredClone: false,
-  copyBuffers: true,
-  skipValues: [undefined],
-} as ConstructorParameters<typeof Packr>[0]);
+// The wire's msgpackr settings: plain maps, typed arrays as raw bytes.
+const packr = new Packr({ ...MSGPACK_OPTIONS });
 
 function corrupt(message: string, cause?: unknown): CoordinatorError {
   return new CoordinatorError(CoordinatorErrorCode.CHECKPOINT_CORRUPT, message, cause === undefined ? undefined : { cause });

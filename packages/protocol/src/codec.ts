@@ -13,7 +13,11 @@ import { resolveDecodeLimits, type DecodeLimits } from './limits.js';
 import type { Message } from './messages.js';
 import { validateResolved } from './validate.js';
 
-const packr = new Packr({
+/**
+ * The msgpackr settings of every swarmgrad frame: plain maps, typed arrays as raw bytes, no
+ * shared state between frames. Other swarmgrad binary files (checkpoints) use them too.
+ */
+export const MSGPACK_OPTIONS = Object.freeze({
   // Plain maps, no record structures: each frame decodes on its own.
   useRecords: false,
   mapsAsObjects: true,
@@ -25,7 +29,9 @@ const packr = new Packr({
   copyBuffers: true,
   // Optional fields set to `undefined` are left out rather than written as an extension.
   skipValues: [undefined],
-} as ConstructorParameters<typeof Packr>[0]);
+} as ConstructorParameters<typeof Packr>[0] & object);
+
+const packr = new Packr({ ...MSGPACK_OPTIONS });
 
 /** Options for `encodeMessage`. */
 export interface EncodeOptions {

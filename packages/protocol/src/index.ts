@@ -11,7 +11,7 @@ export {
   type DecodeLimits,
   type ResolvedDecodeLimits,
 } from './limits.js';
-export { encodeMessage, decodeMessage, type EncodeOptions } from './codec.js';
+export { encodeMessage, decodeMessage, MSGPACK_OPTIONS, type EncodeOptions } from './codec.js';
 export { validateMessage, firstNonFiniteFloat } from './validate.js';
 export {
   DEFAULT_INT8_CHUNK_SIZE,
