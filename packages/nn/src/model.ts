@@ -1,9 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.js';
-import { NnError } from './errors.js';
-import { initParams } from './params.js';
-import { formatSummary, planModel, summarize, type LayerPlan, type ModelPlan, type SummaryRow } from './shapes.js';
-import type { ActivationName, ModelSpec } from './spec.js';
+import {
+  NnError,
+  formatSummary,
+  initParams,
+  planModel,
+  summarize,
+  type ActivationName,
+  type LayerPlan,
+  type ModelPlan,
+  type ModelSpec,
+  type SummaryRow,
+} from '@swarmgrad/nn-core';
 
 /** What {@link Model.gradients} returns for a batch of `count` samples. */
 export interface GradientResult {

@@ -10,7 +10,7 @@
  * batched together, so a block's sum is bitwise identical on every worker of one backend.
  */
 import type { Dataset } from '@swarmgrad/data';
-import { createModel, NnError, sumBlock, type Model, type ModelSpec, type TreeValue } from '@swarmgrad/nn';
+import { createModel, NnError, shardRange, sumBlock, type Model, type ModelSpec, type TreeValue } from '@swarmgrad/nn';
 import {
   Int8Encoder,
   encodeGradient,
@@ -521,7 +521,7 @@ export class GradientWorker {
 
   /**
    * Computes every block of the task. Task-local shard `s` holds samples
-   * `[s*m, min(s*m + m, n))`; blocks take the task's shards in order. A block may hold fewer
+   * `[s*m, min(s*m + m, n))` (`shardRange` of the determinism contract); blocks take the task's shards in order. A block may hold fewer
    * shards than its `count` when it reaches past the step's last shard M (only the last
    * block can): then it is the tree node over `start .. start + present - 1` with
    * `shardCount = start + present`, exactly as the coordinator's tree treats it.
@@ -531,8 +531,7 @@ export class GradientWorker {
     const n = task.indices.length;
     const shardsInTask = Math.ceil(n / m);
     const shardSamples = (shard: number): { x: Float32Array; y: Int32Array | Float32Array } => {
-      const from = shard * m;
-      const to = Math.min(from + m, n);
+      const { start: from, end: to } = shardRange(shard, m, n);
       // Copies, not views: every backend sees a plain array holding exactly this shard.
       return {
         x: samples.x.slice(from * layout.sampleSize, to * layout.sampleSize),
