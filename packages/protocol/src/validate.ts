@@ -9,6 +9,7 @@
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { MAX_INT8_CHUNK_SIZE, MAX_INT8_SCALE } from './gradient-codecs.js';
 import { resolveDecodeLimits, type DecodeLimits, type ResolvedDecodeLimits } from './limits.js';
+import { describe, findJsonProblem, isPlainObject } from './json.js';
 import {
   ADMIN_ACTIONS,
   BACKENDS,
@@ -49,9 +50,6 @@ import {
 const MAX_ID_LENGTH = 256;
 /** Longest short label (`name`, `adapter`, `userAgent`, tokens). */
 const MAX_LABEL_LENGTH = 4096;
-/** Deepest nesting accepted in JSON fields (`modelSpec`, `dataset`, `event`). */
-const MAX_JSON_DEPTH = 64;
-
 /**
  * Narrow a decoded value to a `Message`, enforcing `limits` (see `DecodeLimits`); throws
  * `ProtocolError` otherwise. `decodeMessage` is this plus the frame-size check and
@@ -579,45 +577,19 @@ function firstNonFiniteHalf(halves: Uint16Array): number {
 // JSON
 
 function checkJsonObject(value: Record<string, unknown>, path: string): JsonObject {
-  checkJson(value, path, 0);
+  checkJson(value, path);
   return value as JsonObject;
 }
 
-function checkJson(value: unknown, path: string, depth: number): asserts value is JsonValue {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
-  if (typeof value === 'number') {
-    if (Number.isFinite(value)) return;
-    throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: expected JSON value, got ${describe(value)}`, { path });
-  }
-  if (depth >= MAX_JSON_DEPTH) {
-    throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`, { path });
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) checkJson(value[i], `${path}[${i}]`, depth + 1);
-    return;
-  }
-  if (isPlainObject(value)) {
-    for (const key of Object.keys(value)) checkJson(value[key], `${path}.${key}`, depth + 1);
-    return;
-  }
-  throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${path}: expected JSON value, got ${describe(value)}`, { path });
+function checkJson(value: unknown, path: string): asserts value is JsonValue {
+  const problem = findJsonProblem(value, path);
+  if (problem) throw new ProtocolError(ProtocolErrorCode.BAD_FIELD, `${problem.path}: ${problem.reason}`, { path: problem.path });
 }
 
 // ---------------------------------------------------------------------------------------------
 // field access
 
 const hasOwn = Object.prototype.hasOwnProperty;
-const objectToString = Object.prototype.toString;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !ArrayBuffer.isView(value) &&
-    objectToString.call(value) === '[object Object]'
-  );
-}
 
 function own(record: Record<string, unknown>, key: string): unknown {
   return hasOwn.call(record, key) ? record[key] : undefined;
@@ -625,29 +597,6 @@ function own(record: Record<string, unknown>, key: string): unknown {
 
 function isOneOf<T extends string>(value: unknown, allowed: readonly T[]): value is T {
   return typeof value === 'string' && (allowed as readonly string[]).includes(value);
-}
-
-/** A short description of a value for error messages: `string`, `number -3`, `array`, `Float64Array`. */
-function describe(value: unknown): string {
-  if (value === null) return 'nil';
-  if (value === undefined) return 'nothing';
-  switch (typeof value) {
-    case 'number':
-      return `number ${value}`;
-    case 'boolean':
-      return `boolean ${value}`;
-    case 'string':
-    case 'bigint':
-      return typeof value;
-    case 'object': {
-      if (Array.isArray(value)) return 'array';
-      if (isPlainObject(value)) return 'map';
-      const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-      return typeof name === 'string' ? name : 'object';
-    }
-    default:
-      return typeof value;
-  }
 }
 
 function modelLabel(limits: ResolvedDecodeLimits): string {
