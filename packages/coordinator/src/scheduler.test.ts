@@ -135,7 +135,7 @@ describe('Scheduler alone', () => {
     expect(parts.to(conn.id, 'task').length).toBeGreaterThan(0);
   });
 
-  it('re-issues the blocks of a killed task to another worker, once, and reports it', () => {
+  it('re-issues the blocks of an overdue task to another worker, once, halves its worker\'s estimate, and reports it', () => {
     const parts = new Parts();
     const a = parts.join();
     const b = parts.join();
@@ -146,9 +146,12 @@ describe('Scheduler alone', () => {
     const [task] = scheduler.tasksOn(plan.phase, a.conn.id);
     const before = parts.to(b.conn.id, 'task').length;
     parts.clock.now = task!.deadlineAt;
-    expect(scheduler.overdue(plan.phase, parts.clock.now)).toContain(task);
+    for (const other of scheduler.tasksOn(plan.phase, b.conn.id)) other.missing.clear(); // b delivered in time
+    expect(scheduler.overdue(plan.phase, parts.clock.now)).toEqual([task]);
+    const rate = parts.membership.rateOf(a.worker);
+    scheduler.expireOverdue(plan.phase, parts.clock.now, () => true);
     scheduler.kill(plan.phase, task!, 'deadline');
-    scheduler.kill(plan.phase, task!, 'deadline');
+    expect([a.worker.rate, a.worker.rateSource]).toEqual([rate / 2, 'measured']);
     expect(reissues).toHaveLength(1);
     expect(reissues[0]!.event).toMatchObject({ kind: 'reissue', reason: 'deadline', fromWorker: a.worker.id, toWorkers: [b.worker.id] });
     expect(reissues[0]!.shards).toBe(task!.units.reduce((n, u) => n + u.count, 0));
