@@ -6,7 +6,6 @@ import { encodeGradient } from '@swarmgrad/protocol';
 import { Aggregator, locateTask, validateResult, type CheckedBlock } from './aggregator.js';
 import { CoordinatorErrorCode } from './errors.js';
 import { PASS_THROUGH_GATE, type ResultGate } from './result-gate.js';
-import { Scheduler } from './scheduler.js';
 import { Parts } from './testing/parts.js';
 import type { Phase, TaskRecord } from './work.js';
 
@@ -15,17 +14,7 @@ const P = 15;
 function setup(workers = 2): { parts: Parts; phase: Phase; tasks: TaskRecord[] } {
   const parts = new Parts({ batchSize: 32, microShardSize: 4 });
   for (let i = 0; i < workers; i++) parts.join();
-  const scheduler = new Scheduler({
-    run: parts.run,
-    options: parts.options,
-    schedule: parts.schedule,
-    trainData: parts.data.train,
-    testData: parts.data.test,
-    membership: parts.membership,
-    clock: parts.clock.read,
-    send: parts.send,
-    reissued: () => undefined,
-  });
+  const scheduler = parts.scheduler();
   const plan = scheduler.planTrainStep(0, new Float32Array(P));
   scheduler.sendShares(plan);
   return { parts, phase: plan.phase, tasks: [...plan.phase.tasks.values()] };

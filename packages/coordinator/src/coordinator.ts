@@ -326,15 +326,7 @@ export class Coordinator {
         else this.peers.fatal(conn, CoordinatorErrorCode.HEARTBEAT_TIMEOUT, `no message for ${silentMs} ms; the heartbeat timeout is ${timeout} ms`, CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       }
       const phase = this.phase;
-      if (phase) {
-        for (const task of this.scheduler.overdue(phase, now)) {
-          if (this.phase !== phase) break;
-          if (!task.live) continue;
-          const worker = this.membership.workers.get(task.workerId);
-          if (worker) this.membership.penalise(worker);
-          this.scheduler.kill(phase, task, 'deadline');
-        }
-      }
+      if (phase) this.scheduler.expireOverdue(phase, now, () => this.phase === phase);
       if (this.phase) this.scheduler.drainPending(this.phase);
     } catch (error) {
       this.peers.internalError(error, undefined);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Prng } from '@swarmgrad/data';
-import { Scheduler, assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks, taskIndices } from './scheduler.js';
+import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks, taskIndices } from './scheduler.js';
 import type { ReissueEvent } from './events.js';
 import { Parts } from './testing/parts.js';
 import { isAlignedBlock } from '@swarmgrad/nn/core';
@@ -76,20 +76,6 @@ describe('mergeSiblingBlocks', () => {
   });
 });
 
-function schedulerFor(parts: Parts, reissues: { event: ReissueEvent; shards: number }[] = []): Scheduler {
-  return new Scheduler({
-    run: parts.run,
-    options: parts.options,
-    schedule: parts.schedule,
-    trainData: parts.data.train,
-    testData: parts.data.test,
-    membership: parts.membership,
-    clock: parts.clock.read,
-    send: parts.send,
-    reissued: (event, shards) => reissues.push({ event, shards }),
-  });
-}
-
 describe('taskIndices (micro-shard slicing through @swarmgrad/data)', () => {
   it("gives each unit's micro-shards of the step's batch, in unit order, like BatchSchedule.shardBlock", () => {
     const parts = new Parts({ batchSize: 48, microShardSize: 3 });
@@ -118,7 +104,7 @@ describe('Scheduler alone', () => {
     const parts = new Parts({ batchSize: 48, microShardSize: 4 });
     const a = parts.join(100);
     const b = parts.join(300);
-    const scheduler = schedulerFor(parts);
+    const scheduler = parts.scheduler();
     const params = new Float32Array(parts.run.plan.paramCount).fill(0.5);
     const plan = scheduler.planTrainStep(2, params);
     scheduler.sendShares(plan);
@@ -139,7 +125,7 @@ describe('Scheduler alone', () => {
 
   it('with nobody connected every block waits, and is handed out when a worker comes', () => {
     const parts = new Parts();
-    const scheduler = schedulerFor(parts);
+    const scheduler = parts.scheduler();
     const { phase } = scheduler.planTrainStep(0, new Float32Array(parts.run.plan.paramCount));
     expect(phase.pending.size).toBe(phase.units.length);
     scheduler.drainPending(phase);
@@ -149,20 +135,23 @@ describe('Scheduler alone', () => {
     expect(parts.to(conn.id, 'task').length).toBeGreaterThan(0);
   });
 
-  it('re-issues the blocks of a killed task to another worker, once, and reports it', () => {
+  it('re-issues the blocks of an overdue task to another worker, once, halves its worker\'s estimate, and reports it', () => {
     const parts = new Parts();
     const a = parts.join();
     const b = parts.join();
     const reissues: { event: ReissueEvent; shards: number }[] = [];
-    const scheduler = schedulerFor(parts, reissues);
+    const scheduler = parts.scheduler(reissues);
     const plan = scheduler.planTrainStep(0, new Float32Array(parts.run.plan.paramCount));
     scheduler.sendShares(plan);
     const [task] = scheduler.tasksOn(plan.phase, a.conn.id);
     const before = parts.to(b.conn.id, 'task').length;
     parts.clock.now = task!.deadlineAt;
-    expect(scheduler.overdue(plan.phase, parts.clock.now)).toContain(task);
+    for (const other of scheduler.tasksOn(plan.phase, b.conn.id)) other.missing.clear(); // b delivered in time
+    expect(scheduler.overdue(plan.phase, parts.clock.now)).toEqual([task]);
+    const rate = parts.membership.rateOf(a.worker);
+    scheduler.expireOverdue(plan.phase, parts.clock.now, () => true);
     scheduler.kill(plan.phase, task!, 'deadline');
-    scheduler.kill(plan.phase, task!, 'deadline');
+    expect([a.worker.rate, a.worker.rateSource]).toEqual([rate / 2, 'measured']);
     expect(reissues).toHaveLength(1);
     expect(reissues[0]!.event).toMatchObject({ kind: 'reissue', reason: 'deadline', fromWorker: a.worker.id, toWorkers: [b.worker.id] });
     expect(reissues[0]!.shards).toBe(task!.units.reduce((n, u) => n + u.count, 0));

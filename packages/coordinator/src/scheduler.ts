@@ -301,6 +301,20 @@ export class Scheduler {
     return [...phase.tasks.values()].filter((task) => task.live && task.missing.size > 0 && now >= task.deadlineAt);
   }
 
+  /**
+   * Tasks past their deadline at `now`: their workers' estimates are halved and their
+   * missing blocks re-issued. Stops early once `stillCurrent()` is false.
+   */
+  expireOverdue(phase: Phase, now: number, stillCurrent: () => boolean): void {
+    for (const task of this.overdue(phase, now)) {
+      if (!stillCurrent()) break;
+      if (!task.live) continue;
+      const worker = this.ctx.membership.workers.get(task.workerId);
+      if (worker) this.ctx.membership.penalise(worker);
+      this.kill(phase, task, 'deadline');
+    }
+  }
+
   /** Live tasks of `phase` sent on connection `connId`. */
   tasksOn(phase: Phase, connId: string): TaskRecord[] {
     return [...phase.tasks.values()].filter((task) => task.connId === connId && task.live);

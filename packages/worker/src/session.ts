@@ -4,25 +4,15 @@
  * `hello`, decode every frame, drive the {@link GradientWorker}, heartbeats, reconnect with
  * exponential backoff and jitter, graceful shutdown. No `node:` imports, no DOM.
  */
-import {
-  PROTOCOL_VERSION,
-  decodeMessage,
-  encodeMessage,
-  isProtocolError,
-  type Backend,
-  type DecodeLimits,
-  type Environment,
-  type ErrorMessage,
-  type GradientCodecName,
-  type Message,
-  type WorkerCapabilities,
-  type WorkerHelloMessage,
-  type WorkerToCoordinatorMessage,
-} from '@swarmgrad/protocol';
+import type { Backend, Environment, GradientCodecName } from '@swarmgrad/protocol';
 import { chooseBackend, type BackendChoice, type BackendPreference, type ChooseBackendOptions } from './backend-choice.js';
-import { GradientWorker, type GradientWorkerStatus, type SampleSource } from './core.js';
+import { connectUnlessAborted, serveConnection, type ConnectionContext } from './connection.js';
+import type { GradientWorkerStatus, SampleSource } from './core.js';
 import { WorkerError, WorkerErrorCode, messageOf } from './errors.js';
-import { monotonicMs, sleep } from './timers.js';
+import { SessionState } from './session-state.js';
+import { sleep } from './timers.js';
+
+export { webSocketEndpoint, type WebSocketLike } from './web-socket-endpoint.js';
 
 /**
  * One connection to the coordinator, as the session needs it: binary frames in and out and
@@ -199,6 +189,50 @@ export function runWorkerSession(options: WorkerSessionOptions): Promise<void> {
  *   reconnects (the coordinator may be restarting).
  */
 export function startWorkerSession(options: WorkerSessionOptions): WorkerSession {
+  const settings = resolveSessionOptions(options);
+  const stopper = new AbortController();
+  if (options.signal !== undefined) {
+    if (options.signal.aborted) stopper.abort();
+    else options.signal.addEventListener('abort', () => stopper.abort(), { once: true });
+  }
+  const state = new SessionState(options, settings.codecs, settings.log);
+  const worker = state.worker;
+  const done = runSession(options, settings, state, stopper.signal);
+  // `done` is also awaited by stop(); an unobserved rejection is the caller's to see via `done`.
+  done.catch(() => undefined);
+  state.notify();
+  return {
+    done,
+    status: () => state.status(),
+    pause: () => {
+      worker.pause();
+      state.announce?.();
+    },
+    resume: () => {
+      worker.resume();
+      state.announce?.();
+    },
+    stop: async () => {
+      stopper.abort();
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+/** The session's options with defaults filled in and checked. */
+interface SessionSettings {
+  policy: ReconnectPolicy;
+  shutdownTimeoutMs: number;
+  maxFrameBytes: number;
+  maxRefusals: number;
+  codecs: GradientCodecName[];
+  permanent: ReadonlySet<string>;
+  random: () => number;
+  log: (entry: WorkerLogEntry) => void;
+}
+
+/** Fills in defaults and checks the options. @throws TypeError naming the bad option */
+function resolveSessionOptions(options: WorkerSessionOptions): SessionSettings {
   if (typeof options?.connect !== 'function') throw new TypeError('startWorkerSession: options.connect must be a function returning a Promise<Endpoint>');
   if (options.capabilities === undefined) throw new TypeError('startWorkerSession: options.capabilities is required ({ environment, cores?, userAgent? })');
   const policy: ReconnectPolicy = { ...DEFAULT_RECONNECT_POLICY, ...options.reconnect };
@@ -209,394 +243,80 @@ export function startWorkerSession(options: WorkerSessionOptions): WorkerSession
   if (!(shutdownTimeoutMs >= 0)) throw new TypeError(`startWorkerSession: shutdownTimeoutMs must be >= 0, got ${shutdownTimeoutMs}`);
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes <= 0) throw new TypeError(`startWorkerSession: maxFrameBytes must be a positive integer, got ${maxFrameBytes}`);
   if (!Number.isInteger(maxRefusals) || maxRefusals < 1) throw new TypeError(`startWorkerSession: maxRefusals must be an integer >= 1, got ${maxRefusals}`);
-  const codecs = options.codecs ?? ['f32', 'f16', 'int8'];
-  const permanent = new Set([...PERMANENT_ERROR_CODES, ...(options.permanentErrorCodes ?? [])]);
-  const random = options.random ?? Math.random;
-  const log = options.log ?? defaultLog;
-
-  const stopper = new AbortController();
-  const signal = stopper.signal;
-  if (options.signal !== undefined) {
-    if (options.signal.aborted) stopper.abort();
-    else options.signal.addEventListener('abort', () => stopper.abort(), { once: true });
-  }
-
-  // Session state shown in status().
-  let connection: ConnectionState = 'starting';
-  let choice: BackendChoice | undefined = typeof options.backend === 'object' ? options.backend : undefined;
-  let workerId: string | undefined;
-  let trusted: boolean | undefined;
-  let connections = 0;
-  let failedAttempts = 0;
-  let retryAt: number | undefined;
-  let roundTripMs: number | undefined;
-  let stoppedBy: { code: string; message: string } | undefined;
-  /** Sends a message on the current connection once it is welcomed; undefined otherwise (messages are dropped). */
-  let route: ((message: WorkerToCoordinatorMessage) => void) | undefined;
-  /** Sends the current state in a heartbeat right away (after pause/resume). */
-  let announce: (() => void) | undefined;
-
-  const workerOptions: ConstructorParameters<typeof GradientWorker>[0] = {
-    send: (message) => {
-      if (route !== undefined) route(message);
-      else log({ level: 'debug', message: `not connected: dropped a ${message.type} message` });
-    },
-    backend: choice?.name ?? 'cpu',
-    onChange: () => notify(),
-  };
-  if (options.slowdownMs !== undefined) workerOptions.slowdownMs = options.slowdownMs;
-  if (options.sampleSource !== undefined) workerOptions.sampleSource = options.sampleSource;
-  if (choice?.samplesPerSecond !== undefined) workerOptions.initialSamplesPerSecond = choice.samplesPerSecond;
-  const worker = new GradientWorker(workerOptions);
-
-  function status(): WorkerSessionStatus {
-    const snapshot: WorkerSessionStatus = { ...worker.status(), connection, connections, failedAttempts };
-    if (workerId !== undefined) snapshot.workerId = workerId;
-    if (trusted !== undefined) snapshot.trusted = trusted;
-    if (choice?.adapter !== undefined) snapshot.adapter = choice.adapter;
-    if (choice !== undefined) snapshot.backendReasons = { ...choice.reasons };
-    if (retryAt !== undefined && connection === 'waiting') snapshot.retryAt = retryAt;
-    if (roundTripMs !== undefined) snapshot.roundTripMs = roundTripMs;
-    if (stoppedBy !== undefined) snapshot.stoppedBy = { ...stoppedBy };
-    return snapshot;
-  }
-
-  function notify(): void {
-    if (options.onStatus === undefined) return;
-    try {
-      options.onStatus(status());
-    } catch (error) {
-      log({ level: 'warn', message: `onStatus listener threw: ${messageOf(error)}` });
-    }
-  }
-
-  function setConnection(next: ConnectionState): void {
-    if (connection === next) return;
-    connection = next;
-    notify();
-  }
-
-  function hello(): WorkerHelloMessage {
-    const capabilities: WorkerCapabilities = { backend: choice!.name, environment: options.capabilities.environment, codecs: [...codecs] };
-    if (choice!.adapter !== undefined) capabilities.adapter = choice!.adapter;
-    if (options.capabilities.cores !== undefined) capabilities.cores = options.capabilities.cores;
-    if (options.capabilities.userAgent !== undefined) capabilities.userAgent = options.capabilities.userAgent;
-    const rate = worker.status().samplesPerSecond ?? choice!.samplesPerSecond;
-    if (rate !== undefined) capabilities.samplesPerSecond = rate;
-    const message: WorkerHelloMessage = { type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', capabilities };
-    if (workerId !== undefined) message.workerId = workerId;
-    if (options.token !== undefined) message.token = options.token;
-    if (options.name !== undefined) message.name = options.name;
-    return message;
-  }
-
-  /** Opens a connection, or resolves `undefined` when the session is stopped meanwhile. */
-  function connectOnce(): Promise<Endpoint | undefined> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const onAbort = (): void => {
-        if (settled) return;
-        settled = true;
-        resolve(undefined);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      Promise.resolve()
-        .then(() => options.connect())
-        .then(
-          (endpoint) => {
-            signal.removeEventListener('abort', onAbort);
-            if (settled) {
-              endpoint.close(1000, 'worker shutting down');
-              return;
-            }
-            settled = true;
-            resolve(endpoint);
-          },
-          (error: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            if (settled) return;
-            settled = true;
-            reject(error);
-          },
-        );
-    });
-  }
-
-  interface Outcome {
-    welcomed: boolean;
-    /** Closed by a fatal coordinator error before any welcome. */
-    refused: boolean;
-    /** Stop the session with this error. */
-    fatal?: WorkerError;
-  }
-
-  /** Serves one connection until it closes; never rejects. */
-  function serve(endpoint: Endpoint): Promise<Outcome> {
-    return new Promise((resolveOutcome) => {
-      let finished = false;
-      let welcomed = false;
-      let refused = false;
-      let fatal: WorkerError | undefined;
-      let shuttingDown = false;
-      let limits: Partial<DecodeLimits> = { maxFrameBytes };
-      let sendLimit: number | undefined;
-      let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-      let lastHeard = monotonicMs();
-      let silentChecks = 0;
-
-      const send = (message: WorkerToCoordinatorMessage): void => {
-        if (finished) return;
-        let frame: Uint8Array;
-        try {
-          frame = encodeMessage(message, sendLimit === undefined ? undefined : { maxFrameBytes: sendLimit });
-        } catch (error) {
-          const code = isProtocolError(error) ? error.code : 'ENCODE_FAILED';
-          log({ level: 'error', code, message: `could not encode a ${message.type} message: ${messageOf(error)}` });
-          worker.noteError(code, messageOf(error), 'local');
-          if (message.type === 'result') {
-            send({ type: 'error', code, message: `result of task ${message.taskId} not sent: ${messageOf(error)}`, ref: { taskId: message.taskId, step: message.step } });
-          }
-          return;
-        }
-        try {
-          endpoint.send(frame);
-        } catch (error) {
-          log({ level: 'warn', message: `send failed: ${messageOf(error)}` });
-        }
-      };
-
-      const finish = (): void => {
-        if (finished) return;
-        finished = true;
-        if (heartbeatTimer !== undefined) clearInterval(heartbeatTimer);
-        signal.removeEventListener('abort', onAbort);
-        if (route === send) route = undefined;
-        if (announce === sendHeartbeat) announce = undefined;
-        worker.dropQueued();
-        resolveOutcome(fatal === undefined ? { welcomed, refused } : { welcomed, refused, fatal });
-      };
-
-      const close = (code: number, reason: string): void => {
-        try {
-          endpoint.close(code, reason);
-        } catch (error) {
-          log({ level: 'debug', message: `close failed: ${messageOf(error)}` });
-        }
-        finish();
-      };
-
-      const sendHeartbeat = (): void => send(worker.heartbeat());
-
-      const startHeartbeats = (intervalMs: number, timeoutMs: number): void => {
-        if (heartbeatTimer !== undefined) clearInterval(heartbeatTimer);
-        heartbeatTimer = setInterval(() => {
-          sendHeartbeat();
-          // Two checks in a row: after a long synchronous computation, timers can run before
-          // the frames that arrived meanwhile have been read.
-          if (monotonicMs() - lastHeard > timeoutMs) silentChecks++;
-          else silentChecks = 0;
-          if (silentChecks >= 2) {
-            log({ level: 'warn', code: 'HEARTBEAT_TIMEOUT', message: `coordinator silent for more than ${timeoutMs} ms: reconnecting` });
-            close(4000, 'coordinator heartbeat timeout');
-          }
-        }, intervalMs);
-      };
-
-      const onFrame = (frame: Uint8Array): void => {
-        if (finished) return;
-        lastHeard = monotonicMs();
-        silentChecks = 0;
-        let message: Message;
-        try {
-          message = decodeMessage(frame, limits);
-        } catch (error) {
-          if (!isProtocolError(error)) {
-            log({ level: 'error', message: `decoding a frame failed unexpectedly: ${messageOf(error)}` });
-            return;
-          }
-          log({ level: 'warn', code: error.code, message: `bad frame from the coordinator: ${error.message}` });
-          worker.noteError(error.code, error.message, 'local');
-          if (!welcomed && error.code === 'VERSION_MISMATCH') {
-            fatal = new WorkerError(WorkerErrorCode.INCOMPATIBLE, `the coordinator is incompatible: ${error.message}`, { cause: error });
-            send({ type: 'error', code: error.code, message: error.message, fatal: true });
-            close(1002, 'protocol version mismatch');
-            return;
-          }
-          send({ type: 'error', code: error.code, message: error.message });
-          return;
-        }
-        switch (message.type) {
-          case 'welcome': {
-            limits = { maxFrameBytes, maxShardsPerTask: message.limits.maxShardsPerTask, parameterCount: message.parameterCount };
-            sendLimit = message.limits.maxFrameBytes;
-            workerId = message.workerId;
-            trusted = message.trusted;
-            route = send;
-            try {
-              worker.handle(message);
-            } catch (error) {
-              fatal = error instanceof WorkerError ? error : new WorkerError(WorkerErrorCode.INVALID_MODEL, messageOf(error), { cause: error });
-              log({ level: 'error', code: fatal.code, message: fatal.message });
-              close(1008, fatal.code);
-              return;
-            }
-            if (!welcomed) {
-              welcomed = true;
-              connections++;
-              failedAttempts = 0;
-              log({ level: 'info', message: `joined run ${message.runId} as ${message.workerId}${message.trusted ? ' (trusted)' : ''}` });
-            }
-            const interval = message.heartbeatIntervalMs;
-            startHeartbeats(interval, message.heartbeatTimeoutMs ?? 3 * interval);
-            announce = sendHeartbeat;
-            setConnection(shuttingDown ? 'stopping' : 'connected');
-            if (worker.paused) sendHeartbeat();
-            return;
-          }
-          case 'params':
-          case 'task':
-            if (!welcomed) {
-              const ref = message.type === 'task' ? { taskId: message.taskId, step: message.step } : { step: message.step };
-              send({ type: 'error', code: WorkerErrorCode.NOT_READY, message: `${message.type} arrived before the welcome`, ref });
-              return;
-            }
-            worker.handle(message);
-            return;
-          case 'heartbeat':
-            if (message.echo === undefined) send(worker.heartbeat(message.sentAt));
-            else {
-              roundTripMs = Math.max(0, Date.now() - message.echo);
-            }
-            return;
-          case 'error':
-            onCoordinatorError(message);
-            return;
-          case 'bye':
-            log({ level: 'info', message: `coordinator said bye: ${message.reason}` });
-            close(1000, 'bye');
-            return;
-          default:
-            log({ level: 'warn', code: 'UNEXPECTED_MESSAGE', message: `ignored a ${message.type} message: coordinators do not send those to workers` });
-            return;
-        }
-      };
-
-      const onCoordinatorError = (message: ErrorMessage): void => {
-        const where = message.ref?.taskId !== undefined ? ` (task ${message.ref.taskId})` : '';
-        log({ level: message.fatal === true ? 'error' : 'warn', code: message.code, message: `coordinator error ${message.code}${where}: ${message.message}` });
-        worker.noteError(message.code, message.message, 'coordinator');
-        if (message.fatal !== true) return;
-        if (permanent.has(message.code)) {
-          fatal = new WorkerError(WorkerErrorCode.REFUSED, `the coordinator refused this worker: ${message.code}: ${message.message}`, { remoteCode: message.code });
-        } else if (!welcomed) {
-          refused = true;
-        }
-        close(1000, 'fatal coordinator error');
-      };
-
-      const shutdown = async (): Promise<void> => {
-        if (shuttingDown || finished) return;
-        shuttingDown = true;
-        setConnection('stopping');
-        worker.declineQueued('the worker is shutting down');
-        worker.pause();
-        if (welcomed) {
-          sendHeartbeat();
-          const timeout = new AbortController();
-          const finishedInTime = await Promise.race([worker.whenIdle().then(() => true), sleep(shutdownTimeoutMs, timeout.signal).then(() => false)]);
-          timeout.abort(); // clears the timer, so it cannot keep a Node process alive
-          if (!finishedInTime) {
-            log({ level: 'warn', message: `the current task did not finish within ${shutdownTimeoutMs} ms; leaving without its result` });
-          }
-        }
-        send({ type: 'bye', reason: 'worker shutting down' });
-        close(1000, 'worker shutting down');
-      };
-      const onAbort = (): void => void shutdown();
-
-      endpoint.onClose((code, reason) => {
-        if (finished) return;
-        log({ level: welcomed ? 'warn' : 'info', message: `connection closed (${code}${reason ? ` ${reason}` : ''})` });
-        finish();
-      });
-      endpoint.onMessage(onFrame);
-      send(hello());
-      if (signal.aborted) void shutdown();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  async function run(): Promise<void> {
-    try {
-      if (choice === undefined) {
-        const preference = (options.backend as BackendPreference | undefined) ?? 'auto';
-        choice = await chooseBackend(preference, options.backendChoice);
-        worker.setBackend(choice.name);
-        log({ level: 'info', message: `computing on ${choice.name}${choice.adapter ? ` (${choice.adapter})` : ''}${choice.samplesPerSecond ? `, ~${Math.round(choice.samplesPerSecond)} samples/s` : ''}` });
-      }
-      let refusals = 0;
-      while (!signal.aborted) {
-        setConnection('connecting');
-        let endpoint: Endpoint | undefined;
-        try {
-          endpoint = await connectOnce();
-        } catch (error) {
-          log({ level: 'warn', code: 'CONNECT_FAILED', message: `cannot connect to the coordinator: ${messageOf(error)}` });
-        }
-        if (signal.aborted && endpoint === undefined) break;
-        if (endpoint !== undefined) {
-          const outcome = await serve(endpoint);
-          if (outcome.fatal !== undefined) throw outcome.fatal;
-          refusals = outcome.refused ? refusals + 1 : 0;
-          if (refusals >= maxRefusals) {
-            throw new WorkerError(WorkerErrorCode.REFUSED, `the coordinator refused ${refusals} connections in a row before welcoming this worker; see lastError`);
-          }
-          if (signal.aborted) break;
-          if (outcome.welcomed) failedAttempts = 0;
-        }
-        failedAttempts++;
-        if (failedAttempts >= policy.maxAttempts) {
-          throw new WorkerError(WorkerErrorCode.CONNECT_FAILED, `gave up after ${failedAttempts} connection attempts in a row without a welcome`);
-        }
-        const delay = backoffDelay(policy, failedAttempts, random);
-        retryAt = Date.now() + delay;
-        setConnection('waiting');
-        log({ level: 'info', message: `reconnecting in ${Math.round(delay)} ms` });
-        await sleep(delay, signal);
-      }
-    } catch (error) {
-      const code = error instanceof WorkerError ? (error.remoteCode ?? error.code) : 'ERROR';
-      stoppedBy = { code, message: messageOf(error) };
-      log({ level: 'error', code, message: messageOf(error) });
-      throw error;
-    } finally {
-      worker.pause();
-      route = undefined;
-      setConnection('stopped');
-    }
-  }
-
-  const done = run();
-  // `done` is also awaited by stop(); an unobserved rejection is the caller's to see via `done`.
-  done.catch(() => undefined);
-  notify();
-
   return {
-    done,
-    status,
-    pause: () => {
-      worker.pause();
-      announce?.();
-    },
-    resume: () => {
-      worker.resume();
-      announce?.();
-    },
-    stop: async () => {
-      stopper.abort();
-      await done.catch(() => undefined);
-    },
+    policy,
+    shutdownTimeoutMs,
+    maxFrameBytes,
+    maxRefusals,
+    codecs: options.codecs ?? ['f32', 'f16', 'int8'],
+    permanent: new Set([...PERMANENT_ERROR_CODES, ...(options.permanentErrorCodes ?? [])]),
+    random: options.random ?? Math.random,
+    log: options.log ?? defaultLog,
   };
+}
+
+/** The whole session: choose the backend, then connect, serve and reconnect until stopped or refused. */
+async function runSession(options: WorkerSessionOptions, settings: SessionSettings, state: SessionState, signal: AbortSignal): Promise<void> {
+  const { log } = settings;
+  try {
+    if (state.choice === undefined) {
+      const preference = (options.backend as BackendPreference | undefined) ?? 'auto';
+      const choice = await chooseBackend(preference, options.backendChoice);
+      state.choice = choice;
+      state.worker.setBackend(choice.name);
+      log({ level: 'info', message: `computing on ${choice.name}${choice.adapter ? ` (${choice.adapter})` : ''}${choice.samplesPerSecond ? `, ~${Math.round(choice.samplesPerSecond)} samples/s` : ''}` });
+    }
+    await reconnectLoop(options, settings, state, signal);
+  } catch (error) {
+    const code = error instanceof WorkerError ? (error.remoteCode ?? error.code) : 'ERROR';
+    state.stoppedBy = { code, message: messageOf(error) };
+    log({ level: 'error', code, message: messageOf(error) });
+    throw error;
+  } finally {
+    state.worker.pause();
+    state.route = undefined;
+    state.setConnection('stopped');
+  }
+}
+
+/**
+ * Connects, serves the connection until it closes, waits (exponential backoff with
+ * jitter) and connects again, until `signal` aborts. @throws WorkerError when the
+ * coordinator refuses the worker or `maxAttempts` connections in a row fail.
+ */
+async function reconnectLoop(options: WorkerSessionOptions, settings: SessionSettings, state: SessionState, signal: AbortSignal): Promise<void> {
+  const { policy, log, maxRefusals } = settings;
+  const context: ConnectionContext = { state, log, signal, maxFrameBytes: settings.maxFrameBytes, shutdownTimeoutMs: settings.shutdownTimeoutMs, permanent: settings.permanent };
+  let refusals = 0;
+  while (!signal.aborted) {
+    state.setConnection('connecting');
+    let endpoint: Endpoint | undefined;
+    try {
+      endpoint = await connectUnlessAborted(options.connect, signal);
+    } catch (error) {
+      log({ level: 'warn', code: 'CONNECT_FAILED', message: `cannot connect to the coordinator: ${messageOf(error)}` });
+    }
+    if (signal.aborted && endpoint === undefined) break;
+    if (endpoint !== undefined) {
+      const outcome = await serveConnection(endpoint, context);
+      if (outcome.fatal !== undefined) throw outcome.fatal;
+      refusals = outcome.refused ? refusals + 1 : 0;
+      if (refusals >= maxRefusals) {
+        throw new WorkerError(WorkerErrorCode.REFUSED, `the coordinator refused ${refusals} connections in a row before welcoming this worker; see lastError`);
+      }
+      if (signal.aborted) break;
+      if (outcome.welcomed) state.failedAttempts = 0;
+    }
+    state.failedAttempts++;
+    if (state.failedAttempts >= policy.maxAttempts) {
+      throw new WorkerError(WorkerErrorCode.CONNECT_FAILED, `gave up after ${state.failedAttempts} connection attempts in a row without a welcome`);
+    }
+    const delay = backoffDelay(policy, state.failedAttempts, settings.random);
+    state.retryAt = Date.now() + delay;
+    state.setConnection('waiting');
+    log({ level: 'info', message: `reconnecting in ${Math.round(delay)} ms` });
+    await sleep(delay, signal);
+  }
 }
 
 /** The delay before retry number `attempt` (1-based): `initialDelayMs × factor^(attempt-1)`, capped, then jittered. */
@@ -621,64 +341,3 @@ function defaultLog(entry: WorkerLogEntry): void {
   else if (entry.level === 'warn') console.warn(line);
 }
 
-/** The subset of the WHATWG `WebSocket` that {@link webSocketEndpoint} uses. */
-export interface WebSocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  send(data: ArrayBufferView | ArrayBuffer): void;
-  close(code?: number, reason?: string): void;
-  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: never) => void): void;
-}
-
-/**
- * Connects with a WHATWG `WebSocket` (browsers, Web Workers, Node 22+, or any compatible
- * class) and adapts it to an {@link Endpoint}: binary frames as `ArrayBuffer`s. Resolves once
- * the socket is open; rejects if it closes or fails first.
- *
- * @param url `ws://` or `wss://` URL of the coordinator
- * @param WebSocketImpl the `WebSocket` class to use. Default: `globalThis.WebSocket`.
- */
-export function webSocketEndpoint(url: string, WebSocketImpl?: new (url: string) => WebSocketLike): Promise<Endpoint> {
-  const Impl = WebSocketImpl ?? (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
-  if (Impl === undefined) return Promise.reject(new TypeError('webSocketEndpoint: no WebSocket class in this environment; pass one'));
-  return new Promise((resolve, reject) => {
-    const socket = new Impl(url);
-    socket.binaryType = 'arraybuffer';
-    let opened = false;
-    let messageListener: ((frame: Uint8Array) => void) | undefined;
-    let closeListener: ((code: number, reason: string) => void) | undefined;
-    const early: Uint8Array[] = [];
-    socket.addEventListener('message', ((event: { data: unknown }) => {
-      const data = event.data;
-      const frame =
-        data instanceof ArrayBuffer
-          ? new Uint8Array(data)
-          : ArrayBuffer.isView(data)
-            ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-            : new TextEncoder().encode(String(data)); // a text frame: the decoder will refuse it
-      if (messageListener !== undefined) messageListener(frame);
-      else early.push(frame);
-    }) as (event: never) => void);
-    socket.addEventListener('close', ((event: { code: number; reason: string }) => {
-      if (!opened) reject(new Error(`connection to ${url} closed before it opened (${event.code}${event.reason ? ` ${event.reason}` : ''})`));
-      closeListener?.(event.code, event.reason);
-    }) as (event: never) => void);
-    socket.addEventListener('error', (() => {
-      if (!opened) reject(new Error(`cannot connect to ${url}`));
-    }) as (event: never) => void);
-    socket.addEventListener('open', (() => {
-      opened = true;
-      resolve({
-        send: (frame) => socket.send(frame),
-        close: (code, reason) => socket.close(code, reason),
-        onMessage: (cb) => {
-          messageListener = cb;
-          for (const frame of early.splice(0)) cb(frame);
-        },
-        onClose: (cb) => {
-          closeListener = cb;
-        },
-      });
-    }) as (event: never) => void);
-  });
-}

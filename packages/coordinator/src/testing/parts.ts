@@ -5,7 +5,9 @@
 import { PROTOCOL_VERSION, type Message, type WorkerHelloMessage } from '@swarmgrad/protocol';
 import { BatchSchedule } from '@swarmgrad/data';
 import { resolveEngineOptions, resolveRunConfig, type ResolvedEngineOptions, type ResolvedRun, type RunConfig } from '../config.js';
+import type { ReissueEvent } from '../events.js';
 import { Membership, type Conn, type MembershipOptions, type WorkerRecord } from '../membership.js';
+import { Scheduler } from '../scheduler.js';
 import { tinyData, tinyRun } from './harness.js';
 
 /** A worker hello with the given fields. */
@@ -61,6 +63,21 @@ export class Parts {
     const conn = this.membership.conns.get(connId)!;
     const worker = this.membership.admit(conn, workerHello(samplesPerSecond === undefined ? {} : { samplesPerSecond }), true, 'f32');
     return { conn, worker };
+  }
+
+  /** A scheduler over these parts; re-issues are recorded in `reissues`. */
+  scheduler(reissues: { event: ReissueEvent; shards: number }[] = []): Scheduler {
+    return new Scheduler({
+      run: this.run,
+      options: this.options,
+      schedule: this.schedule,
+      trainData: this.data.train,
+      testData: this.data.test,
+      membership: this.membership,
+      clock: this.clock.read,
+      send: this.send,
+      reissued: (event, shards) => reissues.push({ event, shards }),
+    });
   }
 
   /** Messages of `type` sent on `connId`. */
