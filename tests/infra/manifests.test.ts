@@ -172,6 +172,23 @@ describe('Compose file (infra/compose.yaml)', () => {
   });
 });
 
+describe('systemd units (infra/systemd)', () => {
+  it('pass systemd-analyze verify, which refuses a broken unit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'swarmgrad-systemd-'));
+    const verify = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text.replaceAll('/opt/swarmgrad', ROOT.replace(/\/$/, '')));
+      return spawnSync('systemd-analyze', ['verify', join(dir, name)], { encoding: 'utf8' });
+    };
+    for (const unit of ['swarmgrad-serve.service', 'swarmgrad-worker.service']) {
+      const result = verify(unit, readFileSync(join(INFRA, 'systemd', unit), 'utf8'));
+      expect(result.error, 'systemd-analyze is part of systemd').toBeUndefined();
+      expect(result.stdout + result.stderr, unit).not.toMatch(new RegExp(`${unit}:`));
+    }
+    const broken = verify('broken.service', '[Service]\nExecStart=/opt/swarmgrad/no-such-program\nRestart=sometimes\n');
+    expect(broken.stdout + broken.stderr).toMatch(/broken\.service/);
+  });
+});
+
 describe('Docker image (infra/docker/Dockerfile, .dockerignore)', () => {
   const dockerfile = readFileSync(join(INFRA, 'docker/Dockerfile'), 'utf8');
   const ignore = dockerignore({ ignorecase: false }).add(readFileSync(join(ROOT, '.dockerignore'), 'utf8'));
