@@ -172,7 +172,8 @@ describe('the containers\' swarmgrad invocations, as plain processes', () => {
     expect(finished.status).toBe('finished');
     expect(pod.output()).toContain('holds checkpoints: continuing the run');
     expect(pod.output()).toMatch(/resumed at step ([4-9]|1[0-2])\b/);
-    const run = JSON.parse(readFileSync(join(data, 'run/run.json'), 'utf8')) as { status: string; steps: number; paramsSha256: string };
+    // run.json is written last, just after /healthz says finished.
+    const run = await poll(async () => (existsSync(join(data, 'run/run.json')) ? (JSON.parse(readFileSync(join(data, 'run/run.json'), 'utf8')) as { status: string; steps: number }) : undefined), 'run.json');
     expect(run).toMatchObject({ status: 'finished', steps: 12 });
     expect(existsSync(join(data, 'run/final.ckpt'))).toBe(true);
     // The Grafana dashboard only asks for series the coordinator exports (the verification
