@@ -120,15 +120,17 @@ function applyOp(doc: Record<string, unknown>, op: JsonPatchOp, file: string): v
     parent = (parent as Record<string, unknown>)?.[key];
     if (parent === undefined || parent === null) throw new Error(`${file}: patch path ${op.path}: ${key} does not exist`);
   }
-  const container = parent as Record<string, unknown> & unknown[];
+  const container = parent as Record<string, unknown> | unknown[];
   const exists = Array.isArray(container) ? Number(last) < container.length : last in container;
+  const current = Array.isArray(container) ? container[Number(last)] : container[last];
   switch (op.op) {
     case 'test':
-      if (JSON.stringify(container[last as never]) !== JSON.stringify(op.value)) throw new Error(`${file}: patch test failed at ${op.path}: ${JSON.stringify(container[last as never])} is not ${JSON.stringify(op.value)}`);
+      if (JSON.stringify(current) !== JSON.stringify(op.value)) throw new Error(`${file}: patch test failed at ${op.path}: ${JSON.stringify(current)} is not ${JSON.stringify(op.value)}`);
       return;
     case 'replace':
       if (!exists) throw new Error(`${file}: patch replace: ${op.path} does not exist`);
-      container[last as never] = op.value as never;
+      if (Array.isArray(container)) container[Number(last)] = op.value;
+      else container[last] = op.value;
       return;
     case 'remove':
       if (!exists) throw new Error(`${file}: patch remove: ${op.path} does not exist`);

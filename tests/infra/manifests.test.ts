@@ -8,7 +8,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dockerignore from '@balena/dockerignore';
 import { Ajv } from 'ajv';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
@@ -20,6 +19,8 @@ import { readManifests, renderKustomization, type Resource } from './kustomize.j
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const INFRA = join(ROOT, 'infra');
 const require = createRequire(import.meta.url);
+// CommonJS (`module.exports = factory`); its declarations say `export default`.
+const dockerignore = require('@balena/dockerignore') as typeof import('@balena/dockerignore').default;
 
 /** The example overlay rendered from a copy of infra/k8s with the two token files it needs. */
 function renderExampleOverlay(): Resource[] {

@@ -65,7 +65,8 @@ const connected = (address: string) => until(async () => ((await snapshot()).wor
 
 /** The run's run.json (written just after /healthz says finished). */
 function paramsOf(out: string): Promise<{ status: string; steps: number; paramsSha256: string }> {
-  return until(async () => (existsSync(join(out, 'run.json')) ? (JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as never) : undefined), 'run.json', 30_000);
+  const read = async () => (existsSync(join(out, 'run.json')) ? (JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { status: string; steps: number; paramsSha256: string }) : undefined);
+  return until(read, 'run.json', 30_000);
 }
 
 /** Every step from `from` to the end accounted once, each micro-shard once; the workers per step. */
