@@ -84,6 +84,15 @@ describe('link proxy', () => {
     console.log(`link proxy (40 ms each way, 10 Mbit/s): round trip min ${Math.min(...rtts).toFixed(0)} ms; 1.25 MB echoed in ${bulk.toFixed(0)} ms`);
   });
 
+  it('a lost segment stalls the stream by one retransmission timeout', async () => {
+    const echo = await echoServer();
+    const port = await proxy(echo, ['--loss', '1', '--loss-stall-ms', '150']);
+    const socket = await open(port);
+    // Every chunk is "lost" once on the way there and once on the way back.
+    expect(await roundTrip(socket, 1)).toBeGreaterThanOrEqual(299);
+    socket.destroy();
+  });
+
   it('without shaping it is a plain forwarder', async () => {
     const echo = await echoServer();
     const port = await proxy(echo, []);
