@@ -14,6 +14,16 @@ export interface Batch {
 }
 
 /**
+ * What a training step tells {@link Dataset.batch} beyond the indices. Datasets that augment
+ * use `epoch` (with their own seed and each sample's index) so that augmentation is a pure
+ * function of (seed, epoch, sample index); others ignore it.
+ */
+export interface BatchContext {
+  /** The 0-based epoch of the training step the batch is for. Absent for evaluation batches. */
+  readonly epoch?: number;
+}
+
+/**
  * A classification dataset: a fixed, indexable list of samples. Implementations are immutable
  * and pure, so that `batch(indices)` returns the same bits for the same indices on every
  * machine (the determinism contract relies on it).
@@ -31,9 +41,10 @@ export interface Dataset {
   readonly classNames?: readonly string[];
   /**
    * Gather samples into one batch, in the order given (repeats allowed).
+   * `context.epoch` is given for training batches; augmenting datasets use it, others ignore it.
    * @throws {@link DataError} `BAD_INDEX` if an index is not an integer in `[0, length)`
    */
-  batch(indices: ArrayLike<number>): Batch;
+  batch(indices: ArrayLike<number>, context?: BatchContext): Batch;
 }
 
 /** Options of {@link ImageDataset}. */
@@ -277,11 +288,11 @@ export function subsetDataset(dataset: Dataset, indices: ArrayLike<number>, name
     length: map.length,
     sampleShape: dataset.sampleShape,
     numClasses: dataset.numClasses,
-    batch(batchIndices: ArrayLike<number>): Batch {
+    batch(batchIndices: ArrayLike<number>, context?: BatchContext): Batch {
       checkIndices(batchIndices, map.length, name);
       const parent = new Uint32Array(batchIndices.length);
       for (let i = 0; i < batchIndices.length; i++) parent[i] = map[batchIndices[i] as number] as number;
-      return dataset.batch(parent);
+      return context === undefined ? dataset.batch(parent) : dataset.batch(parent, context);
     },
   };
   return dataset.classNames === undefined ? subset : { ...subset, classNames: dataset.classNames };

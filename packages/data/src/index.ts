@@ -24,6 +24,7 @@ export {
   imageDatasetFromIdx,
   subsetDataset,
   type Batch,
+  type BatchContext,
   type Dataset,
   type ImageDatasetFromIdxOptions,
   type ImageDatasetOptions,
@@ -48,3 +49,27 @@ export {
   type ShardRange,
   type StepBatch,
 } from './sampling.js';
+export {
+  DEFAULT_CROP_PADDING,
+  TransformedImageDataset,
+  checkNormalization,
+  computeNormalization,
+  normalizationTable,
+  parseAugmentation,
+  sampleAugmentation,
+  writeAugmented,
+  type Augmentation,
+  type Normalization,
+  type SampleAugmentation,
+  type TransformOptions,
+} from './transforms.js';
+export {
+  CIFAR100_CLASS_NAMES,
+  CIFAR10_CLASS_NAMES,
+  CIFAR_IMAGE_BYTES,
+  cifarDataset,
+  cifarLayout,
+  parseCifar,
+  type CifarRecords,
+  type CifarVariant,
+} from './cifar.js';
