@@ -10,18 +10,20 @@ import { superviseLocalWorkers, type LocalWorkers } from './local-workers.js';
 import { createProgress, formatDuration } from './progress.js';
 import { listRuns, readRun } from './runs.js';
 import { loadData, loadModel } from './run-setup.js';
+import { IMAGE_DATA_FLAGS, dataOptionsFromDescriptor, dataOptionsFromFlags } from './image-data.js';
 import { SocketHub } from './socket-hub.js';
 import { createInsightsRoutes } from './insights.js';
 import { serveWebApps } from './web-apps.js';
 
 /** Flags that decide the parameter trajectory: a resumed run takes them from its checkpoint. */
-const TRAJECTORY_FLAGS = ['model', 'data', 'steps', 'epochs', 'batch', 'micro-batch', 'optimizer', 'lr', 'momentum', 'weight-decay', 'schedule', 'seed', 'codec', 'run-id'] as const;
+const TRAJECTORY_FLAGS = ['model', 'data', 'steps', 'epochs', 'batch', 'micro-batch', 'optimizer', 'lr', 'momentum', 'weight-decay', 'schedule', 'seed', 'codec', 'run-id', 'image-size', 'augment', 'normalize'] as const;
 
 /** The flags of `swarmgrad train` (and `serve`, without `--workers`). */
 export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
   return {
     model: { type: 'string', help: 'zoo model (lenet5, alexnet, alexnetSmall, mlp) or a JSON spec file', default: 'lenet5' },
-    data: { type: 'string', help: 'mnist (bundled), idx:DIR (any IDX pair) or synthetic[:SEED]', default: 'mnist' },
+    data: { type: 'string', help: 'mnist (bundled), idx:DIR (any IDX pair), images:DIR (DIR/train/<class>/*.png|jpg), cifar10:DIR, cifar100:DIR or synthetic[:SEED]', default: 'mnist' },
+    ...IMAGE_DATA_FLAGS,
     ...(withWorkers
       ? {
           workers: { type: 'int', min: 0, help: 'local Node worker processes to start (kept alive)', default: 2 },
@@ -86,7 +88,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   }
 
   const dataName = resumeFrom ? datasetFlag(resumeFrom.run.dataset) : get<string>('data');
-  const data = await loadData(dataName);
+  const data = await loadData(dataName, resumeFrom ? dataOptionsFromDescriptor(resumeFrom.run.dataset, true) : dataOptionsFromFlags(flags, get<number>('seed')));
   let run: RunConfig;
   if (resumeFrom) {
     run = resumeFrom.run;

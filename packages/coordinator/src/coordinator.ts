@@ -1273,7 +1273,8 @@ export class Coordinator {
     }
     const indices = this.taskIndices(phase, units);
     const data = phase.kind === 'train' ? this.trainData : this.testData!;
-    const batch = data.batch(indices) as { x: Float32Array; y: Int32Array | Float32Array };
+    // Training batches carry their epoch, so augmenting datasets stay a pure function of (seed, epoch, index).
+    const batch = (phase.kind === 'train' ? data.batch(indices, { epoch: this.schedule.epochOf(phase.step) }) : data.batch(indices)) as { x: Float32Array; y: Int32Array | Float32Array };
     const queued = this.queuedSamples(phase, worker.id);
     const expectedMs = ((queued + indices.length) / this.rateOf(worker)) * 1000;
     const deadlineMs = Math.ceil(Math.max(this.options.minDeadlineMs, this.options.deadlineFactor * expectedMs));
