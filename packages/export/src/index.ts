@@ -1,0 +1,11 @@
+/**
+ * `@swarmgrad/export` — take swarmgrad models out: ONNX ({@link toOnnx}) and TensorFlow.js
+ * LayersModel ({@link toTfjsLayersModel}) writers from a model spec + flat parameters, and a
+ * TensorBoard event-file writer ({@link TensorBoardWriter}). Environment-free except
+ * `TensorBoardWriter.open`, which writes a file with `node:fs`.
+ *
+ * @packageDocumentation
+ */
+export { ExportError, ExportErrorCode } from './errors.js';
+export { checkExportInput, type CheckedModel, type ExportInput, type ExportNormalization } from './model-input.js';
+export { ONNX_IR_VERSION, ONNX_OPSET, decodeOnnx, toOnnx } from './onnx.js';
