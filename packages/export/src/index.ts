@@ -9,3 +9,4 @@
 export { ExportError, ExportErrorCode } from './errors.js';
 export { checkExportInput, type CheckedModel, type ExportInput, type ExportNormalization } from './model-input.js';
 export { ONNX_IR_VERSION, ONNX_OPSET, decodeOnnx, toOnnx } from './onnx.js';
+export { TFJS_WEIGHTS_FILE, toTfjsLayersModel, type TfjsLayersModel } from './tfjs.js';

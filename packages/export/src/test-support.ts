@@ -21,7 +21,7 @@ export function randomCase(spec: ModelSpec, normalised: boolean, n: number, seed
   const plan = planModel(spec);
   const rnd = lcg(seed);
   const params = initParams(plan, seed);
-  for (let i = 0; i < params.length; i++) params[i] = params[i]! * 1.5 + (rnd() - 0.5) * 0.05;
+  for (let i = 0; i < params.length; i++) params[i] = params[i]! + (rnd() - 0.5) * 0.02;
   const size = plan.inputShape.reduce((a, b) => a * b, 1);
   const pixels = Float32Array.from({ length: n * size }, () => Math.floor(rnd() * 256) / 255);
   const channels = plan.inputShape[plan.inputShape.length - 1]!;
