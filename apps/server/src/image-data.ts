@@ -37,6 +37,10 @@ export interface DataOptions {
   strict?: boolean;
   /** Training class names to map the test (or eval) folders onto. */
   classNames?: readonly string[];
+  /** Load only the test split (`eval`): `train` is the test split too. */
+  testOnly?: boolean;
+  /** Channels of the test split when only it is loaded (the model's). */
+  channels?: 1 | 3;
 }
 
 /** Reads `--image-size`, `--augment`, `--normalize`, `--strict`; the augmentation seed is the run's seed. */
@@ -99,21 +103,38 @@ export async function loadImageData(spec: string, options: DataOptions): Promise
   let train: ImageDataset;
   let test: ImageDataset;
   if (kind === 'images') {
-    const warn = (line: string): void => console.error(`swarmgrad: ${line}`);
-    const common = { ...(options.imageSize && { imageSize: options.imageSize }), ...(options.strict && { strict: true }), onWarning: warn };
-    const loadedTrain = await loadImageFolder(dir, { split: 'train', ...common, ...(options.classNames && { classNames: options.classNames }) });
-    train = loadedTrain.dataset;
-    const [height = 0, width = 0, channels = 0] = train.sampleShape;
-    const loadedTest = await loadImageFolder(dir, { split: 'test', ...common, imageSize: [height, width], channels: channels as 1 | 3, classNames: train.classNames ?? [] });
-    test = loadedTest.dataset;
-    for (const { report } of [loadedTrain, loadedTest]) {
-      if (report.skipped.length) warn(`${report.directory}: skipped ${report.skipped.length} of ${report.files} images (corrupt); --strict stops instead`);
-    }
+    [train, test] = await loadImageSplits(dir, options);
   } else {
-    [train, test] = await Promise.all([loadCifar(dir, kind, 'train'), loadCifar(dir, kind, 'test')]);
+    test = await loadCifar(dir, kind, 'test');
+    train = options.testOnly ? test : await loadCifar(dir, kind, 'train');
   }
   const descriptor: DatasetDescriptor = { name: kind, dir, ...(options.imageSize && kind === 'images' && { imageSize: options.imageSize }) };
   return transformImageData({ descriptor, train, test }, options, 'auto');
+}
+
+async function loadImageSplits(dir: string, options: DataOptions): Promise<[ImageDataset, ImageDataset]> {
+  const warn = (line: string): void => console.error(`swarmgrad: ${line}`);
+  const common = { ...(options.imageSize && { imageSize: options.imageSize }), ...(options.strict && { strict: true }), onWarning: warn };
+  const loaded = [];
+  let train: ImageDataset | undefined;
+  if (!options.testOnly) {
+    const loadedTrain = await loadImageFolder(dir, { split: 'train', ...common, ...(options.classNames && { classNames: options.classNames }) });
+    loaded.push(loadedTrain);
+    train = loadedTrain.dataset;
+  }
+  const shape = train?.sampleShape;
+  const loadedTest = await loadImageFolder(dir, {
+    split: 'test',
+    ...common,
+    ...(shape && { imageSize: [shape[0]!, shape[1]!] as [number, number] }),
+    ...((shape?.[2] ?? options.channels) !== undefined && { channels: (shape?.[2] ?? options.channels) as 1 | 3 }),
+    ...((train?.classNames ?? options.classNames) && { classNames: train?.classNames ?? options.classNames }),
+  });
+  loaded.push(loadedTest);
+  for (const { report } of loaded) {
+    if (report.skipped.length) warn(`${report.directory}: skipped ${report.skipped.length} of ${report.files} images (corrupt); --strict stops instead`);
+  }
+  return [train ?? loadedTest.dataset, loadedTest.dataset];
 }
 
 /**

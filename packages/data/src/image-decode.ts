@@ -130,3 +130,21 @@ export function resizeBilinear(pixels: Uint8Array, height: number, width: number
   }
   return out;
 }
+
+/**
+ * One decoded image as a training sample of `height × width × channels` bytes: resized with
+ * {@link resizeBilinear}, then (for one channel) reduced to ITU-R BT.601 luma — exactly what
+ * `loadImageFolder` does, so `predict` sees files as training did.
+ */
+export function imageToSample(image: DecodedImage, height: number, width: number, channels: 1 | 3): Uint8Array {
+  const rgb = resizeBilinear(image.rgb, image.height, image.width, 3, height, width);
+  if (channels === 3) return rgb;
+  const out = new Uint8Array(height * width);
+  for (let i = 0; i < out.length; i++) out[i] = luma(rgb, i);
+  return out;
+}
+
+/** ITU-R BT.601 luma, rounded: gray pixels (R = G = B) keep their value. */
+export function luma(rgb: Uint8Array, pixel: number): number {
+  return Math.round(0.299 * (rgb[3 * pixel] as number) + 0.587 * (rgb[3 * pixel + 1] as number) + 0.114 * (rgb[3 * pixel + 2] as number));
+}

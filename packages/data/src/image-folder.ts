@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { DataError, DataErrorCode } from './errors.js';
 import { ImageDataset } from './dataset.js';
-import { decodeImage, resizeBilinear } from './image-decode.js';
+import { decodeImage, luma, resizeBilinear } from './image-decode.js';
 import { cacheKey, readImageCache, writeImageCache, type ImageCacheContent } from './image-cache.js';
 
 /** File-name endings read as images (case-insensitive). */
@@ -228,7 +228,3 @@ function packImages(
   return { shape: [height, width, channels], labels, pixels, skipped };
 }
 
-/** ITU-R BT.601 luma, rounded: gray pixels (R = G = B) keep their value. */
-function luma(rgb: Uint8Array, pixel: number): number {
-  return Math.round(0.299 * (rgb[3 * pixel] as number) + 0.587 * (rgb[3 * pixel + 1] as number) + 0.114 * (rgb[3 * pixel + 2] as number));
-}

@@ -14,7 +14,7 @@ export {
   type Split,
 } from './idx-dataset.js';
 export { MNIST_CLASS_NAMES, loadMnist, mnistDataDirectory, type LoadMnistOptions } from './mnist.js';
-export { MAX_IMAGE_PIXELS, decodeImage, resizeBilinear, type DecodedImage } from './image-decode.js';
+export { MAX_IMAGE_PIXELS, decodeImage, imageToSample, luma, resizeBilinear, type DecodedImage } from './image-decode.js';
 export {
   IMAGE_EXTENSIONS,
   loadImageFolder,
