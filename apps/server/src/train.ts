@@ -11,6 +11,7 @@ import { createProgress, formatDuration } from './progress.js';
 import { listRuns, readRun } from './runs.js';
 import { loadData, loadModel } from './run-setup.js';
 import { IMAGE_DATA_FLAGS, dataOptionsFromDescriptor, dataOptionsFromFlags } from './image-data.js';
+import { METRICS_FLAGS, attachRunMetrics } from './run-metrics.js';
 import { SocketHub } from './socket-hub.js';
 import { createInsightsRoutes } from './insights.js';
 import { serveWebApps } from './web-apps.js';
@@ -53,6 +54,7 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
     'no-volunteers': { type: 'boolean', help: 'refuse workers without the lab token (AUTH_FAILED) instead of admitting them as untrusted volunteers' },
     'admin-token-file': { type: 'string', help: 'file with the dashboard admin token (or env SWARMGRAD_ADMIN_TOKEN; default: generated, saved in --out)' },
     json: { type: 'boolean', help: 'print the final summary as JSON on stdout' },
+    ...METRICS_FLAGS,
     'keep-serving': { type: 'boolean', help: 'after the run, keep serving the dashboard (its insights, past runs) until Ctrl-C' },
     ...(withWorkers ? { 'worker-slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task of local worker 1 by this much' } } : {}),
     help: { type: 'boolean', help: 'show this help' },
@@ -146,6 +148,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     ...(resumeFrom ? { resume: resumeFrom } : {}),
   });
 
+  const metrics = attachRunMetrics(engine, { outDir, modelSpec: run.modelSpec, histogramEvery: get<number>('histogram-every'), ...(str('tensorboard') && { tensorboardDir: resolve(str('tensorboard')!) }) });
   const insights = createInsightsRoutes({ engine, testData: data.test, runsRoot: resolve(outDir, '..') });
   const server = await startRunServer(engine, hub, {
     port: get<number>('port'),
@@ -213,6 +216,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const finalPath = join(outDir, 'final.ckpt');
   if (final.status === 'finished') await writeCheckpointAtomic(finalPath, encodeCheckpoint(checkpoint));
   await workers?.stop();
+  await metrics.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 

@@ -1,8 +1,7 @@
 /**
  * `@swarmgrad/export` — take swarmgrad models out: ONNX ({@link toOnnx}) and TensorFlow.js
- * LayersModel ({@link toTfjsLayersModel}) writers from a model spec + flat parameters, and a
- * TensorBoard event-file writer ({@link TensorBoardWriter}). Environment-free except
- * `TensorBoardWriter.open`, which writes a file with `node:fs`.
+ * LayersModel ({@link toTfjsLayersModel}) writers from a model spec + flat parameters.
+ * Environment-free. The TensorBoard event-file writer (Node) is `@swarmgrad/export/tensorboard`.
  *
  * @packageDocumentation
  */
