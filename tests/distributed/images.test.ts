@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { decodeEvent, readRecords } from '@swarmgrad/export/tensorboard';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SWARMGRAD, tempDir, train, type RunResult } from './cli.js';
+import { SWARMGRAD, startCli, tempDir, train, waitFor, type RunResult } from './cli.js';
 import { CLASS_NAMES, writeImageSet } from './image-set.js';
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -116,6 +116,15 @@ describe('image data through the CLI: determinism, CIFAR, bad input', () => {
     const [one, three, plain] = [await train([...run, '--workers', '1']), await train([...run, '--workers', '3']), await train([...run.slice(0, 4), ...run.slice(6), '--workers', '1'])];
     expect(three.paramsSha256).toBe(one.paramsSha256);
     expect(plain.paramsSha256).not.toBe(one.paramsSha256);
+    // Killed after its first checkpoint and resumed: the same parameters again.
+    const out = tempDir('images-resume');
+    const first = startCli('train', [...run, '--workers', '1', '--checkpoint-every', '3', '--worker-slowdown-ms', '400'], out);
+    await waitFor(() => readdirSync(out).filter((f) => f.endsWith('.swgckpt')).length, (n) => n >= 1, 240_000, 'a checkpoint');
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const resumed = await startCli('train', ['--resume', '--workers', '1', '--port', '0'], out).result;
+    expect(resumed.steps).toBe(8);
+    expect(resumed.paramsSha256).toBe(one.paramsSha256);
   });
 
   it('cifar10:DIR trains alexnetSmall at 32×32×3 with 10 classes; alexnet says which sizes fit', async () => {
