@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages };
+const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
@@ -178,4 +178,17 @@ async function benchImages() {
     { pass: 'later loads: read the cache', seconds: (r.warmMs / 1000).toFixed(2), 'per image': perImage(r.warmMs), note: 'no decoding' },
     { pass: 'decode only (cacheDir: false)', seconds: (r.decodeOnlyMs / 1000).toFixed(2), 'per image': perImage(r.decodeOnlyMs), note: '' },
   ]);
+}
+
+/** Bytes of one step's samples on the wire: float32 `x` (before) against 8-bit `pixels` + normalisation (after). */
+async function benchSampleBytes() {
+  const out = execFileSync(process.execPath, [join(here, 'sample-bytes.mjs')], { encoding: 'utf8', timeout: 300_000 });
+  const rows = out.trim().split('\n').map((line) => JSON.parse(line));
+  table('samples on the wire per step (task frames for one global batch, encoded)', ['data', 'batch', 'float32 x', 'uint8 pixels', 'ratio'], rows.map((r) => ({
+    data: r.data,
+    batch: r.batch,
+    'float32 x': `${fmt(r.beforeBytes)} B`,
+    'uint8 pixels': `${fmt(r.afterBytes)} B`,
+    ratio: (r.afterBytes / r.beforeBytes).toFixed(3),
+  })));
 }

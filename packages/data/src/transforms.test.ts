@@ -105,3 +105,29 @@ describe('augmentation', () => {
     }
   });
 });
+
+describe('batchPixels', () => {
+  it('gives the same bits as batch after pixelsToSamples, with and without normalisation and augmentation', async () => {
+    const { pixelsToSamples } = await import('./transforms.js');
+    const { subsetDataset } = await import('./dataset.js');
+    const ds = randomImages(30, 6, 5, 3);
+    const indices = [4, 0, 29, 4, 17];
+    const variants = [
+      new TransformedImageDataset(ds),
+      new TransformedImageDataset(ds, { normalization: computeNormalization(ds.images, 3) }),
+      new TransformedImageDataset(ds, { normalization: { mean: [0.1, 0.5, 0.9], std: [0.3, 0.2, 0.7] }, augmentation: { cropPadding: 2, flip: true, seed: 4 } }),
+    ];
+    for (const t of variants) {
+      for (const context of [undefined, { epoch: 3 }]) {
+        const { pixels, y, normalization } = t.batchPixels(indices, context);
+        const reference = t.batch(indices, context);
+        expect(pixelsToSamples(pixels, 3, normalization)).toEqual(reference.x);
+        expect(y).toEqual(reference.y);
+      }
+    }
+    const plain = ds.batchPixels(indices);
+    expect(pixelsToSamples(plain.pixels, 3)).toEqual(ds.batch(indices).x);
+    const subset = subsetDataset(variants[2]!, [29, 3, 8]);
+    expect(pixelsToSamples(subset.batchPixels!([2, 0], { epoch: 1 }).pixels, 3, variants[2]!.normalization)).toEqual(subset.batch([2, 0], { epoch: 1 }).x);
+  });
+});

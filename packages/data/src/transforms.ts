@@ -7,7 +7,7 @@
  * a resume, so the determinism contract keeps holding.
  */
 import { DataError, DataErrorCode } from './errors.js';
-import { checkIndices, type Batch, type BatchContext, type Dataset, type ImageDataset } from './dataset.js';
+import { checkIndices, type Batch, type BatchContext, type Dataset, type ImageDataset, type PixelBatch } from './dataset.js';
 import { mix32 } from './prng.js';
 
 /** Per-channel normalisation: `x = (v / 255 - mean[c]) / std[c]`. */
@@ -201,6 +201,58 @@ export class TransformedImageDataset implements Dataset {
     }
     return { x, y };
   }
+
+  /** @inheritDoc */
+  batchPixels(indices: ArrayLike<number>, context?: BatchContext): PixelBatch {
+    checkIndices(indices, this.length, this.name);
+    const [height = 0, width = 0, channels = 0] = this.sampleShape;
+    const size = height * width * channels;
+    const pixels = new Uint8Array(indices.length * size);
+    const y = new Int32Array(indices.length);
+    const epoch = context?.epoch;
+    for (let i = 0; i < indices.length; i++) {
+      const index = indices[i] as number;
+      const source = this.source.images.subarray(index * size, (index + 1) * size);
+      if (this.augmentation !== undefined && epoch !== undefined) {
+        const how = sampleAugmentation(this.augmentation, epoch, index);
+        writeAugmentedPixels(source, pixels.subarray(i * size, (i + 1) * size), height, width, channels, this.augmentation.cropPadding, how);
+      } else {
+        pixels.set(source, i * size);
+      }
+      y[i] = this.source.labels[index] as number;
+    }
+    return this.normalization === undefined ? { pixels, y } : { pixels, y, normalization: this.normalization };
+  }
+}
+
+/** {@link writeAugmented} on bytes: the augmented sample's pixels (padding is 0), before normalisation. */
+export function writeAugmentedPixels(
+  pixels: Uint8Array,
+  out: Uint8Array,
+  height: number,
+  width: number,
+  channels: number,
+  padding: number,
+  how: SampleAugmentation,
+): void {
+  for (let r = 0; r < height; r++) {
+    const sr = r + how.dy - padding;
+    for (let c = 0; c < width; c++) {
+      const sc = (how.flip ? width - 1 - c : c) + how.dx - padding;
+      const inside = sr >= 0 && sr < height && sc >= 0 && sc < width;
+      const to = (r * width + c) * channels;
+      const from = (sr * width + sc) * channels;
+      for (let k = 0; k < channels; k++) out[to + k] = inside ? (pixels[from + k] as number) : 0;
+    }
+  }
+}
+
+/** `x[i] = table[(i mod channels)·256 + pixels[i]]`: a {@link PixelBatch}'s pixels as the float32 samples `batch` returns. */
+export function pixelsToSamples(pixels: Uint8Array, channels: number, normalization?: Normalization): Float32Array {
+  const table = normalizationTable(normalization, channels);
+  const x = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) x[i] = table[(i % channels) * 256 + (pixels[i] as number)] as number;
+  return x;
 }
 
 /**

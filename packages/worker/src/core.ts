@@ -9,7 +9,7 @@
  * combined with `sumBlock` (the fixed pairwise tree of `@swarmgrad/nn`). Shards are never
  * batched together, so a block's sum is bitwise identical on every worker of one backend.
  */
-import type { Dataset } from '@swarmgrad/data';
+import { pixelsToSamples, type Dataset } from '@swarmgrad/data';
 import { createModel, NnError, sumBlock, type Model, type ModelSpec, type TreeValue } from '@swarmgrad/nn';
 import {
   Int8Encoder,
@@ -498,8 +498,10 @@ export class GradientWorker {
   }
 
   async #samples(task: TaskMessage, welcome: WelcomeMessage): Promise<TaskSamples> {
-    if (task.x !== undefined) {
-      const samples: TaskSamples = { x: task.x };
+    if (task.x !== undefined || task.pixels !== undefined) {
+      // 8-bit pixels become exactly the float32 samples the coordinator's dataset would give.
+      const x = task.x ?? pixelsToSamples(task.pixels!, task.pixelNormalization?.mean.length ?? 1, task.pixelNormalization);
+      const samples: TaskSamples = { x };
       if (task.labels !== undefined) samples.labels = task.labels;
       if (task.targets !== undefined) samples.targets = task.targets;
       return samples;
