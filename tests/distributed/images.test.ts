@@ -110,8 +110,9 @@ describe('the worked example: alexnetSmall on a generated colour image folder', 
 describe('image data through the CLI: determinism, CIFAR, bad input', () => {
   const dir = tempDir('images-small');
   beforeAll(() => writeImageSet(dir, { perClass: 24, testPerClass: 4, size: 12, seed: 9 }));
-  const run = ['--model', 'lenet5', '--data', `images:${dir}`, '--augment', 'crop:2,flip', '--steps', '8', '--batch', '32', '--micro-batch', '8', '--seed', '3', '--eval-every', '0', '--port', '0'];
+  const run = ['--model', 'lenet5', '--data', `images:${dir}`, '--augment', 'crop:2,flip', '--steps', '8', '--batch', '32', '--micro-batch', '8', '--seed', '3', '--eval-every', '0', '--port', '0', '--backend', 'wasm'];
 
+  // One backend (wasm) for every worker: the determinism contract is per backend.
   it('augmented training gives the same parameters for 1 and 3 workers, and different ones without augmentation', async () => {
     const [one, three, plain] = [await train([...run, '--workers', '1']), await train([...run, '--workers', '3']), await train([...run.slice(0, 4), ...run.slice(6), '--workers', '1'])];
     expect(three.paramsSha256).toBe(one.paramsSha256);
@@ -122,7 +123,7 @@ describe('image data through the CLI: determinism, CIFAR, bad input', () => {
     await waitFor(() => readdirSync(out).filter((f) => f.endsWith('.swgckpt')).length, (n) => n >= 1, 240_000, 'a checkpoint');
     first.child.kill('SIGTERM');
     await first.exited;
-    const resumed = await startCli('train', ['--resume', '--workers', '1', '--port', '0'], out).result;
+    const resumed = await startCli('train', ['--resume', '--workers', '1', '--port', '0', '--backend', 'wasm'], out).result;
     expect(resumed.steps).toBe(8);
     expect(resumed.paramsSha256).toBe(one.paramsSha256);
   });

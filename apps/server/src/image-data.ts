@@ -171,3 +171,12 @@ export function transformImageData(data: { descriptor: DatasetDescriptor; train:
 function isImageDataset(dataset: Dataset): dataset is ImageDataset {
   return (dataset as Partial<ImageDataset>).images instanceof Uint8Array && (dataset as Partial<ImageDataset>).labels instanceof Int32Array;
 }
+
+/**
+ * Samples for display, with values in `[0, 1]` whatever normalisation the model sees: image
+ * datasets give their 8-bit pixels / 255, others their `batch` values.
+ */
+export function displaySamples(dataset: Dataset, indices: ArrayLike<number>): Float32Array {
+  const pixels = dataset.batchPixels?.(indices).pixels;
+  return pixels ? Float32Array.from(pixels, (v) => v / 255) : dataset.batch(indices).x;
+}
