@@ -259,6 +259,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
 function datasetFlag(descriptor: RunConfig['dataset']): string {
   if (descriptor.name === 'idx') return `idx:${String(descriptor.dir)}`;
   if (descriptor.name === 'synthetic') return `synthetic:${String(descriptor.seed)}`;
+  if (descriptor.name === 'images' || descriptor.name === 'cifar10' || descriptor.name === 'cifar100') return `${descriptor.name}:${String(descriptor.dir)}`;
   return descriptor.name;
 }
 
