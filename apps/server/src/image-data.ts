@@ -53,7 +53,13 @@ export function dataOptionsFromFlags(flags: Record<string, unknown>, seed: numbe
     options.imageSize = [Number(match[1]), Number(match[2])];
   }
   if (typeof flags.augment === 'string') {
-    const augmentation = parseAugmentation(flags.augment, seed);
+    let augmentation: Augmentation | undefined;
+    try {
+      augmentation = parseAugmentation(flags.augment, seed);
+    } catch (error) {
+      if (isDataError(error)) throw new UsageError(`--augment: ${error.message}`);
+      throw error;
+    }
     if (augmentation) options.augmentation = augmentation;
   }
   if (typeof flags.normalize === 'string') options.normalize = parseNormalize(flags.normalize);
