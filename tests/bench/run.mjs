@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser };
+const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
@@ -165,4 +165,30 @@ async function benchBrowser() {
     }
   }
   table('Browser worker (headless Chromium, dedicated Web Worker) next to the Node worker: LeNet-5 training samples/s', ['implementation', 'batch', 'samples/s', 'steps timed'], rows.map((r) => ({ implementation: shortBrowserLabel(r.implementation), batch: r.batch, 'samples/s': Number.isFinite(r.samplesPerSecond) ? fmt(r.samplesPerSecond) : r.note ?? 'failed', 'steps timed': r.steps ?? '' })));
+}
+
+/** Decode and cache times of an image folder of 10,000 32×32 PNGs (`images:DIR`). */
+async function benchImages() {
+  const count = Number(process.env.BENCH_IMAGES ?? 10_000);
+  const out = execFileSync(process.execPath, [join(here, 'images.mjs'), String(count)], { encoding: 'utf8', timeout: 900_000 });
+  const r = JSON.parse(out.trim().split('\n').pop());
+  const perImage = (ms) => `${((ms * 1000) / r.images).toFixed(0)} µs`;
+  table(`image folder: ${fmt(r.images)} PNGs, 32×32 RGB (${(r.pngBytes / 1e6).toFixed(1)} MB), loadImageFolder`, ['pass', 'seconds', 'per image', 'note'], [
+    { pass: 'first load: decode (pngjs) + write cache', seconds: (r.coldMs / 1000).toFixed(2), 'per image': perImage(r.coldMs), note: `cache file ${(r.cacheBytes / 1e6).toFixed(1)} MB` },
+    { pass: 'later loads: read the cache', seconds: (r.warmMs / 1000).toFixed(2), 'per image': perImage(r.warmMs), note: 'no decoding' },
+    { pass: 'decode only (cacheDir: false)', seconds: (r.decodeOnlyMs / 1000).toFixed(2), 'per image': perImage(r.decodeOnlyMs), note: '' },
+  ]);
+}
+
+/** Bytes of one step's samples on the wire: float32 `x` (before) against 8-bit `pixels` + normalisation (after). */
+async function benchSampleBytes() {
+  const out = execFileSync(process.execPath, [join(here, 'sample-bytes.mjs')], { encoding: 'utf8', timeout: 300_000 });
+  const rows = out.trim().split('\n').map((line) => JSON.parse(line));
+  table('samples on the wire per step (task frames for one global batch, encoded)', ['data', 'batch', 'float32 x', 'uint8 pixels', 'ratio'], rows.map((r) => ({
+    data: r.data,
+    batch: r.batch,
+    'float32 x': `${fmt(r.beforeBytes)} B`,
+    'uint8 pixels': `${fmt(r.afterBytes)} B`,
+    ratio: (r.afterBytes / r.beforeBytes).toFixed(3),
+  })));
 }

@@ -18,7 +18,7 @@ describe('the swarmgrad CLI', () => {
     [['train', '--batch', '100', '--micro-batch', '32'], /--batch 100 must be a multiple of --micro-batch 32/],
     [['train', '--lr', 'fast'], /--lr must be a number; got "fast"/],
     [['train', '--model', 'resnet'], /--model must be one of lenet5, alexnet, alexnetSmall, mlp or a .json spec file/],
-    [['train', '--data', 'cifar'], /--data must be mnist, idx:DIR or synthetic/],
+    [['train', '--data', 'cifar'], /--data must be mnist, idx:DIR, images:DIR, cifar10:DIR, cifar100:DIR or synthetic/],
     [['train', '--resume'], /--resume needs --out DIR/],
     [['worker'], /--coordinator ws:\/\/HOST:PORT is required/],
     [['worker', '--coordinator', 'http://x'], /must be a ws:\/\/ or wss:\/\/ URL/],

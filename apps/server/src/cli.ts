@@ -2,6 +2,8 @@ import { evalCommand, inspectCommand } from './eval.js';
 import { UsageError } from './args.js';
 import { trainCommand } from './train.js';
 import { workerCommand } from './worker.js';
+import { exportCommand } from './export-command.js';
+import { predictCommand } from './predict-command.js';
 
 const HELP = `usage: swarmgrad <command> [flags]
 
@@ -10,6 +12,8 @@ const HELP = `usage: swarmgrad <command> [flags]
   worker    compute gradients for a coordinator: swarmgrad worker --coordinator ws://HOST:PORT
   eval      evaluate a checkpoint: accuracy, loss, confusion matrix
   inspect   show a checkpoint's run, step, optimizer and paramsSha256
+  export    write a checkpoint as ONNX (--format onnx) or a TensorFlow.js LayersModel (--format tfjs)
+  predict   classify image files with a checkpoint: swarmgrad predict --checkpoint FILE IMAGE...
 
 swarmgrad <command> --help shows a command's flags.`;
 
@@ -28,6 +32,10 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'inspect':
         return await inspectCommand(rest);
+      case 'export':
+        return await exportCommand(rest);
+      case 'predict':
+        return await predictCommand(rest);
       case undefined:
       case 'help':
       case '--help':

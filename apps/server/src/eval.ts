@@ -3,10 +3,13 @@ import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { createModel, useBackend, type BackendName } from '@swarmgrad/nn';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { loadData } from './run-setup.js';
+import { IMAGE_DATA_FLAGS, dataOptionsFromDescriptor, type DataOptions } from './image-data.js';
+import { classReport, formatClassReport } from './class-report.js';
 
 const evalSpecs = {
   checkpoint: { type: 'string', help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-  data: { type: 'string', help: 'mnist, idx:DIR or synthetic[:SEED] (default: the run\'s dataset)' },
+  data: { type: 'string', help: 'mnist, idx:DIR, images:DIR (its test/ or val/ folder), cifar10:DIR, cifar100:DIR or synthetic[:SEED] (default: the run\'s dataset)' },
+  strict: IMAGE_DATA_FLAGS.strict,
   backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
   json: { type: 'boolean', help: 'print JSON' },
   help: { type: 'boolean', help: 'show this help' },
@@ -22,8 +25,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const path = (flags.checkpoint as string | undefined) ?? positional[0];
   if (!path) throw new UsageError('--checkpoint FILE is required');
   const checkpoint = await loadCheckpoint(path);
-  const data = await loadData((flags.data as string | undefined) ?? datasetName(checkpoint));
-  await useBackend(flags.backend as BackendName);
+  const data = await loadData((flags.data as string | undefined) ?? datasetName(checkpoint), evalDataOptions(checkpoint, flags.strict === true));
+  await useBackend(((flags.backend as string | undefined) ?? 'wasm') as BackendName);
   const model = createModel(checkpoint.run.modelSpec);
   if (model.paramCount !== checkpoint.params.length) throw new UsageError(`${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
   if (model.inputShape.join('x') !== data.test.sampleShape.join('x')) throw new UsageError(`the model takes [${model.inputShape.join(', ')}] but the data's samples are [${data.test.sampleShape.join(', ')}]`);
@@ -46,16 +49,15 @@ export async function evalCommand(argv: string[]): Promise<number> {
       confusion[y[i]!]![best]!++;
     }
   }
-  const result = { checkpoint: path, runId: checkpoint.run.runId, step: checkpoint.step, samples: n, accuracy: correct / n, loss: lossSum / n, confusion, paramsSha256: paramsSha256(checkpoint.params) };
+  const classNames = Array.from({ length: classes }, (_, k) => data.test.classNames?.[k] ?? String(k));
+  const perClass = classReport(confusion, classNames);
+  const result = { checkpoint: path, runId: checkpoint.run.runId, step: checkpoint.step, samples: n, accuracy: correct / n, loss: lossSum / n, classNames, confusion, perClass, paramsSha256: paramsSha256(checkpoint.params) };
   if (flags.json) {
     console.log(JSON.stringify(result));
     return 0;
   }
   console.log(`${checkpoint.run.runId} at step ${checkpoint.step}: accuracy ${(result.accuracy * 100).toFixed(2)}% (${correct.toLocaleString('en-US')}/${n.toLocaleString('en-US')}), loss ${result.loss.toFixed(4)}`);
-  console.log('\nconfusion matrix (rows: true class, columns: predicted)');
-  const width = Math.max(5, ...confusion.flat().map((v) => String(v).length + 1));
-  console.log(`true\\pred${Array.from({ length: classes }, (_, k) => String(k).padStart(width)).join('')}`);
-  confusion.forEach((row, k) => console.log(`${String(k).padStart(9)}${row.map((v) => String(v).padStart(width)).join('')}`));
+  console.log(formatClassReport(confusion, classNames, perClass));
   return 0;
 }
 
@@ -115,7 +117,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function loadCheckpoint(path: string): Promise<Checkpoint> {
+export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   try {
     return await readCheckpoint(path);
   } catch (error) {
@@ -126,9 +128,21 @@ async function loadCheckpoint(path: string): Promise<Checkpoint> {
   }
 }
 
+/** Eval sees data as the run's training did: its normalisation, class names and the model's input size; no augmentation. */
+function evalDataOptions(checkpoint: Checkpoint, strict: boolean): DataOptions {
+  const options: DataOptions = { ...dataOptionsFromDescriptor(checkpoint.run.dataset, false), testOnly: true, ...(strict && { strict }) };
+  const shape = checkpoint.run.modelSpec.inputShape;
+  if (shape.length === 3 && (shape[2] === 1 || shape[2] === 3)) {
+    options.imageSize = [shape[0]!, shape[1]!];
+    options.channels = shape[2];
+  }
+  return options;
+}
+
 function datasetName(checkpoint: Checkpoint): string {
   const d = checkpoint.run.dataset;
   if (d.name === 'idx') return `idx:${String(d.dir)}`;
   if (d.name === 'synthetic') return `synthetic:${String(d.seed)}`;
+  if (d.name === 'images' || d.name === 'cifar10' || d.name === 'cifar100') return `${d.name}:${String(d.dir)}`;
   return d.name;
 }

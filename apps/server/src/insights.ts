@@ -20,6 +20,7 @@ import { latestCheckpoint } from '@swarmgrad/coordinator/node';
 import type { Dataset } from '@swarmgrad/data';
 import { planModel, summarize, type LayerPlan, type ModelPlan, type ModelSpec } from '@swarmgrad/nn/core';
 import type { Model } from '@swarmgrad/nn';
+import { displaySamples } from './image-data.js';
 import { listRuns } from './runs.js';
 import { loadData } from './run-setup.js';
 
@@ -366,7 +367,7 @@ export function createInsightsRoutes(options: InsightsOptions): (req: IncomingMe
     for (let i = 0; i < p.samples; i++) if (p.labels[i] !== p.predicted[i] && (label === undefined || p.labels[i] === label)) wrong.push(i);
     // The most confident mistakes first: they say most about what the network gets wrong.
     const shown = [...wrong].sort((a, b) => p.confidence[b]! - p.confidence[a]! || a - b).slice(0, limit);
-    const { x } = shown.length ? pin.test.batch(shown) : { x: new Float32Array(0) };
+    const x = shown.length ? displaySamples(pin.test, shown) : new Float32Array(0); // [0, 1] pixels, not the normalised inputs
     const size = imageShape(pin.test).reduce((a, b) => a * b, 1);
     return {
       ...header(pin),

@@ -4,6 +4,7 @@ import { loadIdxDataset, loadMnist } from '@swarmgrad/data/node';
 import { planModel, zoo, zooModel, type ModelSpec, NnError } from '@swarmgrad/nn/core';
 import type { DatasetDescriptor } from '@swarmgrad/protocol';
 import { UsageError } from './args.js';
+import { loadImageData, transformImageData, type DataOptions } from './image-data.js';
 
 /** A loaded dataset pair and how to name it on the wire. */
 export interface LoadedData {
@@ -14,10 +15,18 @@ export interface LoadedData {
 
 /**
  * `--data`: `mnist` (bundled, nothing downloaded), `idx:DIR` (any IDX pair: MNIST,
- * Fashion-MNIST, KMNIST, EMNIST, gzipped or not) or `synthetic[:SEED]` (a small learnable set
- * for quick checks).
+ * Fashion-MNIST, KMNIST, EMNIST, gzipped or not), `images:DIR` (an image folder),
+ * `cifar10:DIR` / `cifar100:DIR` (the official binary files) or `synthetic[:SEED]` (a small
+ * learnable set for quick checks). `options` (image size, augmentation, normalisation) apply to image data.
  */
-export async function loadData(spec: string): Promise<LoadedData> {
+export async function loadData(spec: string, options: DataOptions = {}): Promise<LoadedData> {
+  const images = await loadImageData(spec, options);
+  if (images) return images;
+  const loaded = await loadBuiltinData(spec);
+  return options.augmentation || (options.normalize !== undefined && options.normalize !== 'none') ? transformImageData(loaded, options, 'none') : loaded;
+}
+
+async function loadBuiltinData(spec: string): Promise<LoadedData> {
   if (spec === 'mnist') {
     const [train, test] = await Promise.all([loadMnist({ split: 'train' }), loadMnist({ split: 'test' })]);
     return { descriptor: { name: 'mnist' }, train, test };
@@ -40,7 +49,7 @@ export async function loadData(spec: string): Promise<LoadedData> {
       test: subsetDataset(all, range(4096, 512), 'synthetic-test'),
     };
   }
-  throw new UsageError(`--data must be mnist, idx:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);
+  throw new UsageError(`--data must be mnist, idx:DIR, images:DIR, cifar10:DIR, cifar100:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);
 }
 
 /** `--model`: a zoo name (shaped for the dataset) or a JSON spec file. Validated here. */
@@ -58,10 +67,11 @@ export async function loadModel(name: string, data: LoadedData): Promise<ModelSp
     throw new UsageError(`--model must be one of ${Object.keys(zoo).join(', ')} or a .json spec file; got ${JSON.stringify(name)}`);
   }
   try {
+    if (name in zoo) planFitting(name, spec, data);
     const plan = planModel(spec);
     const expected = data.train.sampleShape;
     if (plan.inputShape.join('x') !== expected.join('x')) {
-      throw new UsageError(`model ${plan.name} takes input [${plan.inputShape.join(', ')}] but ${data.descriptor.name} samples are [${expected.join(', ')}]`);
+      throw new UsageError(`model ${plan.name} takes input [${plan.inputShape.join(', ')}] but ${data.descriptor.name} samples are [${expected.join(', ')}]${name in zoo ? `; ${ZOO_FIT[name] ?? ''}` : ''}`);
     }
     if (plan.loss === 'softmaxCrossEntropy' && plan.outputShape[0]! < data.train.numClasses) {
       throw new UsageError(`model ${plan.name} has ${plan.outputShape[0]} outputs but ${data.descriptor.name} has ${data.train.numClasses} classes`);
@@ -71,4 +81,23 @@ export async function loadModel(name: string, data: LoadedData): Promise<ModelSp
     throw error;
   }
   return spec;
+}
+
+/** Which inputs each zoo model fits, for error messages. */
+const ZOO_FIT: Record<string, string> = {
+  lenet5: 'lenet5 fits any image of at least 10×10 pixels (one or more channels)',
+  alexnet: 'alexnet takes only 227×227×3 (use --image-size 227x227 with images:DIR, or alexnetSmall for small images)',
+  alexnetSmall: 'alexnetSmall fits any image size and channel count (e.g. 32×32×3 CIFAR, 28×28×1 MNIST)',
+  mlp: 'mlp fits any input shape',
+};
+
+function planFitting(name: string, spec: ModelSpec, data: LoadedData): void {
+  try {
+    planModel(spec);
+  } catch (error) {
+    if (error instanceof NnError) {
+      throw new UsageError(`--model ${name} does not fit ${data.descriptor.name} samples [${data.train.sampleShape.join(', ')}] (${error.message}); ${ZOO_FIT[name] ?? ''}`);
+    }
+    throw error;
+  }
 }

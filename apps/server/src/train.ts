@@ -10,18 +10,21 @@ import { superviseLocalWorkers, type LocalWorkers } from './local-workers.js';
 import { createProgress, formatDuration } from './progress.js';
 import { listRuns, readRun } from './runs.js';
 import { loadData, loadModel } from './run-setup.js';
+import { IMAGE_DATA_FLAGS, dataOptionsFromDescriptor, dataOptionsFromFlags } from './image-data.js';
+import { METRICS_FLAGS, attachRunMetrics } from './run-metrics.js';
 import { SocketHub } from './socket-hub.js';
 import { createInsightsRoutes } from './insights.js';
 import { serveWebApps } from './web-apps.js';
 
 /** Flags that decide the parameter trajectory: a resumed run takes them from its checkpoint. */
-const TRAJECTORY_FLAGS = ['model', 'data', 'steps', 'epochs', 'batch', 'micro-batch', 'optimizer', 'lr', 'momentum', 'weight-decay', 'schedule', 'seed', 'codec', 'run-id'] as const;
+const TRAJECTORY_FLAGS = ['model', 'data', 'steps', 'epochs', 'batch', 'micro-batch', 'optimizer', 'lr', 'momentum', 'weight-decay', 'schedule', 'seed', 'codec', 'run-id', 'image-size', 'augment', 'normalize'] as const;
 
 /** The flags of `swarmgrad train` (and `serve`, without `--workers`). */
 export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
   return {
     model: { type: 'string', help: 'zoo model (lenet5, alexnet, alexnetSmall, mlp) or a JSON spec file', default: 'lenet5' },
-    data: { type: 'string', help: 'mnist (bundled), idx:DIR (any IDX pair) or synthetic[:SEED]', default: 'mnist' },
+    data: { type: 'string', help: 'mnist (bundled), idx:DIR (any IDX pair), images:DIR (DIR/train/<class>/*.png|jpg), cifar10:DIR, cifar100:DIR or synthetic[:SEED]', default: 'mnist' },
+    ...IMAGE_DATA_FLAGS,
     ...(withWorkers
       ? {
           workers: { type: 'int', min: 0, help: 'local Node worker processes to start (kept alive)', default: 2 },
@@ -51,6 +54,7 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
     'no-volunteers': { type: 'boolean', help: 'refuse workers without the lab token (AUTH_FAILED) instead of admitting them as untrusted volunteers' },
     'admin-token-file': { type: 'string', help: 'file with the dashboard admin token (or env SWARMGRAD_ADMIN_TOKEN; default: generated, saved in --out)' },
     json: { type: 'boolean', help: 'print the final summary as JSON on stdout' },
+    ...METRICS_FLAGS,
     'keep-serving': { type: 'boolean', help: 'after the run, keep serving the dashboard (its insights, past runs) until Ctrl-C' },
     ...(withWorkers ? { 'worker-slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task of local worker 1 by this much' } } : {}),
     help: { type: 'boolean', help: 'show this help' },
@@ -86,7 +90,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   }
 
   const dataName = resumeFrom ? datasetFlag(resumeFrom.run.dataset) : get<string>('data');
-  const data = await loadData(dataName);
+  const data = await loadData(dataName, resumeFrom ? dataOptionsFromDescriptor(resumeFrom.run.dataset, true) : dataOptionsFromFlags(flags, get<number>('seed')));
   let run: RunConfig;
   if (resumeFrom) {
     run = resumeFrom.run;
@@ -144,6 +148,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     ...(resumeFrom ? { resume: resumeFrom } : {}),
   });
 
+  const metrics = attachRunMetrics(engine, { outDir, modelSpec: run.modelSpec, histogramEvery: get<number>('histogram-every'), ...(str('tensorboard') && { tensorboardDir: resolve(str('tensorboard')!) }) });
   const insights = createInsightsRoutes({ engine, testData: data.test, runsRoot: resolve(outDir, '..') });
   const server = await startRunServer(engine, hub, {
     port: get<number>('port'),
@@ -211,6 +216,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const finalPath = join(outDir, 'final.ckpt');
   if (final.status === 'finished') await writeCheckpointAtomic(finalPath, encodeCheckpoint(checkpoint));
   await workers?.stop();
+  await metrics.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
@@ -253,6 +259,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
 function datasetFlag(descriptor: RunConfig['dataset']): string {
   if (descriptor.name === 'idx') return `idx:${String(descriptor.dir)}`;
   if (descriptor.name === 'synthetic') return `synthetic:${String(descriptor.seed)}`;
+  if (descriptor.name === 'images' || descriptor.name === 'cifar10' || descriptor.name === 'cifar100') return `${descriptor.name}:${String(descriptor.dir)}`;
   return descriptor.name;
 }
 

@@ -194,6 +194,14 @@ export function taskCaps(run: ResolvedRun, limits: CoordinatorLimits, trainData:
 // ---------------------------------------------------------------------------------------------
 // the scheduler proper
 
+/** A task's samples: float32 inputs, or 8-bit pixels with the normalisation workers apply. */
+interface TaskSamples {
+  x?: Float32Array;
+  pixels?: Uint8Array;
+  normalization?: { mean: Iterable<number>; std: Iterable<number> };
+  y: Int32Array | Float32Array;
+}
+
 /** What the scheduler needs from the run and from the coordinator. */
 export interface SchedulerContext {
   run: ResolvedRun;
@@ -377,7 +385,13 @@ export class Scheduler {
     }
     const indices = taskIndices(phase, units);
     const data = phase.kind === 'train' ? this.ctx.trainData : this.ctx.testData!;
-    const batch = data.batch(indices) as { x: Float32Array; y: Int32Array | Float32Array };
+    // Training batches carry their epoch, so augmenting datasets stay a pure function of (seed, epoch, index).
+    // Image datasets send 8-bit pixels (+ their normalisation) instead of float32: a quarter of the bytes.
+    const context = phase.kind === 'train' ? { epoch: this.ctx.schedule.epochOf(phase.step) } : undefined;
+    const pixelBatch = data.batchPixels?.(indices, context);
+    const batch: TaskSamples = pixelBatch
+      ? { y: pixelBatch.y, pixels: pixelBatch.pixels, ...(pixelBatch.normalization && { normalization: pixelBatch.normalization }) }
+      : (data.batch(indices, context) as TaskSamples);
     const now = this.ctx.clock();
     const queued = this.queuedSamples(phase, worker.id);
     const expectedMs = ((queued + indices.length) / this.ctx.membership.rateOf(worker)) * 1000;
@@ -412,7 +426,7 @@ export class Scheduler {
     return task;
   }
 
-  private taskMessage(phase: Phase, task: TaskRecord, indices: Uint32Array, deadlineMs: number, batch: { x: Float32Array; y: Int32Array | Float32Array }): TaskMessage {
+  private taskMessage(phase: Phase, task: TaskRecord, indices: Uint32Array, deadlineMs: number, batch: TaskSamples): TaskMessage {
     const message: TaskMessage = {
       type: 'task',
       taskId: task.id,
@@ -423,7 +437,9 @@ export class Scheduler {
       microShardSize: phase.shardSize,
       indices,
       deadlineMs,
-      x: batch.x,
+      ...(batch.pixels
+        ? { pixels: batch.pixels, ...(batch.normalization && { pixelNormalization: { mean: [...batch.normalization.mean], std: [...batch.normalization.std] } }) }
+        : { x: batch.x! }),
     };
     if (phase.kind === 'eval') message.split = 'test';
     if (batch.y instanceof Float32Array) message.targets = batch.y;

@@ -14,6 +14,30 @@ export interface Batch {
 }
 
 /**
+ * What a training step tells {@link Dataset.batch} beyond the indices. Datasets that augment
+ * use `epoch` (with their own seed and each sample's index) so that augmentation is a pure
+ * function of (seed, epoch, sample index); others ignore it.
+ */
+export interface BatchContext {
+  /** The 0-based epoch of the training step the batch is for. Absent for evaluation batches. */
+  readonly epoch?: number;
+}
+
+/**
+ * A batch as 8-bit pixels: what {@link Dataset.batchPixels} returns, so that samples can travel
+ * as one byte per value. `x[i] = table[(i mod C)·256 + pixels[i]]` with
+ * `table = normalizationTable(normalization, C)` gives exactly the bits of `batch(...).x`.
+ */
+export interface PixelBatch {
+  /** Pixels, NHWC (`indices.length × sampleShape`), one byte per value. */
+  readonly pixels: Uint8Array;
+  /** Class labels, one per sample. */
+  readonly y: Int32Array;
+  /** The per-channel normalisation that turns pixels into `batch(...).x`; absent: `v / 255`. */
+  readonly normalization?: { readonly mean: readonly number[]; readonly std: readonly number[] };
+}
+
+/**
  * A classification dataset: a fixed, indexable list of samples. Implementations are immutable
  * and pure, so that `batch(indices)` returns the same bits for the same indices on every
  * machine (the determinism contract relies on it).
@@ -31,9 +55,15 @@ export interface Dataset {
   readonly classNames?: readonly string[];
   /**
    * Gather samples into one batch, in the order given (repeats allowed).
+   * `context.epoch` is given for training batches; augmenting datasets use it, others ignore it.
    * @throws {@link DataError} `BAD_INDEX` if an index is not an integer in `[0, length)`
    */
-  batch(indices: ArrayLike<number>): Batch;
+  batch(indices: ArrayLike<number>, context?: BatchContext): Batch;
+  /**
+   * Optional: the same batch as 8-bit pixels plus the normalisation that makes them `batch(...).x`
+   * bit for bit. Image datasets offer it so that samples travel as one byte per value.
+   */
+  batchPixels?(indices: ArrayLike<number>, context?: BatchContext): PixelBatch;
 }
 
 /** Options of {@link ImageDataset}. */
@@ -179,6 +209,20 @@ export class ImageDataset implements Dataset {
     }
     return { x, y };
   }
+
+  /** @inheritDoc */
+  batchPixels(indices: ArrayLike<number>): PixelBatch {
+    checkIndices(indices, this.length, this.name);
+    const size = this.sampleSize;
+    const pixels = new Uint8Array(indices.length * size);
+    const y = new Int32Array(indices.length);
+    for (let i = 0; i < indices.length; i++) {
+      const index = indices[i] as number;
+      pixels.set(this.images.subarray(index * size, (index + 1) * size), i * size);
+      y[i] = this.labels[index] as number;
+    }
+    return { pixels, y };
+  }
 }
 
 /** Options of {@link imageDatasetFromIdx}. */
@@ -272,17 +316,25 @@ function transposeImages(pixels: Uint8Array, count: number, height: number, widt
 export function subsetDataset(dataset: Dataset, indices: ArrayLike<number>, name = `${dataset.name}[subset]`): Dataset {
   checkIndices(indices, dataset.length, dataset.name);
   const map = Uint32Array.from(indices);
+  const parentIndices = (batchIndices: ArrayLike<number>): Uint32Array => {
+    checkIndices(batchIndices, map.length, name);
+    const parent = new Uint32Array(batchIndices.length);
+    for (let i = 0; i < batchIndices.length; i++) parent[i] = map[batchIndices[i] as number] as number;
+    return parent;
+  };
+  const pixelSource = dataset.batchPixels?.bind(dataset);
   const subset: Dataset = {
     name,
     length: map.length,
     sampleShape: dataset.sampleShape,
     numClasses: dataset.numClasses,
-    batch(batchIndices: ArrayLike<number>): Batch {
-      checkIndices(batchIndices, map.length, name);
-      const parent = new Uint32Array(batchIndices.length);
-      for (let i = 0; i < batchIndices.length; i++) parent[i] = map[batchIndices[i] as number] as number;
-      return dataset.batch(parent);
+    batch(batchIndices: ArrayLike<number>, context?: BatchContext): Batch {
+      const parent = parentIndices(batchIndices);
+      return context === undefined ? dataset.batch(parent) : dataset.batch(parent, context);
     },
+    ...(pixelSource && {
+      batchPixels: (batchIndices: ArrayLike<number>, context?: BatchContext): PixelBatch => pixelSource(parentIndices(batchIndices), context),
+    }),
   };
   return dataset.classNames === undefined ? subset : { ...subset, classNames: dataset.classNames };
 }

@@ -27,6 +27,16 @@ export const DataErrorCode = {
   BAD_INDEX: 'BAD_INDEX',
   /** Options are missing, out of range or inconsistent (seed, batch size, micro-shard size, ...). */
   BAD_OPTIONS: 'BAD_OPTIONS',
+  /** An image file cannot be decoded (corrupt, truncated, not PNG/JPEG); skipped and counted unless `strict`. */
+  CORRUPT_IMAGE: 'CORRUPT_IMAGE',
+  /** An image folder has no class folders (no `DIR/train/<class>/`). */
+  NO_CLASSES: 'NO_CLASSES',
+  /** A class folder holds no image file (or only corrupt ones). */
+  EMPTY_CLASS: 'EMPTY_CLASS',
+  /** Images of different sizes and no `imageSize` to resize them to. */
+  MIXED_SIZES: 'MIXED_SIZES',
+  /** The train and test splits disagree (class folders, image shape). */
+  SPLIT_MISMATCH: 'SPLIT_MISMATCH',
 } as const;
 
 /** One of the {@link DataErrorCode} values. */

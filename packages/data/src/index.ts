@@ -24,6 +24,8 @@ export {
   imageDatasetFromIdx,
   subsetDataset,
   type Batch,
+  type BatchContext,
+  type PixelBatch,
   type Dataset,
   type ImageDatasetFromIdxOptions,
   type ImageDatasetOptions,
@@ -56,3 +58,29 @@ export {
   type ShardRange,
   type StepBatch,
 } from '@swarmgrad/nn-core';
+export {
+  DEFAULT_CROP_PADDING,
+  TransformedImageDataset,
+  checkNormalization,
+  computeNormalization,
+  normalizationTable,
+  parseAugmentation,
+  pixelsToSamples,
+  sampleAugmentation,
+  writeAugmented,
+  writeAugmentedPixels,
+  type Augmentation,
+  type Normalization,
+  type SampleAugmentation,
+  type TransformOptions,
+} from './transforms.js';
+export {
+  CIFAR100_CLASS_NAMES,
+  CIFAR10_CLASS_NAMES,
+  CIFAR_IMAGE_BYTES,
+  cifarDataset,
+  cifarLayout,
+  parseCifar,
+  type CifarRecords,
+  type CifarVariant,
+} from './cifar.js';

@@ -14,3 +14,12 @@ export {
   type Split,
 } from './idx-dataset.js';
 export { MNIST_CLASS_NAMES, loadMnist, mnistDataDirectory, type LoadMnistOptions } from './mnist.js';
+export { MAX_IMAGE_PIXELS, decodeImage, imageToSample, luma, resizeBilinear, type DecodedImage } from './image-decode.js';
+export {
+  IMAGE_EXTENSIONS,
+  loadImageFolder,
+  type ImageFolder,
+  type ImageFolderReport,
+  type LoadImageFolderOptions,
+} from './image-folder.js';
+export { loadCifar } from './cifar-files.js';

@@ -259,6 +259,17 @@ export interface TaskMessage {
    * model's input size (NHWC / NWC, float32). Absent when the worker loads `dataset` itself.
    */
   x?: Float32Array;
+  /**
+   * The samples as 8-bit pixels instead of `x` (never both): one byte per input value, NHWC,
+   * the samples of `indices` in order. The worker turns them into float32 inputs with
+   * `x[i] = fround((fround(v / 255) − mean[c]) / std[c])`, `c = i mod channels` (channels = the
+   * length of `pixelNormalization.mean`, else 1 — then `x = fround(v / 255)`), computed as
+   * `@swarmgrad/data`'s `normalizationTable` does, so the bits equal the coordinator's own `x`.
+   * A quarter of the bytes of `x`.
+   */
+  pixels?: Uint8Array;
+  /** The per-channel normalisation of `pixels` (only with `pixels`): `mean` and `std` (> 0), one per channel. */
+  pixelNormalization?: { mean: number[]; std: number[] };
   /** Integer labels of the samples of `indices`, for classification; one per index. */
   labels?: Int32Array;
   /** Float targets of the samples of `indices`, for regression; the same number per index. */

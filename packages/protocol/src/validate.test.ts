@@ -432,3 +432,41 @@ describe('inline task samples', () => {
     expect(codeOf({ ...base, labels: Float32Array.of(1, 2, 3, 4) })).toBe('BAD_FIELD');
   });
 });
+
+describe('task samples as 8-bit pixels', () => {
+  const base = {
+    type: 'task', taskId: 't1', runId: 'r1', step: 3, kind: 'train', microShardSize: 2,
+    blocks: [{ start: 0, count: 2 }], indices: Uint32Array.of(5, 6, 7, 8), deadlineMs: 1000, labels: Int32Array.of(1, 2, 3, 4),
+  };
+  const codeOf = (v: object): string | undefined => {
+    try {
+      decodeMessage(frameOf(v), LIMITS);
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+    return undefined;
+  };
+  it('round-trips pixels and their normalisation through the codec, at a quarter of the bytes of x', () => {
+    const pixels = Uint8Array.from({ length: 4 * 12 }, (_, i) => (i * 37) & 255);
+    const pixelNormalization = { mean: [0.5, 0.25, 0.125], std: [0.2, 0.3, 0.4] };
+    const decoded = decodeMessage(frameOf({ ...base, pixels, pixelNormalization }), LIMITS) as { pixels: Uint8Array; pixelNormalization: object; x?: unknown };
+    expect(decoded.pixels).toEqual(pixels);
+    expect(decoded.pixelNormalization).toEqual(pixelNormalization);
+    expect(decoded.x).toBeUndefined();
+    const asFloat = frameOf({ ...base, x: new Float32Array(4 * 12) }).byteLength;
+    expect(frameOf({ ...base, pixels }).byteLength).toBeLessThan(asFloat - 3 * 4 * 12 + 32);
+  });
+  it('refuses pixels with x, normalisation without pixels, bad lengths, and a zero or non-finite std', () => {
+    const pixels = new Uint8Array(4 * 12);
+    expect(codeOf({ ...base, pixels, x: new Float32Array(48) })).toBe('BAD_FIELD');
+    expect(codeOf({ ...base, pixelNormalization: { mean: [0], std: [1] } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...base, pixels: new Uint8Array(47) })).toBe('LENGTH_MISMATCH');
+    expect(codeOf({ ...base, pixels: new Uint8Array(0) })).toBe('LENGTH_MISMATCH');
+    expect(codeOf({ ...base, pixels: new Uint8Array(4 * 10), pixelNormalization: { mean: [0, 0, 0], std: [1, 1, 1] } })).toBe('LENGTH_MISMATCH');
+    expect(codeOf({ ...base, pixels, pixelNormalization: { mean: [0, 0, 0], std: [1, 0, 1] } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...base, pixels, pixelNormalization: { mean: [0, Infinity, 0], std: [1, 1, 1] } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...base, pixels, pixelNormalization: { mean: [0, 0, 0], std: [1, 1] } })).toBe('LENGTH_MISMATCH');
+    expect(codeOf({ ...base, pixels, pixelNormalization: { mean: ['0'], std: [1] } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...base, pixels })).toBeUndefined();
+  });
+});

@@ -276,8 +276,48 @@ function validateTask(fields: Fields, limits: ResolvedDecodeLimits): TaskMessage
   perSample('x', false);
   perSample('labels', true);
   perSample('targets', false);
+  validateTaskPixels(fields, task);
   return task;
 }
+
+/** `pixels` + `pixelNormalization`: a whole number of bytes per sample and channel, never with `x`. */
+function validateTaskPixels(fields: Fields, task: TaskMessage): void {
+  const present = (key: string): boolean => fields.get(key) !== undefined && fields.get(key) !== null;
+  if (!present('pixels')) {
+    if (present('pixelNormalization')) throw fields.bad('pixelNormalization', 'absent without pixels', fields.describe('pixelNormalization'));
+    return;
+  }
+  if (task.x !== undefined) throw fields.bad('pixels', 'absent when x is sent (one of x or pixels)', 'both');
+  const pixels = fields.typedArray('pixels', Uint8Array, 'Uint8Array');
+  let channels = 1;
+  if (present('pixelNormalization')) {
+    const norm = fields.record('pixelNormalization');
+    const list = (key: 'mean' | 'std', min: number): number[] => {
+      const values = norm.array(key);
+      if (values.length < 1 || values.length > MAX_PIXEL_CHANNELS || !values.every((v) => typeof v === 'number' && Number.isFinite(v) && v > min)) {
+        throw norm.bad(key, `1..${MAX_PIXEL_CHANNELS} finite numbers${min > -Infinity ? ' > 0' : ''}`, norm.describe(key));
+      }
+      return values as number[];
+    };
+    const mean = list('mean', -Infinity);
+    const std = list('std', 0);
+    if (mean.length !== std.length) throw norm.bad('std', `${mean.length} values (one per mean)`, `${std.length}`, ProtocolErrorCode.LENGTH_MISMATCH);
+    channels = mean.length;
+    task.pixelNormalization = { mean: [...mean], std: [...std] };
+  }
+  const n = Math.max(task.indices.length, 1);
+  if (pixels.length === 0 || pixels.length % n !== 0 || (pixels.length / n) % channels !== 0) {
+    throw new ProtocolError(
+      ProtocolErrorCode.LENGTH_MISMATCH,
+      `task ${task.taskId} has ${pixels.length} pixel bytes for ${task.indices.length} samples of ${channels} channels; expected the same positive multiple of ${channels} per sample`,
+      { path: 'task.pixels' },
+    );
+  }
+  task.pixels = pixels;
+}
+
+/** Most channels a `pixelNormalization` may describe. */
+const MAX_PIXEL_CHANNELS = 64;
 
 function validateResult(fields: Fields, limits: ResolvedDecodeLimits): ResultMessage {
   const taskId = fields.id('taskId');

@@ -7,7 +7,7 @@
  * What one task computes, by the determinism contract, is in `blocks.ts`; this file owns the
  * queue, parameters, status and errors around it.
  */
-import type { Dataset } from '@swarmgrad/data';
+import { pixelsToSamples, type Dataset } from '@swarmgrad/data';
 import { createModel, NnError, type Model, type ModelSpec } from '@swarmgrad/nn';
 import {
   Int8Encoder,
@@ -483,8 +483,10 @@ export class GradientWorker {
   }
 
   async #samples(task: TaskMessage, welcome: WelcomeMessage): Promise<TaskSamples> {
-    if (task.x !== undefined) {
-      const samples: TaskSamples = { x: task.x };
+    if (task.x !== undefined || task.pixels !== undefined) {
+      // 8-bit pixels become exactly the float32 samples the coordinator's dataset would give.
+      const x = task.x ?? pixelsToSamples(task.pixels!, task.pixelNormalization?.mean.length ?? 1, task.pixelNormalization);
+      const samples: TaskSamples = { x };
       if (task.labels !== undefined) samples.labels = task.labels;
       if (task.targets !== undefined) samples.targets = task.targets;
       return samples;
