@@ -1,32 +1,24 @@
 import { paramsSha256, type Checkpoint } from '@swarmgrad/coordinator';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
-import { createModel, useBackend, type BackendName } from '@swarmgrad/nn';
-import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { createModel, useBackend } from '@swarmgrad/nn';
+import { parseCommand, usage, UsageError } from './args.js';
+import { EVAL, INSPECT } from './commands.js';
 import { loadData } from './run-setup.js';
-
-const evalSpecs = {
-  checkpoint: { type: 'string', help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-  data: { type: 'string', help: 'mnist, idx:DIR or synthetic[:SEED] (default: the run\'s dataset)' },
-  backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
-  json: { type: 'boolean', help: 'print JSON' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies Record<string, FlagSpec>;
 
 /** `swarmgrad eval --checkpoint F`: test accuracy, loss and the confusion matrix. */
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, evalSpecs);
-  if (flags.help) {
-    console.log(usage('eval', 'Evaluate a checkpoint on a test set: accuracy, loss, confusion matrix.', evalSpecs));
+  const { flags, help } = parseCommand(EVAL, argv);
+  if (help) {
+    console.log(usage(EVAL));
     return 0;
   }
-  const path = (flags.checkpoint as string | undefined) ?? positional[0];
-  if (!path) throw new UsageError('--checkpoint FILE is required');
+  const path = flags.checkpoint;
   const checkpoint = await loadCheckpoint(path);
-  const data = await loadData((flags.data as string | undefined) ?? datasetName(checkpoint));
-  await useBackend(flags.backend as BackendName);
+  const data = await loadData(flags.data ?? datasetName(checkpoint));
+  await useBackend(flags.backend);
   const model = createModel(checkpoint.run.modelSpec);
-  if (model.paramCount !== checkpoint.params.length) throw new UsageError(`${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
-  if (model.inputShape.join('x') !== data.test.sampleShape.join('x')) throw new UsageError(`the model takes [${model.inputShape.join(', ')}] but the data's samples are [${data.test.sampleShape.join(', ')}]`);
+  if (model.paramCount !== checkpoint.params.length) throw new UsageError('BAD_INPUT', `${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
+  if (model.inputShape.join('x') !== data.test.sampleShape.join('x')) throw new UsageError('BAD_INPUT', `the model takes [${model.inputShape.join(', ')}] but the data's samples are [${data.test.sampleShape.join(', ')}]`);
   const classes = model.outputShape[0]!;
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let lossSum = 0;
@@ -59,20 +51,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const inspectSpecs = {
-  json: { type: 'boolean', help: 'print JSON' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies Record<string, FlagSpec>;
-
 /** `swarmgrad inspect F`: run spec, step, optimizer and the parameters' SHA-256. */
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, inspectSpecs);
-  if (flags.help) {
-    console.log(usage('inspect', 'Show what a checkpoint holds.', inspectSpecs, 'FILE'));
+  const { flags, positional, help } = parseCommand(INSPECT, argv);
+  if (help) {
+    console.log(usage(INSPECT));
     return 0;
   }
-  const path = positional[0];
-  if (!path) throw new UsageError('usage: swarmgrad inspect FILE [--json]');
+  const path = positional!;
   const checkpoint = await loadCheckpoint(path);
   const { run } = checkpoint;
   const evals = checkpoint.history.evals;
@@ -120,8 +106,8 @@ async function loadCheckpoint(path: string): Promise<Checkpoint> {
     return await readCheckpoint(path);
   } catch (error) {
     const e = error as { code?: string; message: string };
-    if (e.code === 'ENOENT') throw new UsageError(`no checkpoint at ${path}`);
-    if (e.code?.startsWith('CHECKPOINT')) throw new UsageError(`${e.code}: ${e.message}`);
+    if (e.code === 'ENOENT') throw new UsageError('BAD_INPUT', `no checkpoint at ${path}`);
+    if (e.code?.startsWith('CHECKPOINT')) throw new UsageError('BAD_INPUT', `${e.code}: ${e.message}`);
     throw error;
   }
 }
