@@ -3,7 +3,8 @@
  * `:name` takes one path segment, a trailing `*` takes the rest. Path segments are
  * percent-decoded here, once: a path that does not decode is a 400 (`BAD_REQUEST`), a path
  * no row matches a 404 (`NOT_FOUND`), a path that matches only rows of other methods a 405
- * (`METHOD_NOT_ALLOWED`, with an `Allow` header), and a handler that throws a 500
+ * (`METHOD_NOT_ALLOWED`, with an `Allow` header; a catch-all `*` row of the method does not
+ * override that), and a handler that throws a 500
  * (`INTERNAL`). `HEAD` is answered wherever `GET` is (Node sends no body).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -107,6 +108,8 @@ async function dispatch(routes: readonly Route[], req: IncomingMessage, res: Ser
       for (const m of route.methods) allowed.add(m);
       continue;
     }
+    // A catch-all row never hides a 405 of a row made for this very path.
+    if (allowed.size && route.path.endsWith('*')) break;
     await route.handler({ req, res, params, query: url.searchParams, path: `/${segments.join('/')}` });
     return;
   }
