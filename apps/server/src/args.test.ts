@@ -118,7 +118,7 @@ describe('the command table', () => {
 
   it('eval: the backend defaults to wasm, as its help says', () => {
     expect(parseCommand(EVAL, ['--checkpoint', 'f']).flags.backend).toBe('wasm');
-    expect(usage(EVAL)).toMatch(/--backend wasm\|cpu\|webgpu\s+compute backend \(default wasm\)/);
+    expect(usage(EVAL)).toMatch(/--backend wasm\|cpu\|webgpu\s+compute backend \[default wasm\]/);
   });
 
   it('serve listens on every interface by default, train on the loopback only', () => {

@@ -182,7 +182,7 @@ export function flagDescription(spec: FlagSpec): string {
   if (spec.env) notes.push(`env ${spec.env}`);
   const shown = spec.defaultText ?? spec.default;
   if (shown !== undefined) notes.push(`default ${shown}`);
-  return notes.length ? `${spec.help} (${notes.join('; ')})` : spec.help;
+  return notes.length ? `${spec.help} [${notes.join('; ')}]` : spec.help;
 }
 
 /** The one-line synopsis of a command: `swarmgrad eval --checkpoint FILE [flags]`. */

@@ -11,8 +11,8 @@ const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu'] as const;
 
 /** Flags `train` and `serve` share: the run definition, the server and its tokens. */
 const runFlags = {
-  model: { type: 'string', help: 'zoo model (lenet5, alexnet, alexnetSmall, mlp; shaped for the data) or a JSON spec file', default: 'lenet5' },
-  data: { type: 'string', help: 'mnist (bundled), idx:DIR (any IDX pair) or synthetic[:SEED]', default: 'mnist' },
+  model: { type: 'string', placeholder: 'NAME|FILE.json', help: 'zoo model (lenet5, alexnet, alexnetSmall, mlp; shaped for the data) or a JSON spec file', default: 'lenet5' },
+  data: { type: 'string', placeholder: 'DATA', help: 'mnist (bundled), idx:DIR (any IDX pair) or synthetic[:SEED]', default: 'mnist' },
   steps: { type: 'int', min: 0, help: 'training steps (overrides --epochs)' },
   epochs: { type: 'number', min: 0, help: 'epochs over the training set', default: 4 },
   batch: { type: 'int', min: 1, help: 'global batch size B per step', default: 128 },
@@ -29,9 +29,9 @@ const runFlags = {
   'checkpoint-every': { type: 'int', min: 0, help: 'checkpoint every N steps (0: at the end only); also at the end and on SIGINT/SIGTERM', default: 100 },
   out: { type: 'string', placeholder: 'DIR', help: 'output folder: checkpoints (newest 3 kept), final.ckpt, run.json, server.json, tokens', defaultText: 'runs/<run-id>' },
   resume: { type: 'boolean', help: "continue the run in --out from its newest readable checkpoint, with the run's own settings" },
-  'run-id': { type: 'string', help: 'id of the run', defaultText: '<model>-<date>-<time>' },
+  'run-id': { type: 'string', placeholder: 'ID', help: 'id of the run', defaultText: '<model>-<date>-<time>' },
   port: { type: 'int', min: 0, help: 'HTTP + WebSocket port (0: any free port; see server.json)', default: 7070 },
-  host: { type: 'string', help: 'address to listen on', default: '127.0.0.1' },
+  host: { type: 'string', placeholder: 'ADDRESS', help: 'address to listen on', default: '127.0.0.1' },
   'token-file': { type: 'string', placeholder: 'FILE', help: 'file with the lab token workers present to be trusted (env SWARMGRAD_TOKEN, holding the token itself, wins); without either one is generated into <out>/lab-token' },
   'no-volunteers': { type: 'boolean', help: 'refuse workers without the lab token (AUTH_FAILED) instead of admitting them as untrusted volunteers' },
   'admin-token-file': { type: 'string', placeholder: 'FILE', help: 'file with the dashboard admin token: pause, resume, stop, learning rate (env SWARMGRAD_ADMIN_TOKEN, holding the token itself, wins); without either one is generated into <out>/admin-token' },
@@ -66,7 +66,7 @@ export const WORKER = {
     coordinator: { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' },
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
     backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks what works here and keeps the fastest', default: 'auto' },
-    name: { type: 'string', help: 'label shown on the dashboard', defaultText: 'the host name' },
+    name: { type: 'string', placeholder: 'NAME', help: 'label shown on the dashboard', defaultText: 'the host name' },
     'slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task by this much' },
     'exit-with-parent': { type: 'boolean', help: 'exit when the parent process goes away (set by swarmgrad train for its local workers)' },
   },
@@ -78,7 +78,7 @@ export const EVAL = {
   summary: 'Evaluate a checkpoint on a test set: accuracy, loss, confusion matrix.',
   flags: {
     checkpoint: { type: 'string', placeholder: 'FILE', required: true, help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-    data: { type: 'string', help: 'mnist, idx:DIR or synthetic[:SEED]', defaultText: "the run's dataset" },
+    data: { type: 'string', placeholder: 'DATA', help: 'mnist, idx:DIR or synthetic[:SEED]', defaultText: "the run's dataset" },
     backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
     json: { type: 'boolean', help: 'print one JSON line: accuracy, loss, confusion, paramsSha256' },
   },
