@@ -28,8 +28,9 @@ export interface LogEntry {
 }
 
 /** Most step records kept in memory; older ones are thinned out (every other one dropped). */
-const MAX_STEPS = 20_000;
-const MAX_LOG = 200;
+export const MAX_STEPS = 20_000;
+/** Most event-log lines kept (the oldest are dropped). */
+export const MAX_LOG = 200;
 
 export class RunState {
   runId: string;
