@@ -130,7 +130,7 @@ describe('the route table on a real server', () => {
     const { status, json } = await get('/api/runs/current/insights/filters');
     expect(status).toBe(200);
     const [kh, kw, cin, cout] = json.shape as number[];
-    expect(json.filters).toHaveLength(cout);
+    expect(json.filters).toHaveLength(cout!);
     expect(json.filters[0]).toHaveLength(kh! * kw! * cin!);
     const all = (json.filters as number[][]).flat();
     expect(Math.min(...all)).toBe(json.min);
