@@ -3,7 +3,7 @@ import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { createModel, useBackend } from '@swarmgrad/nn';
 import { parseCommand, usage, UsageError } from './args.js';
 import { EVAL, INSPECT } from './commands.js';
-import { loadData } from './run-setup.js';
+import { datasetFlag, loadData } from './run-setup.js';
 
 /** `swarmgrad eval --checkpoint F`: test accuracy, loss and the confusion matrix. */
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -14,7 +14,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const path = flags.checkpoint;
   const checkpoint = await loadCheckpoint(path);
-  const data = await loadData(flags.data ?? datasetName(checkpoint));
+  const data = await loadData(flags.data ?? datasetFlag(checkpoint.run.dataset));
   await useBackend(flags.backend);
   const model = createModel(checkpoint.run.modelSpec);
   if (model.paramCount !== checkpoint.params.length) throw new UsageError('BAD_INPUT', `${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
@@ -112,9 +112,3 @@ async function loadCheckpoint(path: string): Promise<Checkpoint> {
   }
 }
 
-function datasetName(checkpoint: Checkpoint): string {
-  const d = checkpoint.run.dataset;
-  if (d.name === 'idx') return `idx:${String(d.dir)}`;
-  if (d.name === 'synthetic') return `synthetic:${String(d.seed)}`;
-  return d.name;
-}

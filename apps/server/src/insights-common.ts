@@ -129,11 +129,6 @@ export function classNames(test: Dataset, classes: number): string[] {
   return Array.from({ length: classes }, (_, k) => test.classNames?.[k] ?? String(k));
 }
 
-export function datasetFlag(descriptor: RunConfig['dataset']): string {
-  if (descriptor.name === 'idx') return `idx:${String(descriptor.dir)}`;
-  if (descriptor.name === 'synthetic') return `synthetic:${String(descriptor.seed)}`;
-  return descriptor.name;
-}
 
 export function intParam(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
   const raw = query.get(name);

@@ -19,11 +19,11 @@ import { latestCheckpoint } from '@swarmgrad/coordinator/node';
 import type { Dataset } from '@swarmgrad/data';
 import { planModel, type ModelSpec } from '@swarmgrad/nn/core';
 import type { Model } from '@swarmgrad/nn';
-import { checkFits, datasetFlag, type InsightsLimits, type Pinned, type ViewContext } from './insights-common.js';
+import { checkFits, type InsightsLimits, type Pinned, type ViewContext } from './insights-common.js';
 import { activationsView, confusionView, filtersView, indexView, misclassifiedView, topPatchesView } from './insights-views.js';
 import { HttpError, sendJson, type Route } from './router.js';
 import { listRuns } from './runs.js';
-import { loadData } from './run-setup.js';
+import { datasetFlag, loadData } from './run-setup.js';
 
 export type { InsightsLimits } from './insights-common.js';
 export { receptiveField } from './insights-common.js';

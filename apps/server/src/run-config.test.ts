@@ -6,8 +6,8 @@ import { Coordinator } from '@swarmgrad/coordinator';
 import { checkpointWriter } from '@swarmgrad/coordinator/node';
 import { parseCommand, UsageError } from './args.js';
 import { TRAIN } from './commands.js';
-import { datasetFlag, newRunConfig, optimizerConfig, prepareRun, prepareTokens, scheduleConfig, TRAJECTORY_FLAGS } from './run-config.js';
-import { loadData, type LoadedData } from './run-setup.js';
+import { newRunConfig, optimizerConfig, prepareRun, prepareTokens, scheduleConfig, TRAJECTORY_FLAGS } from './run-config.js';
+import { datasetFlag, loadData, type LoadedData } from './run-setup.js';
 import { SocketHub } from './socket-hub.js';
 
 const flagsOf = (...argv: string[]) => parseCommand(TRAIN, argv, {});

@@ -10,7 +10,7 @@ import { latestCheckpoint, listCheckpoints } from '@swarmgrad/coordinator/node';
 import { planModel, type OptimizerConfig, type ScheduleConfig } from '@swarmgrad/nn/core';
 import { UsageError, type FlagValues } from './args.js';
 import type { TRAIN } from './commands.js';
-import { loadData, loadModel, type LoadedData } from './run-setup.js';
+import { datasetFlag, loadData, loadModel, type LoadedData } from './run-setup.js';
 
 /** The parsed flags of `train` (`serve` has no local workers: `workers` 0). */
 export type TrainFlags = FlagValues<(typeof TRAIN)['flags']>;
@@ -107,12 +107,6 @@ export async function prepareTokens(flags: TrainFlags, outDir: string, env: Node
   return { token, tokenFile, adminToken, adminTokenSource };
 }
 
-/** The `--data` value that names a run's dataset. */
-export function datasetFlag(descriptor: RunConfig['dataset']): string {
-  if (descriptor.name === 'idx') return `idx:${String(descriptor.dir)}`;
-  if (descriptor.name === 'synthetic') return `synthetic:${String(descriptor.seed)}`;
-  return descriptor.name;
-}
 
 /** `--optimizer` with its learning rate, momentum, weight decay and schedule. */
 export function optimizerConfig(name: string, lr: number, momentum: number, weightDecay: number, schedule: ScheduleConfig): OptimizerConfig {

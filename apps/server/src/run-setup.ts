@@ -43,6 +43,13 @@ export async function loadData(spec: string): Promise<LoadedData> {
   throw new UsageError('BAD_VALUE', `--data must be mnist, idx:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);
 }
 
+/** The `--data` value that names a dataset descriptor (the inverse of {@link loadData}). */
+export function datasetFlag(descriptor: DatasetDescriptor): string {
+  if (descriptor.name === 'idx') return `idx:${String(descriptor.dir)}`;
+  if (descriptor.name === 'synthetic') return `synthetic:${String(descriptor.seed)}`;
+  return descriptor.name;
+}
+
 /** `--model`: a zoo name (shaped for the dataset) or a JSON spec file. Validated here. */
 export async function loadModel(name: string, data: LoadedData): Promise<ModelSpec> {
   let spec: ModelSpec;
