@@ -79,6 +79,14 @@ describe('parseCommand', () => {
     expect(() => parseCommand(demo, ['--stepz', '--url', 'x'], {})).toThrow(/unknown flag --stepz; swarmgrad demo takes --steps, --lr, --backend, --json, --url, --help/);
   });
 
+  it('a variadic positional argument takes any number', () => {
+    const many = { name: 'many', summary: 'Many.', positional: { name: 'IMAGE', help: 'images', required: true, variadic: true }, flags: {} } as const satisfies CommandSpec;
+    expect(parseCommand(many, ['a', 'b', 'c']).positionals).toEqual(['a', 'b', 'c']);
+    expect(codeOf(() => parseCommand(many, []))).toBe('MISSING_ARGUMENT');
+    expect(synopsis(many)).toBe('swarmgrad many IMAGE... [flags]');
+    expect(codeOf(() => parseCommand(INSPECT, ['a', 'b']))).toBe('UNEXPECTED_ARGUMENT');
+  });
+
   it('a required positional argument is MISSING_ARGUMENT without it', () => {
     expect(codeOf(() => parseCommand(INSPECT, []))).toBe('MISSING_ARGUMENT');
     expect(parseCommand(INSPECT, ['f.ckpt']).positional).toBe('f.ckpt');

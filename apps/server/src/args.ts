@@ -66,8 +66,8 @@ export interface FlagSpec {
 export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
   name: string;
   summary: string;
-  /** A positional argument (`inspect FILE`). */
-  positional?: { name: string; help: string; required: boolean };
+  /** A positional argument (`inspect FILE`); `variadic` takes any number (`IMAGE...`). */
+  positional?: { name: string; help: string; required: boolean; variadic?: boolean };
   flags: F;
 }
 
@@ -89,8 +89,10 @@ export type FlagValues<F extends Record<string, FlagSpec>> = { -readonly [K in k
 /** What {@link parseCommand} returns. */
 export interface ParsedCommand<F extends Record<string, FlagSpec>> {
   flags: FlagValues<F>;
-  /** The positional argument, if the command has one and it was given. */
+  /** The (first) positional argument, if the command has one and it was given. */
   positional: string | undefined;
+  /** Every positional argument (more than one only for a `variadic` one). */
+  positionals: string[];
   /** `--help` / `-h` was given: print {@link usage} and do nothing else. */
   help: boolean;
   /** Flags that were given on the command line (not defaults, not environment). */
@@ -128,11 +130,11 @@ export function parseCommand<F extends Record<string, FlagSpec>>(command: Comman
     else if (spec.required && !help) throw new UsageError('MISSING_ARGUMENT', `--${name}${spec.placeholder ? ` ${spec.placeholder}` : ''} is required${spec.env ? ` (or env ${spec.env})` : ''}; see swarmgrad ${command.name} --help`);
   }
   const positionals = split.positionals;
-  const allowed = command.positional ? 1 : 0;
+  const allowed = !command.positional ? 0 : command.positional.variadic ? Infinity : 1;
   if (positionals.length > allowed) throw new UsageError('UNEXPECTED_ARGUMENT', `unexpected argument ${JSON.stringify(positionals[allowed])}; see swarmgrad ${command.name} --help`);
   const positional = positionals[0];
   if (command.positional?.required && positional === undefined && !help) throw new UsageError('MISSING_ARGUMENT', `${command.positional.name} is required: swarmgrad ${command.name} ${command.positional.name}`);
-  return { flags: flags as FlagValues<F>, positional, help, given };
+  return { flags: flags as FlagValues<F>, positional, positionals, help, given };
 }
 
 /** A `node:util` parse error as a {@link UsageError} that names the flag and what it expects. */
@@ -190,7 +192,8 @@ export function synopsis(command: CommandSpec): string {
   const required = Object.entries(command.flags)
     .filter(([, spec]) => spec.required)
     .map(([name, spec]) => `--${name} ${flagPlaceholder(spec)}`);
-  const positional = command.positional ? (command.positional.required ? command.positional.name : `[${command.positional.name}]`) : '';
+  const name = command.positional ? `${command.positional.name}${command.positional.variadic ? '...' : ''}` : '';
+  const positional = command.positional ? (command.positional.required ? name : `[${name}]`) : '';
   return ['swarmgrad', command.name, positional, ...required, '[flags]'].filter(Boolean).join(' ');
 }
 
