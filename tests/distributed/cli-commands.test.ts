@@ -59,19 +59,45 @@ async function current(): Promise<{ step: number; status: string; workers: Array
   return (await (await fetch(`${API}/api/runs/current`)).json()) as never;
 }
 
-/** The run folder `swarmgrad train|serve` made under `<cwd>/runs`, once its server.json is written. */
-async function runFolder(cwd: string, proc: Proc): Promise<string> {
-  return waitFor(
+/** The run folder `swarmgrad train|serve` made under `<cwd>/runs`, once its server.json is written; undefined if it exited first. */
+async function runFolder(cwd: string, proc: Proc): Promise<string | undefined> {
+  const dir = await waitFor(
     () => {
-      if (proc.child.exitCode !== null) throw new Error(`exited early:\n${proc.stderr()}`);
+      if (proc.child.exitCode !== null) return null;
       const runs = join(cwd, 'runs');
       const names = existsSync(runs) ? readdirSync(runs) : [];
       return names.length === 1 && existsSync(join(runs, names[0]!, 'server.json')) ? join(runs, names[0]!) : '';
     },
-    (dir) => dir !== '',
+    (found) => found !== '',
     300_000,
     'the run folder and its server.json',
   );
+  return dir ?? undefined;
+}
+
+/**
+ * Starts `swarmgrad <command>` (default port 7070) in a fresh folder. The machine running the
+ * tests may have other servers on 7070 now and then: wait until the port is free, and start
+ * again if another process took it first (the CLI then exits 2 saying the port is in use).
+ */
+async function startOnDefaultPort(command: 'train' | 'serve'): Promise<{ proc: Proc; cwd: string; out: string }> {
+  for (let attempt = 1; ; attempt++) {
+    await waitFor(() => portTaken(DEFAULT_PORT), (taken) => !taken, 600_000, `port ${DEFAULT_PORT} to be free`);
+    const cwd = tempDir(`cmd-${command}`);
+    const proc = start([command], cwd);
+    const out = await runFolder(cwd, proc);
+    if (out) return { proc, cwd, out };
+    const { code } = await proc.exited;
+    const busy = code === 2 && proc.stderr().includes(`BAD_INPUT: port ${DEFAULT_PORT} is in use`);
+    if (!busy || attempt === 5) throw new Error(`swarmgrad ${command} exited with ${code}:\n${proc.stderr()}`);
+  }
+}
+
+/** The live run of our own server on the default port (a run of another id means another server answered). */
+async function currentOf(runId: string) {
+  const run = await current();
+  if (run.config.runId !== runId) throw new Error(`port ${DEFAULT_PORT} answers for run ${run.config.runId}, not ${runId}`);
+  return run;
 }
 
 /** Whether a process runs (not gone, not a zombie). */
@@ -100,14 +126,10 @@ describe('every command of swarmgrad --help, with only its required flags', () =
   });
 
   it('swarmgrad train: the first step completes and the run folder appears; SIGTERM stops it cleanly with a checkpoint', async () => {
-    await waitFor(() => portTaken(DEFAULT_PORT), (taken) => !taken, 300_000, `port ${DEFAULT_PORT} to be free`);
-    const cwd = tempDir('cmd-train');
-    const train = start(['train'], cwd);
-    const out = await runFolder(cwd, train);
+    const { proc: train, out } = await startOnDefaultPort('train');
     const server = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
     expect(server).toMatchObject({ pid: train.child.pid, port: DEFAULT_PORT });
-    const first = await waitFor(current, (s) => s.step >= 1, 600_000, 'the first training step');
-    expect(first.config.runId).toBe(server.runId);
+    const first = await waitFor(() => currentOf(server.runId), (s) => s.step >= 1, 600_000, 'the first training step');
     expect(first.workers.filter((w) => w.connected)).toHaveLength(2); // --workers 2 by default
     const workerPids = childPids(train.child.pid!);
     expect(workerPids).toHaveLength(2);
@@ -159,20 +181,18 @@ describe('every command of swarmgrad --help, with only its required flags', () =
   }, 600_000);
 
   it('swarmgrad serve + swarmgrad worker --coordinator URL: the worker computes the first step; SIGTERM ends both cleanly', async () => {
-    await waitFor(() => portTaken(DEFAULT_PORT), (taken) => !taken, 300_000, `port ${DEFAULT_PORT} to be free`);
-    const cwd = tempDir('cmd-serve');
-    const serve = start(['serve'], cwd);
-    const out = await runFolder(cwd, serve);
+    const { proc: serve, cwd, out } = await startOnDefaultPort('serve');
+    const { runId } = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
     // serve says how a worker joins it
     await waitFor(() => serve.stderr(), (text) => /waiting for workers: swarmgrad worker --coordinator ws:\/\/127\.0\.0\.1:7070\/ws /.test(text), 60_000, 'the join hint');
-    const idle = await current();
+    const idle = await currentOf(runId);
     expect(idle.step).toBe(0);
     expect(idle.workers).toHaveLength(0);
     const worker = start(['worker', '--coordinator', `ws://127.0.0.1:${DEFAULT_PORT}/ws`], cwd);
     // The same coordinator named by the environment variable every app reads.
     const envWorker = start(['worker'], cwd, { SWARMGRAD_COORDINATOR: `ws://127.0.0.1:${DEFAULT_PORT}/ws` });
-    await waitFor(current, (s) => s.workers.filter((w) => w.connected).length === 2, 300_000, 'both workers to join');
-    await waitFor(current, (s) => s.step >= 1, 600_000, 'the first step computed by the workers');
+    await waitFor(() => currentOf(runId), (s) => s.workers.filter((w) => w.connected).length === 2, 300_000, 'both workers to join');
+    await waitFor(() => currentOf(runId), (s) => s.step >= 1, 600_000, 'the first step computed by the workers');
 
     worker.child.kill('SIGTERM');
     envWorker.child.kill('SIGTERM');
