@@ -4,6 +4,7 @@
  * (`Comlink.proxy`) that receives {@link VolunteerEvent}s.
  */
 import type { BackendPreference, WorkerLogEntry, WorkerSessionStatus } from '@swarmgrad/worker';
+import type { Backend } from '@swarmgrad/protocol';
 
 /** How the page asks the worker to start contributing. */
 export interface StartOptions {
@@ -35,12 +36,12 @@ export interface VolunteerWorkerApi {
 
 /** Which backend this tab computes on and why (from `chooseBackend`). */
 export interface BackendSummary {
-  name: 'webgpu' | 'wasm' | 'cpu';
+  name: Backend;
   adapter?: string;
   /** Self-benchmark result, LeNet-5 samples/s; absent when a backend was named. */
   samplesPerSecond?: number;
   /** Why each other backend is not used. */
-  reasons: Partial<Record<'webgpu' | 'wasm' | 'cpu', string>>;
+  reasons: Partial<Record<Backend, string>>;
   /** How long choosing took (ms). */
   choiceMs: number;
 }

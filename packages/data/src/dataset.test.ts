@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataErrorCode } from './errors.js';
 import { ImageDataset, imageDatasetFromIdx, subsetDataset } from './dataset.js';
-import { Prng } from './prng.js';
+import { Prng } from '@swarmgrad/nn-core';
 
 const throwsCode = (code: string) => expect.objectContaining({ name: 'DataError', code });
 

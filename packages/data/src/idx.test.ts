@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DataError, DataErrorCode, type DataErrorCode as Code } from './errors.js';
 import { IDX_TYPE_CODES, decodeIdx, encodeIdx, isGzip, parseIdx, type IdxArray, type IdxDtype } from './idx.js';
-import { Prng } from './prng.js';
+import { Prng } from '@swarmgrad/nn-core';
 
 function codeOf(run: () => unknown): Code | undefined {
   try {

@@ -37,8 +37,16 @@ export {
   type SyntheticDatasetOptions,
   type SyntheticRegressionOptions,
 } from './synthetic.js';
-export { Prng, checkUint32, mix32, splitmix32 } from './prng.js';
+/**
+ * The seeded PRNG and the sampling schedule (epoch permutation → batch → micro-shards) are the
+ * determinism contract; their one implementation lives in `@swarmgrad/nn-core` and is
+ * re-exported here under the names this package has always had.
+ */
 export {
+  Prng,
+  checkUint32,
+  mix32,
+  splitmix32,
   BatchSchedule,
   batchForStep,
   epochPermutation,
@@ -47,4 +55,4 @@ export {
   type BatchScheduleOptions,
   type ShardRange,
   type StepBatch,
-} from './sampling.js';
+} from '@swarmgrad/nn-core';

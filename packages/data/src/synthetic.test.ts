@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DataErrorCode } from './errors.js';
-import { BatchSchedule } from './sampling.js';
+import { BatchSchedule } from '@swarmgrad/nn-core';
 import { syntheticDataset, syntheticRegression } from './synthetic.js';
 
 // Golden hashes of exact bits: if these change, every stored synthetic benchmark changes too.

@@ -5,7 +5,7 @@
  */
 import { DataError, DataErrorCode } from './errors.js';
 import { checkIndices, type Batch, type Dataset } from './dataset.js';
-import { Prng, checkUint32, mix32 } from './prng.js';
+import { Prng, mix32 } from '@swarmgrad/nn-core';
 
 /** Key domain of synthetic classification data (ASCII "SYNT"), so it never shares streams with sampling. */
 const IMAGE_DOMAIN = 0x53594e54;
@@ -86,7 +86,7 @@ export class SyntheticImageDataset implements Dataset {
   /** @throws {@link DataError} `BAD_OPTIONS` */
   constructor(options: SyntheticDatasetOptions = {}) {
     const o = { ...IMAGE_DEFAULTS, ...options };
-    this.seed = checkUint32(o.seed, 'synthetic seed');
+    this.seed = integerOption(o.seed, 'seed', 0, 0xffffffff);
     this.length = integerOption(o.length, 'length', 1, PARAMETER_STREAM - 1);
     const height = integerOption(o.height, 'height', 1, 4096);
     const width = integerOption(o.width, 'width', 1, 4096);
@@ -231,7 +231,7 @@ export function syntheticRegression(options: SyntheticRegressionOptions = {}): R
   readonly bias: Float64Array;
 } {
   const o = { ...REGRESSION_DEFAULTS, ...options };
-  const seed = checkUint32(o.seed, 'synthetic seed');
+  const seed = integerOption(o.seed, 'seed', 0, 0xffffffff);
   const length = integerOption(o.length, 'length', 1, PARAMETER_STREAM - 1);
   const inputSize = integerOption(o.inputSize, 'inputSize', 1, 1 << 20);
   const targetSize = integerOption(o.targetSize, 'targetSize', 1, 1 << 16);

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { probeBackends, releaseBackend, useBackend, type GpuLike } from './backend.js';
-import { NnError } from './errors.js';
+import { NnError } from '@swarmgrad/nn-core';
 import { ownKernels, registerOwnKernels, unregisterOwnKernels } from './kernels/register.js';
 
 /** Deterministic uniform(-1, 1) values. */

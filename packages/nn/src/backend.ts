@@ -9,14 +9,15 @@
  * with `BACKEND_UNAVAILABLE` instead of being used.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { NnError } from './errors.js';
+import { NnError } from '@swarmgrad/nn-core';
+import { BACKENDS, type Backend } from '@swarmgrad/protocol';
 import { registerOwnKernels } from './kernels/register.js';
 
-/** The tfjs backends `@swarmgrad/nn` can run on. */
-export type BackendName = 'cpu' | 'wasm' | 'webgpu';
+/** The tfjs backends `@swarmgrad/nn` can run on: the wire contract's {@link Backend} names. */
+export type BackendName = Backend;
 
-/** All backend names, fastest kind first (the order a worker tries them in). */
-export const backendNames: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
+/** All backend names, fastest kind first (the order a worker tries them in): `@swarmgrad/protocol`'s `BACKENDS`. */
+export const backendNames: readonly BackendName[] = BACKENDS;
 
 /** What {@link useBackend} started. */
 export interface BackendInfo {

@@ -1,17 +1,6 @@
 /**
- * `@swarmgrad/nn/core`: everything of `@swarmgrad/nn` that needs no tfjs — specs, shape
- * inference, the flat parameter layout and initialisation, the zoo, optimizers, schedules,
- * the determinism contract's tree sum and the seed lecture's signal examples. The
- * coordinator uses this entry so it never loads tfjs.
+ * `@swarmgrad/nn/core`: the tfjs-free part of `@swarmgrad/nn`, which lives in its own package
+ * `@swarmgrad/nn-core` and is re-exported here unchanged, so imports of this entry keep
+ * working. New code that needs no tfjs should depend on `@swarmgrad/nn-core` directly.
  */
-export { NnError, NnErrorCode } from './errors.js';
-export type * from './spec.js';
-export { LAYER_TYPES } from './spec.js';
-export { planModel, summarize, formatSummary, type ModelPlan, type LayerPlan, type ParamTensorInfo, type SummaryRow } from './shapes.js';
-export { initParams, layerViews } from './params.js';
-export { Xoshiro128 } from './prng.js';
-export { zoo, zooModel, lenet5, alexnet, alexnetSmall, mlp, type ZooName } from './zoo.js';
-export { addNodes, combineNodes, isAlignedBlock, sumBlock, treeWidth, type ShardBlock, type TreeValue } from './tree-sum.js';
-export * from './optimizers.js';
-export * from './schedules.js';
-export * from './signal.js';
+export * from '@swarmgrad/nn-core';

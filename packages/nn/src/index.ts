@@ -2,7 +2,7 @@
  * @swarmgrad/nn — model specs, layers, losses and gradients on tfjs-core (cpu, wasm and
  * WebGPU, with the project's own kernels where tfjs lacks one or is slow), the flat parameter
  * layout, optimizers and the seed lecture's convolution examples. The tfjs-free part is also
- * available alone as `@swarmgrad/nn/core`.
+ * available alone as `@swarmgrad/nn-core` (re-exported here and as `@swarmgrad/nn/core`).
  */
 export * from './core.js';
 export { createModel, type Model, type GradientResult, type EvaluationResult, type LayerActivation, type Targets } from './model.js';

@@ -1,10 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NnError } from './errors.js';
+import { NnError, Xoshiro128, type ModelSpec } from '@swarmgrad/nn-core';
 import { createModel } from './model.js';
-import { Xoshiro128 } from './prng.js';
-import type { ModelSpec } from './spec.js';
 import { referenceForward, referenceGradients, referenceLoss, relativeError } from './testing/reference-f64.js';
 
 beforeAll(async () => {

@@ -1,9 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.js';
-import { NnError } from './errors.js';
-import { initParams } from './params.js';
-import { formatSummary, planModel, summarize, type LayerPlan, type ModelPlan, type SummaryRow } from './shapes.js';
-import type { ActivationName, ModelSpec } from './spec.js';
+import {
+  NnError,
+  formatSummary,
+  initParams,
+  planModel,
+  summarize,
+  type ActivationName,
+  type LayerPlan,
+  type ModelPlan,
+  type ModelSpec,
+  type SummaryRow,
+} from '@swarmgrad/nn-core';
 
 /** What {@link Model.gradients} returns for a batch of `count` samples. */
 export interface GradientResult {
@@ -70,107 +78,8 @@ export interface Model {
  * Computation runs on the active tfjs backend: call `useBackend` first.
  */
 export function createModel(spec: ModelSpec): Model {
-  const plan = planModel(spec);
-  const sampleSize = plan.inputShape.reduce((a, b) => a * b, 1);
-  const outputs = plan.outputShape[0]!;
-  const last = plan.layers[plan.layers.length - 1]!;
-  // With cross-entropy a final softmax is folded into the loss: train on the logits.
-  const foldSoftmax = plan.loss === 'softmaxCrossEntropy' && last.activation === 'softmax';
-
-  const checkParams = (params: Float32Array): void => {
-    if (!(params instanceof Float32Array)) throw new NnError('BAD_INPUT', `params must be a Float32Array, got ${describe(params)}`);
-    if (params.length !== plan.paramCount) {
-      throw new NnError('BAD_INPUT', `params has ${params.length} values; model ${plan.name} has ${plan.paramCount} parameters`);
-    }
-  };
-  const batchSize = (x: Float32Array): number => {
-    if (!(x instanceof Float32Array)) throw new NnError('BAD_INPUT', `x must be a Float32Array, got ${describe(x)}`);
-    if (x.length === 0 || x.length % sampleSize !== 0) {
-      throw new NnError('BAD_INPUT', `x has ${x.length} values, not a positive multiple of one sample [${plan.inputShape.join(', ')}] = ${sampleSize}`);
-    }
-    return x.length / sampleSize;
-  };
-  const checkTargets = (y: Targets, n: number): void => {
-    if (plan.loss === 'softmaxCrossEntropy') {
-      if (!(y instanceof Int32Array)) throw new NnError('BAD_INPUT', `labels must be an Int32Array for softmaxCrossEntropy, got ${describe(y)}`);
-      if (y.length !== n) throw new NnError('BAD_INPUT', `got ${y.length} labels for ${n} samples`);
-      for (let i = 0; i < n; i++) {
-        const label = y[i]!;
-        if (label < 0 || label >= outputs) throw new NnError('BAD_INPUT', `label ${i} is ${label}; model ${plan.name} has classes 0..${outputs - 1}`);
-      }
-    } else {
-      if (!(y instanceof Float32Array)) throw new NnError('BAD_INPUT', `targets must be a Float32Array for meanSquaredError, got ${describe(y)}`);
-      if (y.length !== n * outputs) throw new NnError('BAD_INPUT', `got ${y.length} target values for ${n} samples × ${outputs} outputs`);
-    }
-  };
-
-  // tfjs's AvgPoolGrad divides by the full window even where 'same' padding made the forward
-  // pass divide by fewer in-bounds values, so such layers are computed as a zero-padded
-  // 'valid' average rescaled by a constant map: the gradient then follows exactly.
-  const avgPoolScales = new Map<number, Float32Array | null>();
-
-  /** Parameter tensors per layer (kernel, bias), in plan order. */
-  const paramTensors = (params: Float32Array): tf.Tensor[] =>
-    plan.layers.flatMap((l) => l.params.map((p) => tf.tensor(params.subarray(p.offset, p.offset + p.size), p.shape, 'float32')));
-
-  /** Runs the layers; `collect` receives every layer output. Returns logits (softmax folded) or outputs. */
-  const forward = (weights: tf.Tensor[], x: tf.Tensor, n: number, logits: boolean, collect?: (t: tf.Tensor) => void): tf.Tensor => {
-    let h = x;
-    let w = 0;
-    for (const layer of plan.layers) {
-      const isLast = layer === last;
-      let activation = layer.activation;
-      if (isLast && logits && foldSoftmax) activation = 'linear';
-      switch (layer.type) {
-        case 'conv2d': {
-          const [kernel, bias] = [weights[w++]!, weights[w++]!];
-          h = tf.add(tf.conv2d(h as tf.Tensor4D, kernel as tf.Tensor4D, layer.strides!, layer.padding!), bias);
-          break;
-        }
-        case 'conv1d': {
-          const [kernel, bias] = [weights[w++]!, weights[w++]!];
-          h = tf.add(tf.conv1d(h as tf.Tensor3D, kernel as tf.Tensor3D, layer.strides![1], layer.padding!), bias);
-          break;
-        }
-        case 'maxPool':
-        case 'avgPool': {
-          const is1d = layer.inputShape.length === 2;
-          const input = (is1d ? tf.reshape(h, [n, 1, layer.inputShape[0]!, layer.inputShape[1]!]) : h) as tf.Tensor4D;
-          h =
-            layer.type === 'maxPool'
-              ? tf.maxPool(input, layer.window!, layer.strides!, layer.padding!)
-              : avgPoolExact(input, layer, avgPoolScales);
-          if (is1d) h = tf.reshape(h, [n, ...layer.outputShape]);
-          break;
-        }
-        case 'flatten':
-          h = tf.reshape(h, [n, layer.outputShape[0]!]);
-          break;
-        case 'dense': {
-          const [kernel, bias] = [weights[w++]!, weights[w++]!];
-          h = tf.add(tf.matMul(h as tf.Tensor2D, kernel as tf.Tensor2D), bias);
-          break;
-        }
-        default:
-          break; // activation layers: handled below
-      }
-      h = activate(h, activation);
-      collect?.(h);
-    }
-    return h;
-  };
-
-  const lossSum = (out: tf.Tensor, y: Targets, n: number): tf.Scalar => {
-    if (plan.loss === 'softmaxCrossEntropy') {
-      const oneHot = tf.oneHot(tf.tensor1d(y as Int32Array, 'int32'), outputs);
-      return tf.neg(tf.sum(tf.mul(tf.logSoftmax(out), oneHot))) as tf.Scalar;
-    }
-    const diff = tf.sub(out, tf.tensor2d(y as Float32Array, [n, outputs]));
-    return tf.div(tf.sum(tf.square(diff)), tf.scalar(outputs)) as tf.Scalar;
-  };
-
-  const inputTensor = (x: Float32Array, n: number): tf.Tensor => tf.tensor(x, [n, ...plan.inputShape], 'float32');
-
+  const model = compile(planModel(spec));
+  const { plan } = model;
   return {
     spec,
     plan,
@@ -181,77 +90,220 @@ export function createModel(spec: ModelSpec): Model {
     summary: () => summarize(plan),
     summaryText: () => formatSummary(plan),
     initParams: (seed) => initParams(plan, seed),
-
-    async gradients(params, x, y) {
-      checkParams(params);
-      const n = batchSize(x);
-      checkTargets(y, n);
-      const [loss, flat] = tf.tidy(() => {
-        const input = inputTensor(x, n);
-        const { value, grads } = tf.valueAndGrads((...weights: tf.Tensor[]) => lossSum(forward(weights, input, n, true), y, n))(paramTensors(params));
-        return [value, tf.concat(grads.map((g) => tf.reshape(g, [-1])))] as const;
-      });
-      try {
-        const [lossData, grads] = await Promise.all([loss.data(), flat.data()]);
-        return { lossSum: lossData[0]!, count: n, grads: ownFloat32(grads) };
-      } finally {
-        loss.dispose();
-        flat.dispose();
-      }
-    },
-
-    async evaluate(params, x, y) {
-      checkParams(params);
-      const n = batchSize(x);
-      checkTargets(y, n);
-      const [loss, hits] = tf.tidy(() => {
-        const out = forward(paramTensors(params), inputTensor(x, n), n, true);
-        const loss = lossSum(out, y, n);
-        const hits =
-          plan.loss === 'softmaxCrossEntropy'
-            ? tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), tf.tensor1d(y as Int32Array, 'int32')), 'int32'))
-            : tf.scalar(0, 'int32');
-        return [loss, hits] as const;
-      });
-      try {
-        const [l, c] = await Promise.all([loss.data(), hits.data()]);
-        return { lossSum: l[0]!, correct: c[0]!, count: n };
-      } finally {
-        loss.dispose();
-        hits.dispose();
-      }
-    },
-
-    async predict(params, x) {
-      checkParams(params);
-      const n = batchSize(x);
-      const out = tf.tidy(() => {
-        const o = forward(paramTensors(params), inputTensor(x, n), n, true);
-        return plan.loss === 'softmaxCrossEntropy' ? tf.softmax(o) : o;
-      });
-      try {
-        return ownFloat32(await out.data());
-      } finally {
-        out.dispose();
-      }
-    },
-
-    async activations(params, x) {
-      checkParams(params);
-      const n = batchSize(x);
-      const outs = tf.tidy(() => {
-        const kept: tf.Tensor[] = [];
-        forward(paramTensors(params), inputTensor(x, n), n, false, (t) => kept.push(t));
-        return kept;
-      });
-      try {
-        const data = await Promise.all(outs.map((t) => t.data()));
-        return plan.layers.map((l, i) => ({ index: l.index, type: l.type, shape: [n, ...l.outputShape], data: ownFloat32(data[i]!) }));
-      } finally {
-        outs.forEach((t) => t.dispose());
-      }
-    },
+    gradients: (params, x, y) => gradients(model, params, x, y),
+    evaluate: (params, x, y) => evaluate(model, params, x, y),
+    predict: (params, x) => predict(model, params, x),
+    activations: (params, x) => activations(model, params, x),
   };
+}
+
+/** A validated plan plus what every call needs from it. */
+interface Compiled {
+  readonly plan: ModelPlan;
+  /** Floats per input sample. */
+  readonly sampleSize: number;
+  /** Classes (cross-entropy) or outputs (mean squared error) per sample. */
+  readonly outputs: number;
+  readonly last: LayerPlan;
+  /** With cross-entropy a final softmax is folded into the loss: train on the logits. */
+  readonly foldSoftmax: boolean;
+  /**
+   * tfjs's AvgPoolGrad divides by the full window even where 'same' padding made the forward
+   * pass divide by fewer in-bounds values, so such layers are computed as a zero-padded
+   * 'valid' average rescaled by a constant map (cached here per layer): the gradient then
+   * follows exactly.
+   */
+  readonly avgPoolScales: Map<number, Float32Array | null>;
+}
+
+function compile(plan: ModelPlan): Compiled {
+  const last = plan.layers[plan.layers.length - 1]!;
+  return {
+    plan,
+    sampleSize: plan.inputShape.reduce((a, b) => a * b, 1),
+    outputs: plan.outputShape[0]!,
+    last,
+    foldSoftmax: plan.loss === 'softmaxCrossEntropy' && last.activation === 'softmax',
+    avgPoolScales: new Map(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// input checks
+
+function checkParams({ plan }: Compiled, params: Float32Array): void {
+  if (!(params instanceof Float32Array)) throw new NnError('BAD_INPUT', `params must be a Float32Array, got ${describe(params)}`);
+  if (params.length !== plan.paramCount) {
+    throw new NnError('BAD_INPUT', `params has ${params.length} values; model ${plan.name} has ${plan.paramCount} parameters`);
+  }
+}
+
+/** The number of samples in `x`. */
+function batchSize({ plan, sampleSize }: Compiled, x: Float32Array): number {
+  if (!(x instanceof Float32Array)) throw new NnError('BAD_INPUT', `x must be a Float32Array, got ${describe(x)}`);
+  if (x.length === 0 || x.length % sampleSize !== 0) {
+    throw new NnError('BAD_INPUT', `x has ${x.length} values, not a positive multiple of one sample [${plan.inputShape.join(', ')}] = ${sampleSize}`);
+  }
+  return x.length / sampleSize;
+}
+
+function checkTargets({ plan, outputs }: Compiled, y: Targets, n: number): void {
+  if (plan.loss === 'softmaxCrossEntropy') {
+    if (!(y instanceof Int32Array)) throw new NnError('BAD_INPUT', `labels must be an Int32Array for softmaxCrossEntropy, got ${describe(y)}`);
+    if (y.length !== n) throw new NnError('BAD_INPUT', `got ${y.length} labels for ${n} samples`);
+    for (let i = 0; i < n; i++) {
+      const label = y[i]!;
+      if (label < 0 || label >= outputs) throw new NnError('BAD_INPUT', `label ${i} is ${label}; model ${plan.name} has classes 0..${outputs - 1}`);
+    }
+  } else {
+    if (!(y instanceof Float32Array)) throw new NnError('BAD_INPUT', `targets must be a Float32Array for meanSquaredError, got ${describe(y)}`);
+    if (y.length !== n * outputs) throw new NnError('BAD_INPUT', `got ${y.length} target values for ${n} samples × ${outputs} outputs`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the graph (inside tf.tidy)
+
+/** Parameter tensors per layer (kernel, bias), in plan order. */
+function paramTensors(plan: ModelPlan, params: Float32Array): tf.Tensor[] {
+  return plan.layers.flatMap((l) => l.params.map((p) => tf.tensor(params.subarray(p.offset, p.offset + p.size), p.shape, 'float32')));
+}
+
+function inputTensor(plan: ModelPlan, x: Float32Array, n: number): tf.Tensor {
+  return tf.tensor(x, [n, ...plan.inputShape], 'float32');
+}
+
+/** Runs the layers; `collect` receives every layer output. Returns logits (softmax folded) or outputs. */
+function forward(model: Compiled, weights: tf.Tensor[], x: tf.Tensor, n: number, logits: boolean, collect?: (t: tf.Tensor) => void): tf.Tensor {
+  let h = x;
+  let w = 0;
+  const nextWeight = (): tf.Tensor => weights[w++]!;
+  for (const layer of model.plan.layers) {
+    const activation = layer === model.last && logits && model.foldSoftmax ? 'linear' : layer.activation;
+    h = activate(layerOutput(model, layer, h, n, nextWeight), activation);
+    collect?.(h);
+  }
+  return h;
+}
+
+/** One layer before its activation; `nextWeight` hands out the layer's kernel, then its bias. */
+function layerOutput(model: Compiled, layer: LayerPlan, h: tf.Tensor, n: number, nextWeight: () => tf.Tensor): tf.Tensor {
+  switch (layer.type) {
+    case 'conv2d': {
+      const [kernel, bias] = [nextWeight(), nextWeight()];
+      return tf.add(tf.conv2d(h as tf.Tensor4D, kernel as tf.Tensor4D, layer.strides!, layer.padding!), bias);
+    }
+    case 'conv1d': {
+      const [kernel, bias] = [nextWeight(), nextWeight()];
+      return tf.add(tf.conv1d(h as tf.Tensor3D, kernel as tf.Tensor3D, layer.strides![1], layer.padding!), bias);
+    }
+    case 'maxPool':
+    case 'avgPool':
+      return pool(model, layer, h, n);
+    case 'flatten':
+      return tf.reshape(h, [n, layer.outputShape[0]!]);
+    case 'dense': {
+      const [kernel, bias] = [nextWeight(), nextWeight()];
+      return tf.add(tf.matMul(h as tf.Tensor2D, kernel as tf.Tensor2D), bias);
+    }
+    default:
+      return h; // activation layers: applied by the caller
+  }
+}
+
+/** Max or (exact) average pooling, 2-D on HWC or 1-D on LC (as a 1 × L image). */
+function pool(model: Compiled, layer: LayerPlan, h: tf.Tensor, n: number): tf.Tensor {
+  const is1d = layer.inputShape.length === 2;
+  const input = (is1d ? tf.reshape(h, [n, 1, layer.inputShape[0]!, layer.inputShape[1]!]) : h) as tf.Tensor4D;
+  const out =
+    layer.type === 'maxPool'
+      ? tf.maxPool(input, layer.window!, layer.strides!, layer.padding!)
+      : avgPoolExact(input, layer, model.avgPoolScales);
+  return is1d ? tf.reshape(out, [n, ...layer.outputShape]) : out;
+}
+
+function lossSum({ plan, outputs }: Compiled, out: tf.Tensor, y: Targets, n: number): tf.Scalar {
+  if (plan.loss === 'softmaxCrossEntropy') {
+    const oneHot = tf.oneHot(tf.tensor1d(y as Int32Array, 'int32'), outputs);
+    return tf.neg(tf.sum(tf.mul(tf.logSoftmax(out), oneHot))) as tf.Scalar;
+  }
+  const diff = tf.sub(out, tf.tensor2d(y as Float32Array, [n, outputs]));
+  return tf.div(tf.sum(tf.square(diff)), tf.scalar(outputs)) as tf.Scalar;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the Model methods
+
+async function gradients(model: Compiled, params: Float32Array, x: Float32Array, y: Targets): Promise<GradientResult> {
+  checkParams(model, params);
+  const n = batchSize(model, x);
+  checkTargets(model, y, n);
+  const [loss, flat] = tf.tidy(() => {
+    const input = inputTensor(model.plan, x, n);
+    const { value, grads } = tf.valueAndGrads((...weights: tf.Tensor[]) => lossSum(model, forward(model, weights, input, n, true), y, n))(
+      paramTensors(model.plan, params),
+    );
+    return [value, tf.concat(grads.map((g) => tf.reshape(g, [-1])))] as const;
+  });
+  try {
+    const [lossData, grads] = await Promise.all([loss.data(), flat.data()]);
+    return { lossSum: lossData[0]!, count: n, grads: ownFloat32(grads) };
+  } finally {
+    loss.dispose();
+    flat.dispose();
+  }
+}
+
+async function evaluate(model: Compiled, params: Float32Array, x: Float32Array, y: Targets): Promise<EvaluationResult> {
+  checkParams(model, params);
+  const n = batchSize(model, x);
+  checkTargets(model, y, n);
+  const [loss, hits] = tf.tidy(() => {
+    const out = forward(model, paramTensors(model.plan, params), inputTensor(model.plan, x, n), n, true);
+    const loss = lossSum(model, out, y, n);
+    const hits =
+      model.plan.loss === 'softmaxCrossEntropy'
+        ? tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), tf.tensor1d(y as Int32Array, 'int32')), 'int32'))
+        : tf.scalar(0, 'int32');
+    return [loss, hits] as const;
+  });
+  try {
+    const [l, c] = await Promise.all([loss.data(), hits.data()]);
+    return { lossSum: l[0]!, correct: c[0]!, count: n };
+  } finally {
+    loss.dispose();
+    hits.dispose();
+  }
+}
+
+async function predict(model: Compiled, params: Float32Array, x: Float32Array): Promise<Float32Array> {
+  checkParams(model, params);
+  const n = batchSize(model, x);
+  const out = tf.tidy(() => {
+    const o = forward(model, paramTensors(model.plan, params), inputTensor(model.plan, x, n), n, true);
+    return model.plan.loss === 'softmaxCrossEntropy' ? tf.softmax(o) : o;
+  });
+  try {
+    return ownFloat32(await out.data());
+  } finally {
+    out.dispose();
+  }
+}
+
+async function activations(model: Compiled, params: Float32Array, x: Float32Array): Promise<LayerActivation[]> {
+  checkParams(model, params);
+  const n = batchSize(model, x);
+  const outs = tf.tidy(() => {
+    const kept: tf.Tensor[] = [];
+    forward(model, paramTensors(model.plan, params), inputTensor(model.plan, x, n), n, false, (t) => kept.push(t));
+    return kept;
+  });
+  try {
+    const data = await Promise.all(outs.map((t) => t.data()));
+    return model.plan.layers.map((l, i) => ({ index: l.index, type: l.type, shape: [n, ...l.outputShape], data: ownFloat32(data[i]!) }));
+  } finally {
+    outs.forEach((t) => t.dispose());
+  }
 }
 
 /** Average pooling that divides by the number of in-bounds values, forward and backward. */

@@ -1,9 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NnErrorCode } from './errors.js';
-import { Xoshiro128 } from './prng.js';
-import { expectNnError } from './testing/expect-nn-error.js';
 import {
   EDGE_DETECTOR,
   SOBEL_X,
@@ -16,7 +13,14 @@ import {
   sobelEdges,
   type Convolve2dOptions,
   type Image2d,
-} from './signal.js';
+  NnErrorCode,
+  Xoshiro128,
+} from '@swarmgrad/nn-core';
+
+/** Asserts that `fn` throws an `NnError` with `code` (tests match codes, not messages). */
+function expectNnError(fn: () => unknown, code: NnErrorCode): void {
+  expect(fn).toThrow(expect.objectContaining({ name: 'NnError', code }));
+}
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -13,6 +13,7 @@ export {
 } from './limits.js';
 export { encodeMessage, decodeMessage, MSGPACK_OPTIONS, type EncodeOptions } from './codec.js';
 export { validateMessage, firstNonFiniteFloat } from './validate.js';
+export { MAX_JSON_DEPTH, findJsonProblem, isJsonValue, type JsonCheckOptions, type JsonProblem } from './json.js';
 export {
   DEFAULT_INT8_CHUNK_SIZE,
   MAX_INT8_CHUNK_SIZE,

@@ -4,34 +4,28 @@
  * `error`, `heartbeat`). No sockets, no `node:` imports, no DOM: the Node adapter and the
  * browser Web Worker adapter both drive it through `session.ts`.
  *
- * The determinism contract: for every block of a task, each micro-shard's gradient is one
- * `model.gradients` call on exactly that shard's samples, and the shard gradients are
- * combined with `sumBlock` (the fixed pairwise tree of `@swarmgrad/nn`). Shards are never
- * batched together, so a block's sum is bitwise identical on every worker of one backend.
+ * What one task computes, by the determinism contract, is in `blocks.ts`; this file owns the
+ * queue, parameters, status and errors around it.
  */
 import type { Dataset } from '@swarmgrad/data';
-import { createModel, NnError, sumBlock, type Model, type ModelSpec, type TreeValue } from '@swarmgrad/nn';
+import { createModel, NnError, type Model, type ModelSpec } from '@swarmgrad/nn';
 import {
   Int8Encoder,
-  encodeGradient,
-  encodedGradientBytes,
-  firstNonFiniteFloat,
   type Backend,
   type CoordinatorToWorkerMessage,
   type DatasetDescriptor,
   type DatasetSplit,
   type ErrorMessage,
   type ErrorRef,
-  type EvalBlockResult,
   type HeartbeatMessage,
   type ParamsMessage,
   type ResultMessage,
   type TaskMessage,
-  type TrainBlockResult,
   type WelcomeMessage,
   type WorkerStatus,
   type WorkerToCoordinatorMessage,
 } from '@swarmgrad/protocol';
+import { checkSamples, computeBlocks, resultMessages } from './blocks.js';
 import { WorkerError, WorkerErrorCode, messageOf } from './errors.js';
 import { monotonicMs, sleep, yieldToEventLoop } from './timers.js';
 
@@ -143,15 +137,6 @@ interface QueuedTask {
   task: TaskMessage;
   /** `monotonicMs()` at receipt. */
   receivedAt: number;
-}
-
-interface BlockValue {
-  start: number;
-  count: number;
-  lossSum: number;
-  sampleCount: number;
-  correct: number;
-  grads: Float32Array | undefined;
 }
 
 /** Yield to the event loop at least this often while computing (ms), so heartbeats and frames get through. */
@@ -472,14 +457,14 @@ export class GradientWorker {
 
       const computeStart = monotonicMs();
       if (this.#slowdownMs > 0) await sleep(this.#slowdownMs);
-      const blocks = await this.#compute(task, model, params, samples, layout);
+      const blocks = await computeBlocks(task, model, params, samples, layout, () => this.#maybeYield());
       const computeMs = monotonicMs() - computeStart;
 
       // The run may have changed (reconnect to another run) while computing: drop the result.
       if (this.#welcome?.runId !== task.runId) return;
       const sampleCount = blocks.reduce((sum, block) => sum + block.sampleCount, 0);
       const encodeStart = monotonicMs();
-      const results = this.#results(task, welcome, blocks);
+      const results = resultMessages(task, welcome, blocks, this.#backend, this.#int8);
       const encodeMs = monotonicMs() - encodeStart;
       const timing = { computeMs: round3(computeMs), dataMs: round3(dataMs), encodeMs: round3(encodeMs), totalMs: round3(monotonicMs() - receivedAt) };
       for (const result of results) this.#send({ ...result, timing } as ResultMessage);
@@ -517,97 +502,6 @@ export class GradientWorker {
       if (cause instanceof WorkerError) throw cause;
       throw new WorkerError(WorkerErrorCode.MISSING_SAMPLES, `task ${task.taskId}: loading samples failed: ${messageOf(cause)}`, { cause });
     }
-  }
-
-  /**
-   * Computes every block of the task. Task-local shard `s` holds samples
-   * `[s*m, min(s*m + m, n))`; blocks take the task's shards in order. A block may hold fewer
-   * shards than its `count` when it reaches past the step's last shard M (only the last
-   * block can): then it is the tree node over `start .. start + present - 1` with
-   * `shardCount = start + present`, exactly as the coordinator's tree treats it.
-   */
-  async #compute(task: TaskMessage, model: Model, params: Float32Array, samples: TaskSamples, layout: SampleLayout): Promise<BlockValue[]> {
-    const m = task.microShardSize;
-    const n = task.indices.length;
-    const shardsInTask = Math.ceil(n / m);
-    const shardSamples = (shard: number): { x: Float32Array; y: Int32Array | Float32Array } => {
-      const from = shard * m;
-      const to = Math.min(from + m, n);
-      // Copies, not views: every backend sees a plain array holding exactly this shard.
-      return {
-        x: samples.x.slice(from * layout.sampleSize, to * layout.sampleSize),
-        y: layout.y.slice(from * layout.yPerSample, to * layout.yPerSample),
-      };
-    };
-
-    const values: BlockValue[] = [];
-    let firstShard = 0;
-    for (const block of task.blocks) {
-      const present = Math.min(block.count, shardsInTask - firstShard);
-      if (present <= 0) {
-        throw new WorkerError(
-          WorkerErrorCode.BAD_TASK,
-          `task ${task.taskId}: block {start: ${block.start}, count: ${block.count}} has no samples (${n} indices of ${m} per shard cover ${shardsInTask} shards)`,
-        );
-      }
-      const base = firstShard - block.start; // task-local shard of micro-shard `leaf` is leaf + base
-      if (task.kind === 'train') {
-        const value = await sumBlock(block, block.start + present, async (leaf): Promise<TreeValue> => {
-          await this.#maybeYield();
-          const { x, y } = shardSamples(leaf + base);
-          const result = await model.gradients(params, x, y);
-          return { grads: result.grads, lossSum: result.lossSum, count: result.count };
-        });
-        values.push({ start: block.start, count: block.count, lossSum: value.lossSum, sampleCount: value.count, correct: 0, grads: value.grads });
-      } else {
-        let lossSum = 0;
-        let correct = 0;
-        let sampleCount = 0;
-        for (let shard = firstShard; shard < firstShard + present; shard++) {
-          await this.#maybeYield();
-          const { x, y } = shardSamples(shard);
-          const result = await model.evaluate(params, x, y);
-          lossSum += result.lossSum;
-          correct += result.correct;
-          sampleCount += result.count;
-        }
-        values.push({ start: block.start, count: block.count, lossSum, sampleCount, correct, grads: undefined });
-      }
-      firstShard += present;
-      checkFinite(task, values[values.length - 1]!);
-    }
-    return values;
-  }
-
-  /** Builds the result message(s); blocks are split over several results when one frame would exceed the coordinator's limit. */
-  #results(task: TaskMessage, welcome: WelcomeMessage, blocks: BlockValue[]): Array<Untimed<ResultMessage>> {
-    const base = { type: 'result' as const, taskId: task.taskId, runId: task.runId, step: task.step, backend: this.#backend };
-    if (task.kind === 'eval') {
-      const evalBlocks: EvalBlockResult[] = blocks.map((b) => ({ start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct }));
-      return [{ ...base, kind: 'eval', blocks: evalBlocks }];
-    }
-    const codec = welcome.codec;
-    const encoded: TrainBlockResult[] = blocks.map((b) => ({
-      start: b.start,
-      count: b.count,
-      lossSum: b.lossSum,
-      sampleCount: b.sampleCount,
-      // Error feedback: the one int8 encoder sees every block gradient, in order.
-      gradient: encodeGradient(codec, b.grads!, codec === 'int8' ? this.#int8 : undefined),
-    }));
-    const perBlock = encodedGradientBytes(codec, welcome.parameterCount) + 256;
-    const budget = welcome.limits.maxFrameBytes - 1024;
-    const groups: TrainBlockResult[][] = [];
-    let group: TrainBlockResult[] = [];
-    for (const block of encoded) {
-      if (group.length > 0 && (group.length + 1) * perBlock > budget) {
-        groups.push(group);
-        group = [];
-      }
-      group.push(block);
-    }
-    groups.push(group);
-    return groups.map((g) => ({ ...base, kind: 'train' as const, blocks: g }));
   }
 
   async #maybeYield(): Promise<void> {
@@ -658,59 +552,6 @@ export class GradientWorker {
       this.#onChange(this.status());
     } catch {
       // A status listener must not break the worker.
-    }
-  }
-}
-
-/** A result message before its timing is known. */
-type Untimed<T> = T extends unknown ? Omit<T, 'timing'> : never;
-
-/** Where a task's labels or targets are and how big one sample is. */
-interface SampleLayout {
-  sampleSize: number;
-  y: Int32Array | Float32Array;
-  yPerSample: number;
-}
-
-/** Checks that a task's samples fit the model; throws `BAD_TASK` (or `MISSING_SAMPLES`) saying what is wrong. */
-function checkSamples(task: TaskMessage, samples: TaskSamples, model: Model): SampleLayout {
-  const n = task.indices.length;
-  const sampleSize = model.inputShape.reduce((a, b) => a * b, 1);
-  if (!(samples.x instanceof Float32Array) || samples.x.length !== n * sampleSize) {
-    throw new WorkerError(
-      WorkerErrorCode.BAD_TASK,
-      `task ${task.taskId} has ${samples.x?.length ?? 0} input values for ${n} samples; model ${model.name} takes [${model.inputShape.join(', ')}] = ${sampleSize} per sample`,
-    );
-  }
-  if (model.plan.loss === 'softmaxCrossEntropy') {
-    if (!(samples.labels instanceof Int32Array) || samples.labels.length !== n) {
-      throw new WorkerError(
-        samples.labels === undefined ? WorkerErrorCode.MISSING_SAMPLES : WorkerErrorCode.BAD_TASK,
-        `task ${task.taskId}: model ${model.name} is a classifier and needs one Int32 label per sample (${n}), got ${samples.labels?.length ?? 'none'}`,
-      );
-    }
-    return { sampleSize, y: samples.labels, yPerSample: 1 };
-  }
-  const outputs = model.outputShape[0] ?? 1;
-  if (!(samples.targets instanceof Float32Array) || samples.targets.length !== n * outputs) {
-    throw new WorkerError(
-      samples.targets === undefined ? WorkerErrorCode.MISSING_SAMPLES : WorkerErrorCode.BAD_TASK,
-      `task ${task.taskId}: model ${model.name} is a regression with ${outputs} outputs and needs ${n * outputs} float targets, got ${samples.targets?.length ?? 'none'}`,
-    );
-  }
-  return { sampleSize, y: samples.targets, yPerSample: outputs };
-}
-
-/** Gradients and losses must be finite on the wire; a diverged model is reported instead of sent. */
-function checkFinite(task: TaskMessage, block: BlockValue): void {
-  const where = `task ${task.taskId} (step ${task.step}) block {start: ${block.start}, count: ${block.count}}`;
-  if (!Number.isFinite(block.lossSum)) {
-    throw new WorkerError(WorkerErrorCode.COMPUTE_FAILED, `${where}: loss sum is ${block.lossSum}; the model has diverged at these parameters`);
-  }
-  if (block.grads !== undefined) {
-    const bad = firstNonFiniteFloat(block.grads);
-    if (bad >= 0) {
-      throw new WorkerError(WorkerErrorCode.COMPUTE_FAILED, `${where}: gradient value ${bad} is ${block.grads[bad]}; gradients must be finite`);
     }
   }
 }

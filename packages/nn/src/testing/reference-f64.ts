@@ -3,7 +3,7 @@
  * loops straight from the definitions (cross-correlation, TensorFlow 'same' padding). Tests
  * only: it is slow on purpose and shares no code with the tfjs path.
  */
-import type { ModelPlan } from '../shapes.js';
+import type { ModelPlan } from '@swarmgrad/nn-core';
 
 interface T {
   shape: number[]; // per sample, no batch

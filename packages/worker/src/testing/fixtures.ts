@@ -1,6 +1,6 @@
 /** Test fixtures shared by the worker's tests (not built into dist). */
 import { syntheticDataset } from '@swarmgrad/data';
-import { createModel, type ModelSpec } from '@swarmgrad/nn';
+import { createModel, shardRange, type ModelSpec } from '@swarmgrad/nn';
 import { PROTOCOL_VERSION, type JsonObject, type ShardBlock, type TaskMessage, type WelcomeMessage } from '@swarmgrad/protocol';
 
 /** A small CNN (conv → pool → dense) on 8×8×1 inputs, 4 classes: 188 parameters. */
@@ -85,10 +85,7 @@ export function task(options: {
 
 /** The samples of task-local shard `s`. */
 export function shardOf(t: TaskMessage, s: number): { x: Float32Array; y: Int32Array } {
-  const m = t.microShardSize;
-  const n = t.indices.length;
-  const from = s * m;
-  const to = Math.min(from + m, n);
+  const { start: from, end: to } = shardRange(s, t.microShardSize, t.indices.length);
   const size = 8 * 8;
   return { x: t.x!.slice(from * size, to * size), y: t.labels!.slice(from, to) };
 }

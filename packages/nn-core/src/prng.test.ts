@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DataErrorCode } from './errors.js';
-import { Prng, mix32, splitmix32 } from './prng.js';
+import { NnErrorCode } from './errors.js';
+import { Prng, Xoshiro128, mix32, splitmix32 } from './prng.js';
 
-const throwsCode = (code: string) => expect.objectContaining({ name: 'DataError', code });
+const throwsCode = (code: string) => expect.objectContaining({ name: 'NnError', code });
 
 // Independent reference in BigInt arithmetic, written from the published algorithms.
 const M32 = 0xffffffffn;
@@ -108,11 +108,11 @@ describe('Prng (xoshiro128**)', () => {
   });
 
   it('rejects invalid seeds and states with BAD_OPTIONS', () => {
-    for (const seed of [-1, 1.5, 2 ** 32, Number.NaN]) expect(() => Prng.fromSeed(seed)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => Prng.fromState([1, 2, 3])).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => Prng.fromState([0, 0, 0, 0])).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => Prng.fromState([1, 2, 3, -4])).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => Prng.fromKeys(1, 2 ** 32)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+    for (const seed of [-1, 1.5, 2 ** 32, Number.NaN]) expect(() => Prng.fromSeed(seed)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => Prng.fromState([1, 2, 3])).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => Prng.fromState([0, 0, 0, 0])).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => Prng.fromState([1, 2, 3, -4])).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => Prng.fromKeys(1, 2 ** 32)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
   });
 
   it('nextFloat is nextUint32 / 2^32, in [0, 1)', () => {
@@ -153,6 +153,20 @@ describe('Prng (xoshiro128**)', () => {
     expect(rng.getState()).not.toEqual(before); // consumes one output
     const big = rng.nextInt(2 ** 32);
     expect(Number.isInteger(big) && big >= 0 && big < 2 ** 32).toBe(true);
-    for (const bound of [0, -1, 2.5, 2 ** 32 + 1]) expect(() => rng.nextInt(bound)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+    for (const bound of [0, -1, 2.5, 2 ** 32 + 1]) expect(() => rng.nextInt(bound)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+  });
+});
+
+describe('Xoshiro128 (the parameter-initialisation view)', () => {
+  it('is splitmix32-seeded xoshiro128** on the low 32 bits of the seed, with 24-bit floats', () => {
+    for (const seed of [0, 7, 42, -1, 2 ** 32 + 5, 0xffffffff]) {
+      const expected = refXoshiro(refSplitmix(seed >>> 0, 4), 8);
+      const ints = new Xoshiro128(seed);
+      expect(Array.from({ length: 8 }, () => ints.nextUint32())).toEqual(expected);
+      const floats = new Xoshiro128(seed);
+      const got = Array.from({ length: 8 }, () => floats.nextFloat());
+      expect(got).toEqual(expected.map((u) => Math.floor(u / 256) / 16777216));
+      for (const f of got) expect(Math.fround(f)).toBe(f);
+    }
   });
 });

@@ -1,23 +1,26 @@
 /**
- * The seeded pseudo-random generator behind every random choice in swarmgrad's data path:
- * xoshiro128** (Blackman & Vigna, 2018) seeded through splitmix32.
+ * The one seeded pseudo-random generator of swarmgrad: xoshiro128** (Blackman & Vigna, 2018)
+ * seeded through splitmix32. It draws the epoch permutations of the sampling schedule
+ * (`sampling.ts`), the synthetic data sets of `@swarmgrad/data` and the initial parameters
+ * (`params.ts`, through {@link Xoshiro128}).
  *
  * Everything is 32-bit integer arithmetic (`Math.imul`, shifts, xor) plus divisions by powers
  * of two, so every JavaScript engine on every platform produces the same bits. Part of the
  * determinism contract: another implementation must reproduce it exactly (see README).
  */
-import { DataError, DataErrorCode } from './errors.js';
+import { NnError, NnErrorCode } from './errors.js';
 
 const GOLDEN_GAMMA = 0x9e3779b9;
 const TWO_POW_32 = 4294967296;
+const TWO_POW_24 = 16777216;
 
 /**
  * Check that `value` is an integer in `[0, 2^32)` and return it.
- * @throws {@link DataError} `BAD_OPTIONS`
+ * @throws {@link NnError} `BAD_OPTIONS`
  */
 export function checkUint32(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new DataError(DataErrorCode.BAD_OPTIONS, `${what} is ${String(value)}, expected an integer in [0, 2^32)`);
+    throw new NnError(NnErrorCode.BAD_OPTIONS, `${what} is ${String(value)}, expected an integer in [0, 2^32)`);
   }
   return value;
 }
@@ -74,7 +77,7 @@ export class Prng {
   /**
    * A generator whose state is the first four splitmix32 outputs of `seed`.
    * @param seed - integer in `[0, 2^32)`
-   * @throws {@link DataError} `BAD_OPTIONS`
+   * @throws {@link NnError} `BAD_OPTIONS`
    */
   static fromSeed(seed: number): Prng {
     return new Prng(splitmix32(checkUint32(seed, 'seed'), 4));
@@ -85,7 +88,7 @@ export class Prng {
    * For a fixed `key0`, distinct `key1` give distinct generators (every step is a bijection in
    * `key1`), and all four state words depend on both keys, so streams for neighbouring keys
    * are unrelated from their first output.
-   * @throws {@link DataError} `BAD_OPTIONS` if a key is not in `[0, 2^32)`
+   * @throws {@link NnError} `BAD_OPTIONS` if a key is not in `[0, 2^32)`
    */
   static fromKeys(key0: number, key1: number): Prng {
     checkUint32(key0, 'key0');
@@ -96,15 +99,15 @@ export class Prng {
   /**
    * Restore a generator from {@link Prng.getState}.
    * @param state - four words in `[0, 2^32)`, not all zero
-   * @throws {@link DataError} `BAD_OPTIONS`
+   * @throws {@link NnError} `BAD_OPTIONS`
    */
   static fromState(state: ArrayLike<number>): Prng {
     if (state.length !== 4) {
-      throw new DataError(DataErrorCode.BAD_OPTIONS, `PRNG state has ${state.length} words, expected 4`);
+      throw new NnError(NnErrorCode.BAD_OPTIONS, `PRNG state has ${state.length} words, expected 4`);
     }
     for (let i = 0; i < 4; i++) checkUint32(state[i], `PRNG state word ${i}`);
     if (state[0] === 0 && state[1] === 0 && state[2] === 0 && state[3] === 0) {
-      throw new DataError(DataErrorCode.BAD_OPTIONS, 'PRNG state is all zero, which xoshiro128** never leaves; expected at least one non-zero word');
+      throw new NnError(NnErrorCode.BAD_OPTIONS, 'PRNG state is all zero, which xoshiro128** never leaves; expected at least one non-zero word');
     }
     return new Prng(state);
   }
@@ -142,16 +145,21 @@ export class Prng {
     return this.nextUint32() / TWO_POW_32;
   }
 
+  /** A float in `[0, 1)` with 24 random bits: `(nextUint32() >>> 8) / 2^24` (exact in float32). */
+  nextFloat24(): number {
+    return (this.nextUint32() >>> 8) / TWO_POW_24;
+  }
+
   /**
    * A uniform integer in `[0, bound)` by bitmask rejection: `mask` is the smallest `2^k - 1`
    * with `mask ≥ bound - 1`; draw `x = nextUint32() & mask` until `x < bound`. Consumes at
    * least one output, even when `bound` is 1.
    * @param bound - integer in `[1, 2^32]`
-   * @throws {@link DataError} `BAD_OPTIONS`
+   * @throws {@link NnError} `BAD_OPTIONS`
    */
   nextInt(bound: number): number {
     if (!Number.isInteger(bound) || bound < 1 || bound > TWO_POW_32) {
-      throw new DataError(DataErrorCode.BAD_OPTIONS, `nextInt bound is ${bound}, expected an integer in [1, 2^32]`);
+      throw new NnError(NnErrorCode.BAD_OPTIONS, `nextInt bound is ${bound}, expected an integer in [1, 2^32]`);
     }
     return this.nextIntUnchecked(bound);
   }
@@ -168,5 +176,30 @@ export class Prng {
       const x = (this.nextUint32() & mask) >>> 0;
       if (x < bound) return x;
     }
+  }
+}
+
+/**
+ * The parameter-initialisation view of {@link Prng}: `new Xoshiro128(seed)` is
+ * `Prng.fromSeed(seed >>> 0)` (any number is accepted; only its low 32 bits are used) and
+ * `nextFloat()` is {@link Prng.nextFloat24}, so its floats are exact in float32. Kept as its
+ * own small class because `initParams` and many tests draw from it by this name.
+ */
+export class Xoshiro128 {
+  private readonly prng: Prng;
+
+  /** @param seed any integer; only its low 32 bits are used. */
+  constructor(seed: number) {
+    this.prng = Prng.fromSeed(seed >>> 0);
+  }
+
+  /** The next 32 random bits as an unsigned integer. */
+  nextUint32(): number {
+    return this.prng.nextUint32();
+  }
+
+  /** A uniform number in [0, 1) with 24 random bits (exactly representable in float32). */
+  nextFloat(): number {
+    return this.prng.nextFloat24();
   }
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DataErrorCode } from './errors.js';
+import { NnErrorCode } from './errors.js';
 import { BatchSchedule, batchForStep, epochPermutation, microShards, shardRange } from './sampling.js';
 
-const throwsCode = (code: string) => expect.objectContaining({ name: 'DataError', code });
+const throwsCode = (code: string) => expect.objectContaining({ name: 'NnError', code });
 
 /**
  * An independent implementation of the README's algorithm in BigInt arithmetic:
@@ -114,9 +114,9 @@ describe('epochPermutation', () => {
   });
 
   it('rejects bad arguments with BAD_OPTIONS', () => {
-    expect(() => epochPermutation(-1, 0, 10)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => epochPermutation(1, 2 ** 32, 10)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => epochPermutation(1, 0, 2.5)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+    expect(() => epochPermutation(-1, 0, 10)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => epochPermutation(1, 2 ** 32, 10)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => epochPermutation(1, 0, 2.5)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
   });
 });
 
@@ -183,15 +183,15 @@ describe('batchForStep / BatchSchedule', () => {
       expect(indices.subarray(start, end)).toEqual(shards[s]);
     }
     expect(schedule.shardBlock(40, 4, 4)).toEqual(indices.subarray(16, 32));
-    expect(() => schedule.shardBlock(40, 6, 4)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => schedule.microShard(40, 8)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => schedule.microShard(40, -1)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+    expect(() => schedule.shardBlock(40, 6, 4)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => schedule.microShard(40, 8)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => schedule.microShard(40, -1)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
   });
 
   it('rejects bad options and steps with BAD_OPTIONS', () => {
     const bad = (options: Record<string, number>): void => {
       expect(() => new BatchSchedule({ seed: 1, datasetLength: 100, batchSize: 10, ...options })).toThrow(
-        throwsCode(DataErrorCode.BAD_OPTIONS),
+        throwsCode(NnErrorCode.BAD_OPTIONS),
       );
     };
     bad({ batchSize: 0 });
@@ -202,9 +202,9 @@ describe('batchForStep / BatchSchedule', () => {
     bad({ seed: -5 });
     const schedule = new BatchSchedule({ seed: 1, datasetLength: 100, batchSize: 10 });
     for (const step of [-1, 0.5, Number.NaN, 10 * 2 ** 32]) {
-      expect(() => schedule.batch(step)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+      expect(() => schedule.batch(step)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
     }
-    expect(() => schedule.permutation(-1)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+    expect(() => schedule.permutation(-1)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
     expect(schedule.epochOf(10 * 2 ** 32 - 1)).toBe(2 ** 32 - 1);
   });
 });
@@ -225,9 +225,29 @@ describe('microShards', () => {
   });
 
   it('rejects a batch that is not a multiple of the micro-shard size', () => {
-    expect(() => microShards(new Uint32Array(10), 3)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => microShards(new Uint32Array(10), 0)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => shardRange(1, 0)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
-    expect(() => shardRange(-1, 2)).toThrow(throwsCode(DataErrorCode.BAD_OPTIONS));
+    expect(() => microShards(new Uint32Array(10), 3)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => microShards(new Uint32Array(10), 0)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => shardRange(1, 0)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => shardRange(-1, 2)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+  });
+});
+
+describe('shardRange with the samples present', () => {
+  it('cuts the last shard short and covers every sample exactly once', () => {
+    for (const [m, n] of [[4, 10], [3, 12], [5, 1], [7, 50]] as const) {
+      const seen: number[] = [];
+      for (let s = 0; s * m < n; s++) {
+        const { start, end } = shardRange(s, m, n);
+        expect(end - start).toBe(Math.min(m, n - s * m));
+        for (let i = start; i < end; i++) seen.push(i);
+      }
+      expect(seen).toEqual(Array.from({ length: n }, (_, i) => i));
+    }
+  });
+
+  it('rejects a shard that starts past the samples present', () => {
+    expect(() => shardRange(3, 4, 12)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => shardRange(0, 4, 0)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
+    expect(() => shardRange(0, 4, -1)).toThrow(throwsCode(NnErrorCode.BAD_OPTIONS));
   });
 });

@@ -10,12 +10,10 @@
  * addition is done in exactly this order everywhere, so the result is bitwise identical
  * however the blocks were spread over workers.
  */
+import type { ShardBlock } from '@swarmgrad/protocol';
 
-/** An aligned block of micro-shards: `count` is a power of two and `start % count === 0`. */
-export interface ShardBlock {
-  start: number;
-  count: number;
-}
+/** An aligned block of micro-shards, declared by the wire contract (`@swarmgrad/protocol`). */
+export type { ShardBlock };
 
 /** True when `block` is a node of the tree over `shardCount` leaves. */
 export function isAlignedBlock(block: ShardBlock, shardCount: number): boolean {

@@ -1,15 +1,16 @@
 /**
  * Seeded sampling: which samples make up step `t`'s global batch and how that batch is cut into
- * micro-shards. Part of the determinism contract (DESIGN.md): the coordinator and every worker,
- * in any language, must compute exactly these indices. The algorithm is written out in the
- * README; golden values in `sampling.test.ts` pin it.
+ * micro-shards — the first three stages of the determinism contract (epoch permutation → batch
+ * → micro-shards; the fourth, the fixed summation tree, is `tree-sum.ts`). The coordinator,
+ * every worker and the tests, in any language, must compute exactly these indices. The
+ * algorithm is written out in the README; golden values in `sampling.test.ts` pin it.
  */
-import { DataError, DataErrorCode } from './errors.js';
+import { NnError, NnErrorCode } from './errors.js';
 import { Prng, checkUint32 } from './prng.js';
 
 function checkLength(value: unknown, what: string, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 0xffffffff) {
-    throw new DataError(DataErrorCode.BAD_OPTIONS, `${what} is ${String(value)}, expected an integer in [${min}, 2^32)`);
+    throw new NnError(NnErrorCode.BAD_OPTIONS, `${what} is ${String(value)}, expected an integer in [${min}, 2^32)`);
   }
   return value;
 }
@@ -27,7 +28,7 @@ function checkLength(value: unknown, what: string, min: number): number {
  * @param seed - run seed, integer in `[0, 2^32)`
  * @param epoch - 0-based epoch, integer in `[0, 2^32)`
  * @param length - dataset length, integer in `[0, 2^32)`
- * @throws {@link DataError} `BAD_OPTIONS`
+ * @throws {@link NnError} `BAD_OPTIONS`
  * @example
  * ```ts
  * epochPermutation(42, 0, 10); // a fresh Uint32Array holding 0..9 in a fixed order
@@ -88,7 +89,7 @@ export interface StepBatch {
  * Computes the whole permutation (O(datasetLength)); use a {@link BatchSchedule} to reuse it
  * across the steps of an epoch.
  *
- * @throws {@link DataError} `BAD_OPTIONS`
+ * @throws {@link NnError} `BAD_OPTIONS`
  * @example
  * ```ts
  * const { epoch, indices } = batchForStep({ seed: 42, datasetLength: 60000, batchSize: 64, step: 937 });
@@ -109,22 +110,38 @@ export interface ShardRange {
 
 /**
  * The positions of micro-shard `shardIndex` within a batch: `[shardIndex·m, shardIndex·m + m)`.
- * @throws {@link DataError} `BAD_OPTIONS` if an argument is not a valid integer
+ * With `sampleCount` (the samples actually present, e.g. a task's or an evaluation's), the
+ * last shard may be partial: `end` is `min(shardIndex·m + m, sampleCount)`. Every slice of
+ * samples into micro-shards (the worker's, the tests') goes through this function.
+ * @throws {@link NnError} `BAD_OPTIONS` if an argument is not a valid integer, or the shard
+ *   starts at or past `sampleCount`
+ * @example
+ * ```ts
+ * shardRange(2, 4);     // { start: 8, end: 12 }
+ * shardRange(2, 4, 10); // { start: 8, end: 10 }: the last, partial shard of 10 samples
+ * ```
  */
-export function shardRange(shardIndex: number, microShardSize: number): ShardRange {
+export function shardRange(shardIndex: number, microShardSize: number, sampleCount?: number): ShardRange {
   checkLength(microShardSize, 'microShardSize', 1);
   if (!Number.isSafeInteger(shardIndex) || shardIndex < 0) {
-    throw new DataError(DataErrorCode.BAD_OPTIONS, `shardIndex is ${String(shardIndex)}, expected a non-negative integer`);
+    throw new NnError(NnErrorCode.BAD_OPTIONS, `shardIndex is ${String(shardIndex)}, expected a non-negative integer`);
   }
   const start = shardIndex * microShardSize;
-  return { start, end: start + microShardSize };
+  if (sampleCount === undefined) return { start, end: start + microShardSize };
+  if (!Number.isSafeInteger(sampleCount) || sampleCount < 0 || start >= sampleCount) {
+    throw new NnError(
+      NnErrorCode.BAD_OPTIONS,
+      `micro-shard ${shardIndex} of ${microShardSize} samples starts at sample ${start}; expected a start inside the ${String(sampleCount)} samples present`,
+    );
+  }
+  return { start, end: Math.min(start + microShardSize, sampleCount) };
 }
 
 /**
  * Cut a batch into consecutive micro-shards of `microShardSize` samples: shard `s` holds
  * positions `[s·m, s·m + m)`. Returns views of `indices` (no copy), in shard order.
  *
- * @throws {@link DataError} `BAD_OPTIONS` if `microShardSize` is not a positive integer or
+ * @throws {@link NnError} `BAD_OPTIONS` if `microShardSize` is not a positive integer or
  *   `indices.length` is not a multiple of it
  * @example
  * ```ts
@@ -134,8 +151,8 @@ export function shardRange(shardIndex: number, microShardSize: number): ShardRan
 export function microShards(indices: Uint32Array, microShardSize: number): Uint32Array[] {
   checkLength(microShardSize, 'microShardSize', 1);
   if (indices.length % microShardSize !== 0) {
-    throw new DataError(
-      DataErrorCode.BAD_OPTIONS,
+    throw new NnError(
+      NnErrorCode.BAD_OPTIONS,
       `batch of ${indices.length} samples is not a multiple of microShardSize ${microShardSize}; expected batchSize = k · microShardSize`,
     );
   }
@@ -174,21 +191,21 @@ export class BatchSchedule {
   private cachedEpoch = -1;
   private cachedPermutation: Uint32Array = new Uint32Array(0);
 
-  /** @throws {@link DataError} `BAD_OPTIONS` */
+  /** @throws {@link NnError} `BAD_OPTIONS` */
   constructor(options: BatchScheduleOptions) {
     this.seed = checkUint32(options.seed, 'seed');
     this.datasetLength = checkLength(options.datasetLength, 'datasetLength', 1);
     this.batchSize = checkLength(options.batchSize, 'batchSize', 1);
     this.microShardSize = checkLength(options.microShardSize ?? this.batchSize, 'microShardSize', 1);
     if (this.batchSize > this.datasetLength) {
-      throw new DataError(
-        DataErrorCode.BAD_OPTIONS,
+      throw new NnError(
+        NnErrorCode.BAD_OPTIONS,
         `batchSize ${this.batchSize} is larger than datasetLength ${this.datasetLength}; expected at least one full batch per epoch`,
       );
     }
     if (this.batchSize % this.microShardSize !== 0) {
-      throw new DataError(
-        DataErrorCode.BAD_OPTIONS,
+      throw new NnError(
+        NnErrorCode.BAD_OPTIONS,
         `batchSize ${this.batchSize} is not a multiple of microShardSize ${this.microShardSize}`,
       );
     }
@@ -196,19 +213,19 @@ export class BatchSchedule {
     this.stepsPerEpoch = Math.floor(this.datasetLength / this.batchSize);
   }
 
-  /** The 0-based epoch of `step`. @throws {@link DataError} `BAD_OPTIONS` */
+  /** The 0-based epoch of `step`. @throws {@link NnError} `BAD_OPTIONS` */
   epochOf(step: number): number {
     this.checkStep(step);
     return Math.floor(step / this.stepsPerEpoch);
   }
 
-  /** The permutation of epoch `epoch` (a fresh copy). @throws {@link DataError} `BAD_OPTIONS` */
+  /** The permutation of epoch `epoch` (a fresh copy). @throws {@link NnError} `BAD_OPTIONS` */
   permutation(epoch: number): Uint32Array {
     checkUint32(epoch, 'epoch');
     return this.permutationView(epoch).slice();
   }
 
-  /** The global batch of `step`; see {@link batchForStep}. @throws {@link DataError} `BAD_OPTIONS` */
+  /** The global batch of `step`; see {@link batchForStep}. @throws {@link NnError} `BAD_OPTIONS` */
   batch(step: number): StepBatch {
     this.checkStep(step);
     const epoch = Math.floor(step / this.stepsPerEpoch);
@@ -225,7 +242,7 @@ export class BatchSchedule {
 
   /**
    * The dataset indices of micro-shard `shardIndex` of `step` (a fresh array).
-   * @throws {@link DataError} `BAD_OPTIONS` if `shardIndex` is not in `[0, numMicroShards)`
+   * @throws {@link NnError} `BAD_OPTIONS` if `shardIndex` is not in `[0, numMicroShards)`
    */
   microShard(step: number, shardIndex: number): Uint32Array {
     return this.shardBlock(step, shardIndex, 1);
@@ -235,15 +252,15 @@ export class BatchSchedule {
    * The dataset indices of `shardCount` consecutive micro-shards starting at `firstShard`
    * (positions `[firstShard·m, (firstShard + shardCount)·m)` of the batch), e.g. the aligned
    * block of 2^k shards a worker is given. A fresh array; cut it with {@link microShards}.
-   * @throws {@link DataError} `BAD_OPTIONS` if the block is not inside `[0, numMicroShards)`
+   * @throws {@link NnError} `BAD_OPTIONS` if the block is not inside `[0, numMicroShards)`
    */
   shardBlock(step: number, firstShard: number, shardCount: number): Uint32Array {
     if (
       !Number.isInteger(firstShard) || !Number.isInteger(shardCount) ||
       firstShard < 0 || shardCount < 1 || firstShard + shardCount > this.numMicroShards
     ) {
-      throw new DataError(
-        DataErrorCode.BAD_OPTIONS,
+      throw new NnError(
+        NnErrorCode.BAD_OPTIONS,
         `shard block [${String(firstShard)}, ${String(firstShard + shardCount)}) is outside the ${this.numMicroShards} micro-shards of a step`,
       );
     }
@@ -253,8 +270,8 @@ export class BatchSchedule {
 
   private checkStep(step: number): void {
     if (!Number.isSafeInteger(step) || step < 0 || Math.floor(step / this.stepsPerEpoch) > 0xffffffff) {
-      throw new DataError(
-        DataErrorCode.BAD_OPTIONS,
+      throw new NnError(
+        NnErrorCode.BAD_OPTIONS,
         `step is ${String(step)}, expected an integer in [0, ${this.stepsPerEpoch} · 2^32)`,
       );
     }
