@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planModel, zooModel } from '@swarmgrad/nn/core';
+import { planModel, zooModel } from '@swarmgrad/nn-core';
 import { MAX_LOG, MAX_STEPS, modelSummaryOf, RunState } from './store.js';
 import type { EvalResult, RunConfig, RunSnapshot, StepMetrics, WorkerSummary } from './types.js';
 

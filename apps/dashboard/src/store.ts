@@ -2,7 +2,7 @@
  * What the dashboard knows about one run, kept up to date from the live event stream (the
  * live run) or read once from the HTTP API (a past run, from its newest checkpoint).
  */
-import { planModel, summarize } from '@swarmgrad/nn/core';
+import { planModel, summarize } from '@swarmgrad/nn-core';
 import type {
   EvalResult,
   ModelSummary,
