@@ -129,8 +129,9 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     const { proc: train, out } = await startOnDefaultPort('train');
     const server = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
     expect(server).toMatchObject({ pid: train.child.pid, port: DEFAULT_PORT });
-    const first = await waitFor(() => currentOf(server.runId), (s) => s.step >= 1, 600_000, 'the first training step');
-    expect(first.workers.filter((w) => w.connected)).toHaveLength(2); // --workers 2 by default
+    await waitFor(() => currentOf(server.runId), (s) => s.step >= 1, 600_000, 'the first training step');
+    // --workers 2 by default (the second may still be choosing its backend when the first step is done)
+    await waitFor(() => currentOf(server.runId), (s) => s.workers.filter((w) => w.connected).length === 2, 600_000, 'both local workers');
     const workerPids = childPids(train.child.pid!);
     expect(workerPids).toHaveLength(2);
 
