@@ -42,8 +42,11 @@ const isolation = {
   'cross-origin-embedder-policy': 'require-corp',
 };
 
-/** `vite dev` forwards the WebSocket and the JSON API to a running `swarmgrad train|serve`. */
-const coordinator = process.env['SWARMGRAD_COORDINATOR'] ?? 'http://127.0.0.1:7070';
+/**
+ * `vite dev` forwards the WebSocket and the JSON API to a running `swarmgrad train|serve`:
+ * SWARMGRAD_COORDINATOR, as `swarmgrad worker` reads it (http://HOST:PORT or ws://HOST:PORT/ws).
+ */
+const coordinator = (process.env['SWARMGRAD_COORDINATOR'] ?? 'http://127.0.0.1:7070').replace(/^ws(s?):/, 'http$1:').replace(/\/ws\/?$/, '');
 
 // Served by `swarmgrad train|serve` at / (and /volunteer/): relative asset URLs work under both.
 export default defineConfig({

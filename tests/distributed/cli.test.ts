@@ -14,18 +14,28 @@ function cli(...args: string[]) {
 
 describe('the swarmgrad CLI', () => {
   it.each([
-    [['frobnicate'], /unknown command "frobnicate"/],
-    [['train', '--batch', '100', '--micro-batch', '32'], /--batch 100 must be a multiple of --micro-batch 32/],
-    [['train', '--lr', 'fast'], /--lr must be a number; got "fast"/],
-    [['train', '--model', 'resnet'], /--model must be one of lenet5, alexnet, alexnetSmall, mlp or a .json spec file/],
-    [['train', '--data', 'cifar'], /--data must be mnist, idx:DIR, images:DIR, cifar10:DIR, cifar100:DIR or synthetic/],
-    [['train', '--resume'], /--resume needs --out DIR/],
-    [['worker'], /--coordinator ws:\/\/HOST:PORT is required/],
-    [['worker', '--coordinator', 'http://x'], /must be a ws:\/\/ or wss:\/\/ URL/],
-    [['inspect', '/nonexistent/final.ckpt'], /no checkpoint at/],
-  ])('%j: a clear message and exit 2, no stack trace', (args, message) => {
+    [['frobnicate'], 'UNKNOWN_COMMAND', /unknown command "frobnicate"/],
+    [['train', '--batch', '100', '--micro-batch', '32'], 'CONFLICTING_FLAGS', /--batch 100 must be a multiple of --micro-batch 32/],
+    [['train', '--lr', 'fast'], 'BAD_VALUE', /--lr must be a number; got "fast"/],
+    [['train', '--model', 'resnet'], 'BAD_VALUE', /--model must be one of lenet5, alexnet, alexnetSmall, mlp or a .json spec file/],
+    [['train', '--data', 'cifar'], 'BAD_VALUE', /--data must be mnist, idx:DIR, images:DIR, cifar10:DIR, cifar100:DIR or synthetic/],
+    [['train', '--resume'], 'MISSING_ARGUMENT', /--resume needs --out DIR/],
+    [['train', '--resume', '--out', '/tmp/x', '--seed', '3'], 'CONFLICTING_FLAGS', /--resume continues the run in --out with its own settings; drop --seed/],
+    [['train', '--stepz', '3'], 'UNKNOWN_FLAG', /unknown flag --stepz; swarmgrad train takes --model, /],
+    [['train', '--steps'], 'MISSING_VALUE', /--steps needs a value/],
+    [['train', '--json=yes'], 'BAD_VALUE', /--json is a switch and takes no value/],
+    [['train', 'extra'], 'UNEXPECTED_ARGUMENT', /unexpected argument "extra"/],
+    [['serve', '--workers', '2'], 'UNKNOWN_FLAG', /unknown flag --workers/],
+    [['worker'], 'MISSING_ARGUMENT', /--coordinator ws:\/\/HOST:PORT is required \(or env SWARMGRAD_COORDINATOR\)/],
+    [['worker', '--coordinator', 'http://x'], 'BAD_VALUE', /must be a ws:\/\/ or wss:\/\/ URL/],
+    [['eval'], 'MISSING_ARGUMENT', /--checkpoint FILE is required/],
+    [['eval', '--checkpoint', 'f', '--backend', 'tpu'], 'BAD_VALUE', /--backend must be one of wasm, cpu, webgpu; got "tpu"/],
+    [['inspect'], 'MISSING_ARGUMENT', /FILE is required/],
+    [['inspect', '/nonexistent/final.ckpt'], 'BAD_INPUT', /no checkpoint at/],
+  ])('%j: %s, a clear message and exit 2, no stack trace', (args, code, message) => {
     const r = cli(...args);
     expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`: ${code}: `);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
@@ -37,7 +47,7 @@ describe('the swarmgrad CLI', () => {
     try {
       const r = cli('train', '--data', 'synthetic', '--steps', '1', '--port', String(port), '--out', join(tempDir('port'), 'out'));
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(new RegExp(`port ${port} is in use; pick another with --port`));
+      expect(r.stderr).toMatch(new RegExp(`BAD_INPUT: port ${port} is in use; pick another with --port`));
       expect(r.stderr).not.toMatch(/\n\s+at /);
     } finally {
       blocker.close();

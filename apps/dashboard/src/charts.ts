@@ -3,7 +3,10 @@
  * resized with their container, with a hover read-out. Redraws are coalesced into one
  * animation frame.
  */
+import { barTop, bucketStacks, columnExtremes, nearest, niceTicks, seriesExtent, shortNumber } from './chart-math.js';
 import { h } from './dom.js';
+
+export { niceTicks, shortNumber } from './chart-math.js';
 
 /** One series of a {@link LineChart}. */
 export interface Series {
@@ -191,25 +194,12 @@ export class LineChart extends CanvasChart {
       this.hideTip();
       return;
     }
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-    for (const s of series) {
-      for (let i = 0; i < s.xs.length; i++) {
-        const x = s.xs[i]!, y = s.ys[i]!;
-        if (!Number.isFinite(y)) continue;
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-      }
-    }
-    if (!Number.isFinite(x0)) {
+    const extent = seriesExtent(series, this.options.yMin, this.options.yMax);
+    if (!extent) {
       this.drawEmpty(ctx);
       return;
     }
-    if (x1 === x0) x1 = x0 + 1;
-    const span = y1 - y0 || Math.abs(y1) || 1;
-    y0 = this.options.yMin ?? y0 - span * 0.06;
-    y1 = this.options.yMax ?? y1 + span * 0.06;
+    const { x0, x1, y0, y1 } = extent;
     const { px, py, plotW } = this.axes(ctx, x0, x1, y0, y1);
     ctx.save();
     ctx.beginPath();
@@ -226,23 +216,14 @@ export class LineChart extends CanvasChart {
       if (style !== 'dots') {
         ctx.beginPath();
         // Many more points than pixels: draw min/max per pixel column (keeps spikes visible).
-        const stride = s.xs.length > plotW * 2 ? (s.xs.length / plotW) : 1;
-        if (stride > 1) {
-          for (let c = 0; c < plotW; c++) {
-            const from = Math.floor(c * stride);
-            const to = Math.min(s.xs.length, Math.floor((c + 1) * stride));
-            let lo = Infinity, hi = -Infinity;
-            for (let i = from; i < to; i++) {
-              const y = s.ys[i]!;
-              if (y < lo) lo = y;
-              if (y > hi) hi = y;
-            }
-            if (!Number.isFinite(lo)) continue;
-            const x = px(s.xs[from]!);
-            if (c === 0) ctx.moveTo(x, py(lo));
-            else ctx.lineTo(x, py(lo));
-            ctx.lineTo(x, py(hi));
-          }
+        const columns = columnExtremes(s.xs, s.ys, plotW);
+        if (columns) {
+          columns.forEach((column, c) => {
+            const x = px(column.x);
+            if (c === 0) ctx.moveTo(x, py(column.lo));
+            else ctx.lineTo(x, py(column.lo));
+            ctx.lineTo(x, py(column.hi));
+          });
         } else {
           for (let i = 0; i < s.xs.length; i++) {
             const x = px(s.xs[i]!), y = py(s.ys[i]!);
@@ -267,7 +248,12 @@ export class LineChart extends CanvasChart {
       this.hideTip();
       return;
     }
-    // Read-out: the value of each series nearest the pointer's step.
+    this.drawReadout(ctx, series, x0, x1, px, py, plotW);
+  }
+
+  /** The hover read-out: the value of each series nearest the pointer's step, and a marker line. */
+  private drawReadout(ctx: CanvasRenderingContext2D, series: Series[], x0: number, x1: number, px: (x: number) => number, py: (y: number) => number, plotW: number): void {
+    if (this.hoverX === null) return;
     const step = x0 + ((this.hoverX - this.left) / plotW) * (x1 - x0);
     const lines: string[] = [];
     let shownStep: number | null = null;
@@ -339,30 +325,11 @@ export class StackedBars extends CanvasChart {
     // An estimate of the plot width (the real one depends on the y labels).
     const plotW = Math.max(10, this.width - 60 - PAD.right);
     // Average neighbouring steps when there are more than one bar per 3 pixels.
-    const buckets = Math.min(n, Math.max(1, Math.floor(plotW / 3)));
-    const per = n / buckets;
-    const totals = new Float64Array(buckets);
-    const parts = this.stacks.map(() => new Float64Array(buckets));
-    const bucketX = new Float64Array(buckets);
-    for (let b = 0; b < buckets; b++) {
-      const from = Math.floor(b * per);
-      const to = Math.max(from + 1, Math.floor((b + 1) * per));
-      bucketX[b] = this.xs[from]!;
-      this.stacks.forEach((s, k) => {
-        let sum = 0;
-        for (let i = from; i < to; i++) sum += Math.max(0, s.values[i]!);
-        parts[k]![b] = sum / (to - from);
-        totals[b]! += parts[k]![b]!;
-      });
-    }
-    let top = 0;
-    for (const t of totals) if (t > top) top = t;
+    const { per, xs: bucketX, parts, totals } = bucketStacks(this.xs, this.stacks.map((stack) => stack.values), Math.floor(plotW / 3));
+    const buckets = bucketX.length;
     // One outlier (the first step waits for workers) would flatten every other bar: cap the
     // axis and mark the bars that go past it.
-    const sorted = Array.from(totals).sort((a, b) => a - b);
-    const p90 = sorted[Math.floor(0.9 * (sorted.length - 1))]!;
-    const capped = sorted.length >= 5 && p90 > 0 && top > 4 * p90;
-    if (capped) top = p90 * 2.2;
+    const { top, capped } = barTop(totals);
     const x0 = this.xs[0]!;
     const x1 = this.xs[n - 1]! + 1;
     const { px, py, plotW: width } = this.axes(ctx, x0, x1, 0, (top || 1) * 1.08);
@@ -395,39 +362,6 @@ export class StackedBars extends CanvasChart {
     const label = per > 1 ? `steps ${bucketX[b]}–${Math.floor(bucketX[b]! + per - 1)} (mean)` : `step ${bucketX[b]}`;
     this.showTip([label, ...this.stacks.map((s, k) => `${s.label}: ${format(parts[k]![b]!)}`), `total: ${format(totals[b]!)}`], px(bucketX[b]!));
   }
-}
-
-/** Index of the x nearest `x` in an ascending array (-1 when empty). */
-function nearest(xs: ArrayLike<number>, x: number): number {
-  if (!xs.length) return -1;
-  let lo = 0, hi = xs.length - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid]! < x) lo = mid;
-    else hi = mid;
-  }
-  return Math.abs(xs[lo]! - x) <= Math.abs(xs[hi]! - x) ? lo : hi;
-}
-
-/** About `count` round tick values covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count: number, integers = false): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = Math.max(integers ? 1 : 0, [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? 10 * magnitude);
-  const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
-  return ticks;
-}
-
-/** 0.25, 1.5k, 12k, 3.2M */
-export function shortNumber(value: number): string {
-  const abs = Math.abs(value);
-  if (abs >= 1e6) return `${Number((value / 1e6).toPrecision(3))}M`;
-  if (abs >= 1e4) return `${Number((value / 1e3).toPrecision(3))}k`;
-  if (abs >= 100) return String(Math.round(value));
-  if (abs === 0) return '0';
-  return String(Number(value.toPrecision(3)));
 }
 
 /** A colour for the canvas: `var(--name)` is looked up in the page's theme. */

@@ -2,7 +2,7 @@
  * What the dashboard knows about one run, kept up to date from the live event stream (the
  * live run) or read once from the HTTP API (a past run, from its newest checkpoint).
  */
-import { planModel, summarize } from '@swarmgrad/nn/core';
+import { planModel, summarize } from '@swarmgrad/nn-core';
 import type {
   EvalResult,
   ModelSummary,
@@ -28,8 +28,9 @@ export interface LogEntry {
 }
 
 /** Most step records kept in memory; older ones are thinned out (every other one dropped). */
-const MAX_STEPS = 20_000;
-const MAX_LOG = 200;
+export const MAX_STEPS = 20_000;
+/** Most event-log lines kept (the oldest are dropped). */
+export const MAX_LOG = 200;
 
 export class RunState {
   runId: string;

@@ -1,53 +1,51 @@
-import { evalCommand, inspectCommand } from './eval.js';
 import { UsageError } from './args.js';
+import { COMMANDS } from './commands.js';
+import { evalCommand, inspectCommand } from './eval.js';
 import { trainCommand } from './train.js';
 import { workerCommand } from './worker.js';
 import { exportCommand } from './export-command.js';
 import { predictCommand } from './predict-command.js';
 
-const HELP = `usage: swarmgrad <command> [flags]
+/** The command names and what runs each; the top-level help lists {@link COMMANDS}. */
+const HANDLERS: Record<string, (argv: string[]) => Promise<number>> = {
+  train: (argv) => trainCommand(argv, true),
+  serve: (argv) => trainCommand(argv, false),
+  worker: workerCommand,
+  eval: evalCommand,
+  inspect: inspectCommand,
+  export: exportCommand,
+  predict: predictCommand,
+};
 
-  train     train a model: coordinator + local Node workers + dashboard (the main job)
-  serve     coordinate a run and wait for workers (lab machines, volunteers)
-  worker    compute gradients for a coordinator: swarmgrad worker --coordinator ws://HOST:PORT
-  eval      evaluate a checkpoint: accuracy, loss, confusion matrix
-  inspect   show a checkpoint's run, step, optimizer and paramsSha256
-  export    write a checkpoint as ONNX (--format onnx) or a TensorFlow.js LayersModel (--format tfjs)
-  predict   classify image files with a checkpoint: swarmgrad predict --checkpoint FILE IMAGE...
+/** The top-level `--help`: every command and its summary, from the command table. */
+export function topLevelHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;
+  return [
+    'usage: swarmgrad <command> [flags]',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'swarmgrad <command> --help shows a command\'s flags.',
+  ].join('\n');
+}
 
-swarmgrad <command> --help shows a command's flags.`;
-
-/** Runs the CLI; resolves to the exit code. Usage errors print a message, not a stack trace. */
+/**
+ * Runs the CLI; resolves to the exit code: 0 done, 1 a runtime error with a stable code,
+ * 2 a usage error (`CODE: message`, no stack trace), 3 a run that was stopped before its end.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    switch (command) {
-      case 'train':
-        return await trainCommand(rest, true);
-      case 'serve':
-        return await trainCommand(rest, false);
-      case 'worker':
-        return await workerCommand(rest);
-      case 'eval':
-        return await evalCommand(rest);
-      case 'inspect':
-        return await inspectCommand(rest);
-      case 'export':
-        return await exportCommand(rest);
-      case 'predict':
-        return await predictCommand(rest);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        console.log(HELP);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      console.log(topLevelHelp());
+      return command === undefined ? 2 : 0;
     }
+    const handler = Object.hasOwn(HANDLERS, command) ? HANDLERS[command] : undefined;
+    if (!handler) throw new UsageError('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(command)}\n\n${topLevelHelp()}`);
+    return await handler(rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`swarmgrad ${command ?? ''}: ${error.message}`.replace('  ', ' '));
+      console.error(`swarmgrad${command && Object.hasOwn(HANDLERS, command) ? ` ${command}` : ''}: ${error.code}: ${error.message}`);
       return 2;
     }
     const coded = error as { code?: string; message?: string; name?: string };

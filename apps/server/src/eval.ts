@@ -1,35 +1,26 @@
 import { paramsSha256, type Checkpoint } from '@swarmgrad/coordinator';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
-import { createModel, useBackend, type BackendName } from '@swarmgrad/nn';
-import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { loadData } from './run-setup.js';
-import { IMAGE_DATA_FLAGS, dataOptionsFromDescriptor, type DataOptions } from './image-data.js';
+import { createModel, useBackend } from '@swarmgrad/nn';
+import { parseCommand, usage, UsageError } from './args.js';
+import { EVAL, INSPECT } from './commands.js';
+import { datasetFlag, loadData } from './run-setup.js';
+import { dataOptionsFromDescriptor, type DataOptions } from './image-data.js';
 import { classReport, formatClassReport } from './class-report.js';
-
-const evalSpecs = {
-  checkpoint: { type: 'string', help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-  data: { type: 'string', help: 'mnist, idx:DIR, images:DIR (its test/ or val/ folder), cifar10:DIR, cifar100:DIR or synthetic[:SEED] (default: the run\'s dataset)' },
-  strict: IMAGE_DATA_FLAGS.strict,
-  backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
-  json: { type: 'boolean', help: 'print JSON' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies Record<string, FlagSpec>;
 
 /** `swarmgrad eval --checkpoint F`: test accuracy, loss and the confusion matrix. */
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, evalSpecs);
-  if (flags.help) {
-    console.log(usage('eval', 'Evaluate a checkpoint on a test set: accuracy, loss, confusion matrix.', evalSpecs));
+  const { flags, help } = parseCommand(EVAL, argv);
+  if (help) {
+    console.log(usage(EVAL));
     return 0;
   }
-  const path = (flags.checkpoint as string | undefined) ?? positional[0];
-  if (!path) throw new UsageError('--checkpoint FILE is required');
+  const path = flags.checkpoint;
   const checkpoint = await loadCheckpoint(path);
-  const data = await loadData((flags.data as string | undefined) ?? datasetName(checkpoint), evalDataOptions(checkpoint, flags.strict === true));
-  await useBackend(((flags.backend as string | undefined) ?? 'wasm') as BackendName);
+  const data = await loadData(flags.data ?? datasetFlag(checkpoint.run.dataset), evalDataOptions(checkpoint, flags.strict));
+  await useBackend(flags.backend);
   const model = createModel(checkpoint.run.modelSpec);
-  if (model.paramCount !== checkpoint.params.length) throw new UsageError(`${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
-  if (model.inputShape.join('x') !== data.test.sampleShape.join('x')) throw new UsageError(`the model takes [${model.inputShape.join(', ')}] but the data's samples are [${data.test.sampleShape.join(', ')}]`);
+  if (model.paramCount !== checkpoint.params.length) throw new UsageError('BAD_INPUT', `${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
+  if (model.inputShape.join('x') !== data.test.sampleShape.join('x')) throw new UsageError('BAD_INPUT', `the model takes [${model.inputShape.join(', ')}] but the data's samples are [${data.test.sampleShape.join(', ')}]`);
   const classes = model.outputShape[0]!;
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let lossSum = 0;
@@ -61,20 +52,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const inspectSpecs = {
-  json: { type: 'boolean', help: 'print JSON' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies Record<string, FlagSpec>;
-
 /** `swarmgrad inspect F`: run spec, step, optimizer and the parameters' SHA-256. */
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, inspectSpecs);
-  if (flags.help) {
-    console.log(usage('inspect', 'Show what a checkpoint holds.', inspectSpecs, 'FILE'));
+  const { flags, positional, help } = parseCommand(INSPECT, argv);
+  if (help) {
+    console.log(usage(INSPECT));
     return 0;
   }
-  const path = positional[0];
-  if (!path) throw new UsageError('usage: swarmgrad inspect FILE [--json]');
+  const path = positional!;
   const checkpoint = await loadCheckpoint(path);
   const { run } = checkpoint;
   const evals = checkpoint.history.evals;
@@ -122,8 +107,8 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     return await readCheckpoint(path);
   } catch (error) {
     const e = error as { code?: string; message: string };
-    if (e.code === 'ENOENT') throw new UsageError(`no checkpoint at ${path}`);
-    if (e.code?.startsWith('CHECKPOINT')) throw new UsageError(`${e.code}: ${e.message}`);
+    if (e.code === 'ENOENT') throw new UsageError('BAD_INPUT', `no checkpoint at ${path}`);
+    if (e.code?.startsWith('CHECKPOINT')) throw new UsageError('BAD_INPUT', `${e.code}: ${e.message}`);
     throw error;
   }
 }
@@ -137,12 +122,4 @@ function evalDataOptions(checkpoint: Checkpoint, strict: boolean): DataOptions {
     options.channels = shape[2];
   }
   return options;
-}
-
-function datasetName(checkpoint: Checkpoint): string {
-  const d = checkpoint.run.dataset;
-  if (d.name === 'idx') return `idx:${String(d.dir)}`;
-  if (d.name === 'synthetic') return `synthetic:${String(d.seed)}`;
-  if (d.name === 'images' || d.name === 'cifar10' || d.name === 'cifar100') return `${d.name}:${String(d.dir)}`;
-  return d.name;
 }

@@ -7,7 +7,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ExportError, toOnnx, toTfjsLayersModel, type ExportInput } from '@swarmgrad/export';
 import type { Checkpoint } from '@swarmgrad/coordinator';
-import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { parseCommand, usage, UsageError } from './args.js';
+import { EXPORT } from './commands.js';
 import { loadCheckpoint } from './eval.js';
 import { classNamesOf, normalizationOf } from './image-data.js';
 
@@ -54,31 +55,21 @@ export async function runExport(options: ExportOptions): Promise<ExportResult> {
     await writeFile(join(dir, model.weightsFile), model.weights);
     return { format: 'tfjs', files: [join(dir, 'model.json'), join(dir, model.weightsFile)], bytes: json.length + model.weights.length, classNames: input.classNames ?? [] };
   } catch (error) {
-    if (error instanceof ExportError) throw new UsageError(`${options.checkpoint}: ${error.code}: ${error.message}`);
+    if (error instanceof ExportError) throw new UsageError('BAD_INPUT', `${options.checkpoint}: ${error.code}: ${error.message}`);
     throw error;
   }
 }
 
-const exportSpecs = {
-  checkpoint: { type: 'string', help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-  format: { type: 'string', choices: ['onnx', 'tfjs'], help: 'onnx: one .onnx file; tfjs: a folder with model.json + weights for tf.loadLayersModel', default: 'onnx' },
-  out: { type: 'string', help: 'output: model.onnx (onnx) or a folder (tfjs)' },
-  json: { type: 'boolean', help: 'print JSON' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies Record<string, FlagSpec>;
-
 /** `swarmgrad export`: parses `argv` and calls {@link runExport}. */
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, exportSpecs);
-  if (flags.help) {
-    console.log(usage('export', 'Export a checkpoint as ONNX (input "input" NHWC float32 in [0, 1], output "probabilities") or a TensorFlow.js LayersModel.', exportSpecs));
+  const { flags, help } = parseCommand(EXPORT, argv);
+  if (help) {
+    console.log(usage(EXPORT));
     return 0;
   }
-  const checkpoint = (flags.checkpoint as string | undefined) ?? positional[0];
-  if (!checkpoint) throw new UsageError('--checkpoint FILE is required');
-  const format = ((flags.format as string | undefined) ?? 'onnx') as 'onnx' | 'tfjs';
-  const out = (flags.out as string | undefined) ?? (format === 'onnx' ? 'model.onnx' : 'model-tfjs');
-  const result = await runExport({ checkpoint, format, out });
+  const format = flags.format as 'onnx' | 'tfjs';
+  const out = flags.out ?? (format === 'onnx' ? 'model.onnx' : 'model-tfjs');
+  const result = await runExport({ checkpoint: flags.checkpoint, format, out });
   if (flags.json) console.log(JSON.stringify(result));
   else console.log(`wrote ${result.files.join(', ')} (${result.bytes.toLocaleString('en-US')} bytes, ${result.classNames.length} classes)`);
   return 0;

@@ -22,11 +22,11 @@ import type { LoadedData } from './run-setup.js';
 
 /** Flags of `train`, `serve` and `eval` that shape image data. */
 export const IMAGE_DATA_FLAGS = {
-  'image-size': { type: 'string', help: "resize every image to HxW, e.g. 64x64 (images:DIR; default the first image's size)" },
+  'image-size': { type: 'string', placeholder: 'HxW', help: "resize every image to HxW, e.g. 64x64 (images:DIR; default the first image's size)" },
   augment: { type: 'string', help: 'training augmentation: crop[:PAD] (random crop, zero padding PAD, default 4), flip (horizontal), comma-separated, or none', default: 'none' },
   normalize: { type: 'string', help: 'per-channel normalisation: auto (mean/std of the training split; default for images and CIFAR), none, or MEAN,..,MEAN/STD,..,STD' },
   strict: { type: 'boolean', help: 'stop at the first corrupt image instead of skipping it' },
-} satisfies Record<string, FlagSpec>;
+} as const satisfies Record<string, FlagSpec>;
 
 /** How image data is prepared; built from flags ({@link dataOptionsFromFlags}) or a run's descriptor. */
 export interface DataOptions {
@@ -49,7 +49,7 @@ export function dataOptionsFromFlags(flags: Record<string, unknown>, seed: numbe
   const size = flags['image-size'];
   if (typeof size === 'string') {
     const match = /^(\d{1,4})x(\d{1,4})$/.exec(size);
-    if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) throw new UsageError(`--image-size must be HxW, e.g. 32x32; got ${JSON.stringify(size)}`);
+    if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) throw new UsageError('BAD_VALUE', `--image-size must be HxW, e.g. 32x32; got ${JSON.stringify(size)}`);
     options.imageSize = [Number(match[1]), Number(match[2])];
   }
   if (typeof flags.augment === 'string') {
@@ -57,7 +57,7 @@ export function dataOptionsFromFlags(flags: Record<string, unknown>, seed: numbe
     try {
       augmentation = parseAugmentation(flags.augment, seed);
     } catch (error) {
-      if (isDataError(error)) throw new UsageError(`--augment: ${error.message}`);
+      if (isDataError(error)) throw new UsageError('BAD_VALUE', `--augment: ${error.message}`);
       throw error;
     }
     if (augmentation) options.augmentation = augmentation;
@@ -71,7 +71,7 @@ function parseNormalize(text: string): DataOptions['normalize'] {
   if (text === 'auto' || text === 'none') return text;
   const [mean, std, extra] = text.split('/').map((part) => part.split(',').map(Number));
   if (!mean || !std || extra || mean.length !== std.length || ![...mean, ...std].every(Number.isFinite) || !std.every((s) => s > 0)) {
-    throw new UsageError(`--normalize must be auto, none or MEAN,..,MEAN/STD,..,STD with one positive std per mean, e.g. 0.49,0.48,0.45/0.25,0.24,0.26; got ${JSON.stringify(text)}`);
+    throw new UsageError('BAD_VALUE', `--normalize must be auto, none or MEAN,..,MEAN/STD,..,STD with one positive std per mean, e.g. 0.49,0.48,0.45/0.25,0.24,0.26; got ${JSON.stringify(text)}`);
   }
   return { mean, std };
 }
@@ -105,7 +105,7 @@ export async function loadImageData(spec: string, options: DataOptions): Promise
   const match = /^(images|cifar10|cifar100):(.*)$/.exec(spec);
   if (!match) return undefined;
   const [, kind, dir] = match as unknown as [string, 'images' | 'cifar10' | 'cifar100', string];
-  if (!dir) throw new UsageError(`--data ${kind}:DIR needs a directory, e.g. --data ${kind}:./my-${kind}`);
+  if (!dir) throw new UsageError('BAD_VALUE', `--data ${kind}:DIR needs a directory, e.g. --data ${kind}:./my-${kind}`);
   let train: ImageDataset;
   let test: ImageDataset;
   if (kind === 'images') {
@@ -150,7 +150,7 @@ async function loadImageSplits(dir: string, options: DataOptions): Promise<[Imag
 export function transformImageData(data: { descriptor: DatasetDescriptor; train: Dataset; test: Dataset }, options: DataOptions, fallback: 'auto' | 'none'): LoadedData {
   const { train, test } = data;
   if (!isImageDataset(train) || !isImageDataset(test)) {
-    if (options.augmentation || (options.normalize !== undefined && options.normalize !== 'none')) throw new UsageError(`--augment and --normalize need image data; ${data.descriptor.name} is not`);
+    if (options.augmentation || (options.normalize !== undefined && options.normalize !== 'none')) throw new UsageError('CONFLICTING_FLAGS', `--augment and --normalize need image data; ${data.descriptor.name} is not`);
     return data;
   }
   const channels = train.sampleShape[2] ?? 1;
@@ -159,7 +159,7 @@ export function transformImageData(data: { descriptor: DatasetDescriptor; train:
   try {
     normalization = wanted === 'auto' ? computeNormalization(train.images, channels) : wanted === 'none' ? undefined : checkNormalization(wanted, channels);
   } catch (error) {
-    if (isDataError(error)) throw new UsageError(`--normalize: ${error.message}`);
+    if (isDataError(error)) throw new UsageError('BAD_VALUE', `--normalize: ${error.message}`);
     throw error;
   }
   const descriptor: Record<string, JsonValue> = { ...data.descriptor };

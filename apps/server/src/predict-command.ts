@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { normalizationTable } from '@swarmgrad/data';
 import { decodeImage, imageToSample } from '@swarmgrad/data/node';
 import { createModel, useBackend, type BackendName } from '@swarmgrad/nn';
-import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { parseCommand, usage, UsageError } from './args.js';
+import { PREDICT } from './commands.js';
 import { loadCheckpoint } from './eval.js';
 import { classNamesOf, normalizationOf } from './image-data.js';
 
@@ -30,7 +31,7 @@ export async function runPredict(options: PredictOptions): Promise<Prediction[]>
   const checkpoint = await loadCheckpoint(options.checkpoint);
   const spec = checkpoint.run.modelSpec;
   if (spec.inputShape.length !== 3 || (spec.inputShape[2] !== 1 && spec.inputShape[2] !== 3)) {
-    throw new UsageError(`${options.checkpoint}: model input [${spec.inputShape.join(', ')}] is not an image with 1 or 3 channels`);
+    throw new UsageError('BAD_INPUT', `${options.checkpoint}: model input [${spec.inputShape.join(', ')}] is not an image with 1 or 3 channels`);
   }
   const [height, width, channels] = spec.inputShape as [number, number, 1 | 3];
   const table = normalizationTable(normalizationOf(checkpoint.run.dataset), channels);
@@ -38,7 +39,7 @@ export async function runPredict(options: PredictOptions): Promise<Prediction[]>
   const x = new Float32Array(options.images.length * size);
   for (const [n, file] of options.images.entries()) {
     const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${file} (${error.code ?? error.message})`);
+      throw new UsageError('BAD_INPUT', `cannot read ${file} (${error.code ?? error.message})`);
     });
     const sample = imageToSample(decodeImage(file, bytes), height, width, channels);
     for (let i = 0; i < size; i++) x[n * size + i] = table[(i % channels) * 256 + (sample[i] as number)] as number;
@@ -55,24 +56,14 @@ export async function runPredict(options: PredictOptions): Promise<Prediction[]>
   });
 }
 
-const predictSpecs = {
-  checkpoint: { type: 'string', help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-  backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
-  json: { type: 'boolean', help: 'print a JSON array of { file, class, probabilities }' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies Record<string, FlagSpec>;
-
 /** `swarmgrad predict`: parses `argv` and calls {@link runPredict}. */
 export async function predictCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, predictSpecs);
-  if (flags.help) {
-    console.log(usage('predict', 'Classify image files (PNG, JPEG) with a checkpoint; prints the class and the probabilities of each, in order.', predictSpecs, 'IMAGE...'));
+  const { flags, positionals, help } = parseCommand(PREDICT, argv);
+  if (help) {
+    console.log(usage(PREDICT));
     return 0;
   }
-  const checkpoint = flags.checkpoint as string | undefined;
-  if (!checkpoint) throw new UsageError('--checkpoint FILE is required');
-  if (!positional.length) throw new UsageError('give at least one image file: swarmgrad predict --checkpoint FILE IMAGE...');
-  const predictions = await runPredict({ checkpoint, images: positional, backend: ((flags.backend as string | undefined) ?? 'wasm') as BackendName });
+  const predictions = await runPredict({ checkpoint: flags.checkpoint, images: positionals, backend: flags.backend as BackendName });
   if (flags.json) {
     console.log(JSON.stringify(predictions));
     return 0;

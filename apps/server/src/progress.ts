@@ -15,55 +15,88 @@ export interface ProgressOptions {
   intervalMs?: number;
 }
 
+/** What the status line shows. */
+export interface ProgressState {
+  /** Steps applied. */
+  step: number;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  /** Samples per step (B). */
+  batchSize: number;
+  /** Last training loss (NaN before the first step). */
+  loss: number;
+  /** Last test accuracy. */
+  accuracy: number | undefined;
+  workers: number;
+  /** Recent steps per second (0: not measured yet). */
+  stepsPerSecond: number;
+}
+
+/** `epoch 1/4 · step 12/1872 · loss 0.3010 · test acc — · 2,560 samples/s · 2 workers · ETA 12:03` */
+export function statusLine(state: ProgressState): string {
+  const { step, totalSteps, stepsPerEpoch, stepsPerSecond, loss, accuracy, workers } = state;
+  const epoch = Math.floor(Math.max(step - 1, 0) / stepsPerEpoch) + 1;
+  const epochs = Math.ceil(totalSteps / stepsPerEpoch);
+  const eta = stepsPerSecond > 0 ? formatDuration((totalSteps - step) / stepsPerSecond) : '--:--';
+  return [
+    `epoch ${epoch}/${epochs}`,
+    `step ${step}/${totalSteps}`,
+    `loss ${Number.isFinite(loss) ? loss.toFixed(4) : '—'}`,
+    `test acc ${accuracy === undefined ? '—' : `${(accuracy * 100).toFixed(2)}%`}`,
+    `${Math.round(stepsPerSecond * state.batchSize).toLocaleString('en-US')} samples/s`,
+    `${workers} worker${workers === 1 ? '' : 's'}`,
+    `ETA ${eta}`,
+  ].join(' · ');
+}
+
+/** The log line of an engine event other than a step (undefined: nothing worth a line). */
+export function eventLine(event: CoordinatorEvent): string | undefined {
+  switch (event.kind) {
+    case 'eval':
+      return `eval at step ${event.step}: test loss ${event.loss.toFixed(4)}, accuracy ${(event.accuracy * 100).toFixed(2)}% on ${event.samples.toLocaleString('en-US')} images`;
+    case 'worker':
+      return `worker ${event.workerId}${event.name ? ` (${event.name})` : ''} ${event.action}: ${event.environment}, ${event.backend}${event.adapter ? ` (${event.adapter})` : ''}${event.trusted ? '' : ', untrusted'}${event.reason ? ` — ${event.reason}` : ''}`;
+    case 'reissue':
+      return `step ${event.step}: ${event.blocks.length} block(s) of ${event.fromWorker} re-issued (${event.reason}) to ${event.toWorkers.join(', ') || 'the next worker that joins'}`;
+    case 'rejected':
+      return `rejected ${event.workerId ?? 'a connection'}: ${event.code} — ${event.message}`;
+    case 'checkpoint':
+      return event.ok ? undefined : `checkpoint at step ${event.step} FAILED: ${event.error} (run paused)`;
+    case 'status':
+      return event.status === 'paused' || event.status === 'stopped' ? `run ${event.status} at step ${event.step}` : undefined;
+    case 'lr':
+      return `learning rate set to ${event.lr} from step ${event.step}`;
+    case 'error':
+      return `engine error: ${event.message}`;
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Turns the engine's events into a progress bar on a TTY (epoch, step, loss, accuracy,
- * samples/s, ETA, redrawn in place) or into plain log lines otherwise.
+ * samples/s, ETA, redrawn in place) or into plain log lines otherwise (at most one status
+ * line per `intervalMs`, and one at the last step).
  */
 export function createProgress(options: ProgressOptions): { onEvent(event: CoordinatorEvent): void; log(line: string): void; finish(): void } {
-  const { totalSteps, stepsPerEpoch, stream } = options;
+  const { stream } = options;
   const interval = options.intervalMs ?? 5000;
-  let step = options.startStep;
-  let loss = NaN;
-  let accuracy: number | undefined;
-  let workers = 0;
+  const { totalSteps, stepsPerEpoch, batchSize } = options;
+  const state: ProgressState = { totalSteps, stepsPerEpoch, batchSize, step: options.startStep, loss: NaN, accuracy: undefined, workers: 0, stepsPerSecond: 0 };
   let lastPrinted = 0;
   let drawn = false;
-  // samples/s over a sliding window of recent steps, so the ETA follows the current speed
+  // steps/s over a sliding window of recent steps, so the ETA follows the current speed
   const recent: Array<{ time: number; step: number }> = [];
-
-  const rate = (): number => {
-    if (recent.length < 2) return 0;
-    const first = recent[0]!;
-    const last = recent[recent.length - 1]!;
-    return (last.step - first.step) / Math.max((last.time - first.time) / 1000, 1e-3);
-  };
-
-  const line = (): string => {
-    const epoch = Math.floor(Math.max(step - 1, 0) / stepsPerEpoch) + 1;
-    const epochs = Math.ceil(totalSteps / stepsPerEpoch);
-    const stepsPerSecond = rate();
-    const eta = stepsPerSecond > 0 ? formatDuration((totalSteps - step) / stepsPerSecond) : '--:--';
-    const parts = [
-      `epoch ${epoch}/${epochs}`,
-      `step ${step}/${totalSteps}`,
-      `loss ${Number.isFinite(loss) ? loss.toFixed(4) : '—'}`,
-      `test acc ${accuracy === undefined ? '—' : `${(accuracy * 100).toFixed(2)}%`}`,
-      `${Math.round(stepsPerSecond * options.batchSize).toLocaleString('en-US')} samples/s`,
-      `${workers} worker${workers === 1 ? '' : 's'}`,
-      `ETA ${eta}`,
-    ];
-    return parts.join(' · ');
-  };
 
   const draw = (): void => {
     if (options.plain) {
-      stream.write(`${line()}\n`);
+      stream.write(`${statusLine(state)}\n`);
       return;
     }
     const width = Math.max(10, Math.min(30, (stream.columns ?? 100) - 110));
-    const filled = Math.round((width * step) / Math.max(totalSteps, 1));
+    const filled = Math.round((width * state.step) / Math.max(state.totalSteps, 1));
     const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
-    stream.write(`\r\x1b[2K${bar} ${line()}`.slice(0, (stream.columns ?? 200) + 8));
+    stream.write(`\r\x1b[2K${bar} ${statusLine(state)}`.slice(0, (stream.columns ?? 200) + 8));
     drawn = true;
   };
 
@@ -74,48 +107,28 @@ export function createProgress(options: ProgressOptions): { onEvent(event: Coord
     if (!options.plain) draw();
   };
 
+  const onStep = (event: Extract<CoordinatorEvent, { kind: 'step' }>): void => {
+    state.step = event.step + 1;
+    state.loss = event.loss;
+    state.workers = event.workers;
+    recent.push({ time: event.time, step: state.step });
+    if (recent.length > 20) recent.shift();
+    const first = recent[0]!;
+    const last = recent[recent.length - 1]!;
+    state.stepsPerSecond = recent.length < 2 ? 0 : (last.step - first.step) / Math.max((last.time - first.time) / 1000, 1e-3);
+    const now = Date.now();
+    if (!options.plain || now - lastPrinted >= interval || state.step === state.totalSteps) {
+      lastPrinted = now;
+      draw();
+    }
+  };
+
   return {
     onEvent(event) {
-      switch (event.kind) {
-        case 'step': {
-          step = event.step + 1;
-          loss = event.loss;
-          workers = event.workers;
-          recent.push({ time: event.time, step });
-          if (recent.length > 20) recent.shift();
-          const now = Date.now();
-          if (!options.plain || now - lastPrinted >= interval || step === totalSteps) {
-            lastPrinted = now;
-            draw();
-          }
-          break;
-        }
-        case 'eval':
-          accuracy = event.accuracy;
-          log(`eval at step ${event.step}: test loss ${event.loss.toFixed(4)}, accuracy ${(event.accuracy * 100).toFixed(2)}% on ${event.samples.toLocaleString('en-US')} images`);
-          break;
-        case 'worker':
-          log(`worker ${event.workerId}${event.name ? ` (${event.name})` : ''} ${event.action}: ${event.environment}, ${event.backend}${event.adapter ? ` (${event.adapter})` : ''}${event.trusted ? '' : ', untrusted'}${event.reason ? ` — ${event.reason}` : ''}`);
-          break;
-        case 'reissue':
-          log(`step ${event.step}: ${event.blocks.length} block(s) of ${event.fromWorker} re-issued (${event.reason}) to ${event.toWorkers.join(', ') || 'the next worker that joins'}`);
-          break;
-        case 'rejected':
-          log(`rejected ${event.workerId ?? 'a connection'}: ${event.code} — ${event.message}`);
-          break;
-        case 'checkpoint':
-          if (!event.ok) log(`checkpoint at step ${event.step} FAILED: ${event.error} (run paused)`);
-          break;
-        case 'status':
-          if (event.status === 'paused' || event.status === 'stopped') log(`run ${event.status} at step ${event.step}`);
-          break;
-        case 'lr':
-          log(`learning rate set to ${event.lr} from step ${event.step}`);
-          break;
-        case 'error':
-          log(`engine error: ${event.message}`);
-          break;
-      }
+      if (event.kind === 'step') return onStep(event);
+      if (event.kind === 'eval') state.accuracy = event.accuracy;
+      const text = eventLine(event);
+      if (text !== undefined) log(text);
     },
     log,
     finish() {

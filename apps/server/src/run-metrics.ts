@@ -12,9 +12,9 @@ import type { FlagSpec } from './args.js';
 
 /** The flags of `train` and `serve` that add curves. */
 export const METRICS_FLAGS = {
-  tensorboard: { type: 'string', help: 'write TensorBoard event files to DIR (scalars every step, histograms every --histogram-every steps)' },
+  tensorboard: { type: 'string', placeholder: 'DIR', help: 'write TensorBoard event files to DIR (scalars every step, histograms every --histogram-every steps)' },
   'histogram-every': { type: 'int', min: 0, help: 'steps between per-layer parameter histograms in --tensorboard (0: none)', default: 100 },
-} satisfies Record<string, FlagSpec>;
+} as const satisfies Record<string, FlagSpec>;
 
 /** Options of {@link attachRunMetrics}. */
 export interface RunMetricsOptions {

@@ -33,7 +33,7 @@ async function loadBuiltinData(spec: string): Promise<LoadedData> {
   }
   if (spec.startsWith('idx:')) {
     const dir = spec.slice(4);
-    if (!dir) throw new UsageError('--data idx:DIR needs a directory, e.g. --data idx:./fashion-mnist');
+    if (!dir) throw new UsageError('BAD_VALUE', '--data idx:DIR needs a directory, e.g. --data idx:./fashion-mnist');
     const [train, test] = await Promise.all([loadIdxDataset(dir, { split: 'train' }), loadIdxDataset(dir, { split: 'test' })]);
     return { descriptor: { name: 'idx', dir }, train, test };
   }
@@ -49,7 +49,15 @@ async function loadBuiltinData(spec: string): Promise<LoadedData> {
       test: subsetDataset(all, range(4096, 512), 'synthetic-test'),
     };
   }
-  throw new UsageError(`--data must be mnist, idx:DIR, images:DIR, cifar10:DIR, cifar100:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);
+  throw new UsageError('BAD_VALUE', `--data must be mnist, idx:DIR, images:DIR, cifar10:DIR, cifar100:DIR or synthetic[:SEED]; got ${JSON.stringify(spec)}`);
+}
+
+/** The `--data` value that names a dataset descriptor (the inverse of {@link loadData}). */
+export function datasetFlag(descriptor: DatasetDescriptor): string {
+  if (descriptor.name === 'idx') return `idx:${String(descriptor.dir)}`;
+  if (descriptor.name === 'synthetic') return `synthetic:${String(descriptor.seed)}`;
+  if (descriptor.name === 'images' || descriptor.name === 'cifar10' || descriptor.name === 'cifar100') return `${descriptor.name}:${String(descriptor.dir)}`;
+  return descriptor.name;
 }
 
 /** `--model`: a zoo name (shaped for the dataset) or a JSON spec file. Validated here. */
@@ -61,23 +69,23 @@ export async function loadModel(name: string, data: LoadedData): Promise<ModelSp
     try {
       spec = JSON.parse(await readFile(name, 'utf8')) as ModelSpec;
     } catch (error) {
-      throw new UsageError(`--model ${name}: cannot read a JSON model spec (${(error as Error).message})`);
+      throw new UsageError('BAD_INPUT', `--model ${name}: cannot read a JSON model spec (${(error as Error).message})`);
     }
   } else {
-    throw new UsageError(`--model must be one of ${Object.keys(zoo).join(', ')} or a .json spec file; got ${JSON.stringify(name)}`);
+    throw new UsageError('BAD_VALUE', `--model must be one of ${Object.keys(zoo).join(', ')} or a .json spec file; got ${JSON.stringify(name)}`);
   }
   try {
     if (name in zoo) planFitting(name, spec, data);
     const plan = planModel(spec);
     const expected = data.train.sampleShape;
     if (plan.inputShape.join('x') !== expected.join('x')) {
-      throw new UsageError(`model ${plan.name} takes input [${plan.inputShape.join(', ')}] but ${data.descriptor.name} samples are [${expected.join(', ')}]${name in zoo ? `; ${ZOO_FIT[name] ?? ''}` : ''}`);
+      throw new UsageError('BAD_INPUT', `model ${plan.name} takes input [${plan.inputShape.join(', ')}] but ${data.descriptor.name} samples are [${expected.join(', ')}]${name in zoo ? `; ${ZOO_FIT[name] ?? ''}` : ''}`);
     }
     if (plan.loss === 'softmaxCrossEntropy' && plan.outputShape[0]! < data.train.numClasses) {
-      throw new UsageError(`model ${plan.name} has ${plan.outputShape[0]} outputs but ${data.descriptor.name} has ${data.train.numClasses} classes`);
+      throw new UsageError('BAD_INPUT', `model ${plan.name} has ${plan.outputShape[0]} outputs but ${data.descriptor.name} has ${data.train.numClasses} classes`);
     }
   } catch (error) {
-    if (error instanceof NnError) throw new UsageError(`--model ${name}: ${error.message}`);
+    if (error instanceof NnError) throw new UsageError('BAD_INPUT', `--model ${name}: ${error.message}`);
     throw error;
   }
   return spec;
@@ -96,7 +104,7 @@ function planFitting(name: string, spec: ModelSpec, data: LoadedData): void {
     planModel(spec);
   } catch (error) {
     if (error instanceof NnError) {
-      throw new UsageError(`--model ${name} does not fit ${data.descriptor.name} samples [${data.train.sampleShape.join(', ')}] (${error.message}); ${ZOO_FIT[name] ?? ''}`);
+      throw new UsageError('BAD_INPUT', `--model ${name} does not fit ${data.descriptor.name} samples [${data.train.sampleShape.join(', ')}] (${error.message}); ${ZOO_FIT[name] ?? ''}`);
     }
     throw error;
   }

@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HttpError, type Route, type RouteContext } from './router.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -17,48 +17,51 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
-/** The web apps the server hosts: URL prefix → built `dist` folder of an app. */
+/** The web apps the server hosts: URL prefix (without its trailing slash) → built `dist` folder of an app. */
 export const WEB_APPS: ReadonlyArray<{ prefix: string; dir: string }> = [
-  { prefix: '/dashboard/', dir: fileURLToPath(new URL('../../dashboard/dist/', import.meta.url)) },
-  { prefix: '/volunteer/', dir: fileURLToPath(new URL('../../volunteer/dist/', import.meta.url)) },
-  { prefix: '/', dir: fileURLToPath(new URL('../../volunteer/dist/', import.meta.url)) },
+  { prefix: '/dashboard', dir: fileURLToPath(new URL('../../dashboard/dist/', import.meta.url)) },
+  { prefix: '/volunteer', dir: fileURLToPath(new URL('../../volunteer/dist/', import.meta.url)) },
+  { prefix: '', dir: fileURLToPath(new URL('../../volunteer/dist/', import.meta.url)) },
 ];
 
 /**
- * Serves the built web apps (`apps/dashboard/dist` at /dashboard/, `apps/volunteer/dist` at
- * / and /volunteer/). Every response is cross-origin isolated (COOP/COEP), which browsers
- * require for SharedArrayBuffer (threaded WASM). Returns false when nothing matched.
+ * Route-table rows for the built web apps (`apps/dashboard/dist` at /dashboard/,
+ * `apps/volunteer/dist` at / and /volunteer/): a file of the app's folder, or its
+ * `index.html` at the prefix itself (`/dashboard` and `/dashboard/`). Every response is
+ * cross-origin isolated (COOP/COEP), which browsers require for SharedArrayBuffer (threaded
+ * WASM). Anything else is 404; both apps route by `#hash`, so no path falls back to index.html.
  */
-export async function serveWebApps(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  let path = decodeURIComponent(url.pathname);
-  if (path === '/dashboard') path = '/dashboard/';
-  if (path === '/volunteer') path = '/volunteer/';
-  for (const app of WEB_APPS) {
-    if (!path.startsWith(app.prefix)) continue;
-    const rest = path.slice(app.prefix.length) || 'index.html';
-    const file = normalize(join(app.dir, rest));
-    if (!file.startsWith(app.dir.endsWith(sep) ? app.dir : app.dir + sep)) return false;
-    const found = await stat(file).catch(() => undefined);
-    const target = found?.isFile() ? file : extname(rest) === '' ? join(app.dir, 'index.html') : undefined;
-    if (!target) continue;
-    const info = target === file ? found : await stat(target).catch(() => undefined);
-    if (!info?.isFile()) {
+export function webAppRoutes(apps: ReadonlyArray<{ prefix: string; dir: string }> = WEB_APPS): Route[] {
+  return apps.flatMap((app) => {
+    const handler = (context: RouteContext) => serveFile(app, context.params['*'] ?? '', context);
+    return [
+      ...(app.prefix ? [{ methods: ['GET'] as const, path: app.prefix, handler }] : []),
+      { methods: ['GET'] as const, path: `${app.prefix}/*`, handler },
+    ];
+  });
+}
+
+async function serveFile(app: { prefix: string; dir: string }, rest: string, { req, res, path }: RouteContext): Promise<void> {
+  const root = app.dir.endsWith(sep) ? app.dir : app.dir + sep;
+  const file = normalize(join(root, rest || 'index.html'));
+  if (!file.startsWith(root)) throw new HttpError(404, 'NOT_FOUND', `nothing at ${path}`);
+  const found = await stat(file).catch(() => undefined);
+  if (!found?.isFile()) {
+    if (rest === '' || rest === 'index.html') {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`The web app for ${app.prefix} is not built; run npm run build.`);
-      return true;
+      res.end(`The web app for ${app.prefix || '/'} is not built; run npm run build.`);
+      return;
     }
-    res.writeHead(200, {
-      'content-type': TYPES[extname(target)] ?? 'application/octet-stream',
-      'content-length': info.size,
-      'cross-origin-opener-policy': 'same-origin',
-      'cross-origin-embedder-policy': 'require-corp',
-      'cross-origin-resource-policy': 'same-origin',
-      'cache-control': target.endsWith('index.html') ? 'no-cache' : 'public, max-age=3600',
-    });
-    if (req.method === 'HEAD') res.end();
-    else createReadStream(target).pipe(res);
-    return true;
+    throw new HttpError(404, 'NOT_FOUND', `nothing at ${path}`);
   }
-  return false;
+  res.writeHead(200, {
+    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+    'content-length': found.size,
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-embedder-policy': 'require-corp',
+    'cross-origin-resource-policy': 'same-origin',
+    'cache-control': file.endsWith('index.html') ? 'no-cache' : 'public, max-age=3600',
+  });
+  if (req.method === 'HEAD') res.end();
+  else createReadStream(file).pipe(res);
 }
