@@ -7,7 +7,8 @@
  * Both listen on the default port 7070, so they run one after the other.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -122,7 +123,7 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     const r = cli(['--help']);
     expect(r.code).toBe(0);
     const commands = r.stdout.split('\n').flatMap((line) => /^  ([a-z]+) {2,}/.exec(line)?.[1] ?? []);
-    expect(commands).toEqual(['train', 'serve', 'worker', 'eval', 'inspect']);
+    expect(commands).toEqual(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict']);
   });
 
   it('swarmgrad train: the first step completes and the run folder appears; SIGTERM stops it cleanly with a checkpoint', async () => {
@@ -181,6 +182,40 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     expect(Number(accuracy![2]!.replace(/,/g, ''))).toBe(correct);
   }, 600_000);
 
+  it('swarmgrad export --checkpoint FILE (default onnx): writes model.onnx in the working folder, a valid ONNX protobuf', () => {
+    const dir = tempDir('cmd-export');
+    const r = cli(['export', '--checkpoint', checkpoint], dir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*model\.onnx \([\d,]+ bytes, \d+ classes\)/);
+    const bytes = readFileSync(join(dir, 'model.onnx'));
+    // LeNet-5's 61,706 float32 parameters are in it, plus the graph
+    expect(bytes.length).toBeGreaterThan(61_706 * 4);
+    expect(bytes.includes(Buffer.from('probabilities'))).toBe(true);
+  }, 300_000);
+
+  it('swarmgrad predict --checkpoint FILE IMAGE: one line per image with its class and top probabilities', () => {
+    const dir = tempDir('cmd-predict');
+    const image = new PNG({ width: 28, height: 28, colorType: 0 });
+    for (let i = 0; i < 28 * 28; i++) {
+      const on = Math.abs((i % 28) - 14) < 2 && Math.floor(i / 28) > 4 && Math.floor(i / 28) < 24; // a vertical stroke: a "1"
+      image.data.fill(on ? 255 : 0, i * 4, i * 4 + 3);
+      image.data[i * 4 + 3] = 255;
+    }
+    const file = join(dir, 'one.png');
+    writeFileSync(file, PNG.sync.write(image, { colorType: 0 }));
+    const r = cli(['predict', '--checkpoint', checkpoint, file]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith(`${file}: `)).toBe(true);
+    expect(r.stdout.slice(file.length)).toMatch(/^: \d \(\d [\d.]+%/);
+    const json = JSON.parse(cli(['predict', '--checkpoint', checkpoint, '--json', file]).stdout) as Array<{ file: string; class: string; probabilities: Record<string, number> }>;
+    expect(json).toHaveLength(1);
+    const total = Object.values(json[0]!.probabilities).reduce((a, b) => a + b, 0);
+    expect(total).toBeCloseTo(1, 5);
+    expect(r.stdout).toContain(`${file}: ${json[0]!.class} (`);
+  }, 300_000);
+
   it('swarmgrad serve + swarmgrad worker --coordinator URL: the worker computes the first step; SIGTERM ends both cleanly', async () => {
     const { proc: serve, cwd, out } = await startOnDefaultPort('serve');
     const { runId } = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
@@ -220,6 +255,8 @@ function sampleValue(placeholder: string, dir: string): string {
     ADDRESS: '127.0.0.1',
     NAME: 'n',
     'ws://HOST:PORT': 'ws://127.0.0.1:1/ws',
+    HxW: '8x8',
+    PATH: join(dir, 'model.onnx'),
     VALUE: 'x',
   };
   const value = samples[placeholder];
@@ -229,7 +266,7 @@ function sampleValue(placeholder: string, dir: string): string {
 
 describe('every flag a command --help shows is accepted by that command', () => {
   const dir = tempDir('cmd-flags');
-  it.each(['train', 'serve', 'worker', 'eval', 'inspect'])('%s', (command) => {
+  it.each(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict'])('%s', (command) => {
     const help = cli([command, '--help']);
     expect(help.code).toBe(0);
     const flags = help.stdout.split('\n').flatMap((line) => {
