@@ -3,7 +3,7 @@
  * `@swarmgrad/protocol`, imported as types only), the HTTP API's run listings and past runs
  * (`apps/server`'s `runs.ts`), and the insights routes (`apps/server/src/insights.ts`).
  */
-import type { ModelSpec, OptimizerConfig } from '@swarmgrad/nn/core';
+import type { ModelSpec, OptimizerConfig } from '@swarmgrad/nn-core';
 import type {
   CoordinatorEvent,
   EvalResult,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOptimizer, treeWidth } from '@swarmgrad/nn/core';
+import { createOptimizer, treeWidth } from '@swarmgrad/nn-core';
 import { Prng } from '@swarmgrad/data';
 import type { ResultMessage, TrainBlockResult } from '@swarmgrad/protocol';
 import { encodeGradient } from '@swarmgrad/protocol';

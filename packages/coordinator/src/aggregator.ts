@@ -6,7 +6,7 @@
  * a `Phase`.
  */
 import { decodeGradient, isProtocolError, type GradientCodecName, type ResultMessage } from '@swarmgrad/protocol';
-import { combineNodes, type Optimizer } from '@swarmgrad/nn/core';
+import { combineNodes, type Optimizer } from '@swarmgrad/nn-core';
 import { CoordinatorErrorCode } from './errors.js';
 import type { WorkerRecord } from './membership.js';
 import type { ResultGate, ResultVerdict, ValidatedBlock } from './result-gate.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOptimizer } from '@swarmgrad/nn/core';
+import { createOptimizer } from '@swarmgrad/nn-core';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { CheckpointPolicy, checkResume } from './checkpoint-policy.js';
 import { CoordinatorErrorCode } from './errors.js';

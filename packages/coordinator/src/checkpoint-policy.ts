@@ -3,7 +3,7 @@
  * on stop), the one write in flight, the last step written, and whether a checkpoint may
  * resume this run. The bytes are `checkpoint.ts`'s; where they go is `onCheckpoint`'s.
  */
-import { validateOptimizerConfig, type Optimizer } from '@swarmgrad/nn/core';
+import { validateOptimizerConfig, type Optimizer } from '@swarmgrad/nn-core';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { TRAJECTORY_FIELDS, canonicalJson, type RunConfig } from './config.js';
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';

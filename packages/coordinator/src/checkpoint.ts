@@ -17,7 +17,7 @@
  */
 import { Packr } from 'msgpackr';
 import { MSGPACK_OPTIONS } from '@swarmgrad/protocol';
-import type { OptimizerState } from '@swarmgrad/nn/core';
+import type { OptimizerState } from '@swarmgrad/nn-core';
 import type { RunConfig } from './config.js';
 import { isJson } from './config.js';
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';

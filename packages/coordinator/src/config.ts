@@ -5,7 +5,7 @@
  */
 import type { JsonValue, RunConfig as WireRunConfig, WireLimits } from '@swarmgrad/protocol';
 import { DEFAULT_DECODE_LIMITS, GRADIENT_CODECS, frameBytesFor } from '@swarmgrad/protocol';
-import { planModel, validateOptimizerConfig, type ModelPlan, type ModelSpec, type OptimizerConfig } from '@swarmgrad/nn/core';
+import { planModel, validateOptimizerConfig, type ModelPlan, type ModelSpec, type OptimizerConfig } from '@swarmgrad/nn-core';
 import type { Dataset } from '@swarmgrad/data';
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 

@@ -18,7 +18,7 @@ import {
   type ProtocolError,
   type ResultMessage,
 } from '@swarmgrad/protocol';
-import { createOptimizer, initParams, type ModelPlan, type Optimizer } from '@swarmgrad/nn/core';
+import { createOptimizer, initParams, type ModelPlan, type Optimizer } from '@swarmgrad/nn-core';
 import { BatchSchedule } from '@swarmgrad/data';
 import { Aggregator, locateTask, validateResult } from './aggregator.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';

@@ -8,7 +8,7 @@
  * the tables grow by, resume tokens for `hello.workerId`, and how throughput is measured.
  */
 import { PROTOCOL_VERSION, type DecodeLimits, type GradientCodecName, type JsonObject, type WelcomeMessage, type WorkerCapabilities, type WorkerHelloMessage } from '@swarmgrad/protocol';
-import type { ModelPlan } from '@swarmgrad/nn/core';
+import type { ModelPlan } from '@swarmgrad/nn-core';
 import type { CoordinatorLimits, ResolvedEngineOptions, ResolvedRun } from './config.js';
 import type { WorkerSummary } from './events.js';
 

@@ -4,7 +4,7 @@
  * Prometheus text. It observes the run; nothing it does changes what is computed.
  */
 import type { Message, RunEvent } from '@swarmgrad/protocol';
-import { summarize, type ModelPlan } from '@swarmgrad/nn/core';
+import { summarize, type ModelPlan } from '@swarmgrad/nn-core';
 import type { Dataset } from '@swarmgrad/data';
 import type { ResolvedRun, RunConfig } from './config.js';
 import type { AccountedBlock, AccountedShard, CoordinatorEvent, EvalResult, ModelSummary, RunSnapshot, RunStatus, StepAccounting, StepMetrics, WorkersEvent } from './events.js';

@@ -3,7 +3,7 @@ import { Prng } from '@swarmgrad/data';
 import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks, taskIndices } from './scheduler.js';
 import type { ReissueEvent } from './events.js';
 import { Parts } from './testing/parts.js';
-import { isAlignedBlock } from '@swarmgrad/nn/core';
+import { isAlignedBlock } from '@swarmgrad/nn-core';
 
 describe('scheduler', () => {
   it('picks the largest power of two ≤ M / workers, capped', () => {

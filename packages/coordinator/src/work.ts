@@ -5,7 +5,7 @@
  * each field say so below.
  */
 import type { Backend, TaskKind } from '@swarmgrad/protocol';
-import type { TreeValue } from '@swarmgrad/nn/core';
+import type { TreeValue } from '@swarmgrad/nn-core';
 import type { WorkUnit } from './scheduler.js';
 
 /** A block of one phase, as the scheduler hands it out. */

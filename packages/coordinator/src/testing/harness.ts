@@ -25,7 +25,7 @@ import {
   treeWidth,
   type OptimizerConfig,
   type TreeValue,
-} from '@swarmgrad/nn/core';
+} from '@swarmgrad/nn-core';
 import { Prng, batchForStep, syntheticDataset, type Dataset } from '@swarmgrad/data';
 import { Coordinator, type CoordinatorOptions, type CoordinatorTransport } from '../coordinator.js';
 import type { RunConfig } from '../config.js';

@@ -3,7 +3,7 @@
  * whose per-shard gradient sums are computed in plain float32 JavaScript, so fake workers
  * and the single-process reference loop share one leaf function.
  */
-import type { ModelSpec, TreeValue } from '@swarmgrad/nn/core';
+import type { ModelSpec, TreeValue } from '@swarmgrad/nn-core';
 
 /** A dense-only model: `inputs` features → `classes` logits, softmax cross-entropy. */
 export function tinyModel(inputs = 4, classes = 3): ModelSpec {
