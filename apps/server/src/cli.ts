@@ -2,12 +2,14 @@ import { evalCommand, inspectCommand } from './eval.js';
 import { UsageError } from './args.js';
 import { trainCommand } from './train.js';
 import { workerCommand } from './worker.js';
+import { relayCommand } from './relay/command.js';
 
 const HELP = `usage: swarmgrad <command> [flags]
 
   train     train a model: coordinator + local Node workers + dashboard (the main job)
   serve     coordinate a run and wait for workers (lab machines, volunteers)
   worker    compute gradients for a coordinator: swarmgrad worker --coordinator ws://HOST:PORT
+  relay     forward a coordinator's work to nearby workers: swarmgrad relay --coordinator ws://HOST:PORT
   eval      evaluate a checkpoint: accuracy, loss, confusion matrix
   inspect   show a checkpoint's run, step, optimizer and paramsSha256
 
@@ -24,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(rest, false);
       case 'worker':
         return await workerCommand(rest);
+      case 'relay':
+        return await relayCommand(rest);
       case 'eval':
         return await evalCommand(rest);
       case 'inspect':
