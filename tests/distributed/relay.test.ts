@@ -27,6 +27,7 @@ interface RelaySummary {
   jobsReissued: number;
   blocksReturned: number;
   paramsForwarded: number;
+  paramsBytes: { sent: number; full: number; deltaFrames: number };
   workers: Array<{ id: string; name: string | null; tasksDone: number; connected: boolean }>;
 }
 
@@ -101,6 +102,10 @@ describe('relay', () => {
     for (const w of summary.workers) expect(w.tasksDone).toBeGreaterThan(0);
     expect(summary.blocksReturned).toBeGreaterThanOrEqual(20);
     expect(summary.paramsForwarded).toBeGreaterThanOrEqual(20);
+    // After their first full params the workers got xor-deflate deltas, applied to the exact
+    // bits (the hash above), in fewer bytes.
+    expect(summary.paramsBytes.deltaFrames).toBeGreaterThanOrEqual(30);
+    expect(summary.paramsBytes.sent).toBeLessThan(summary.paramsBytes.full);
     // The coordinator saw one worker: the relay.
     const { config } = JSON.parse(readFileSync(join(result.out, 'run.json'), 'utf8')) as { config: { runId: string } };
     expect(config.runId).toBe(result.runId);

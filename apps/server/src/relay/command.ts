@@ -10,6 +10,7 @@ const specs = {
   port: { type: 'int', min: 0, help: 'port workers connect to (0: any free port)', default: 7071 },
   host: { type: 'string', help: 'address to listen on', default: '0.0.0.0' },
   name: { type: 'string', help: 'label shown on the coordinator dashboard (default: relay@<host name>)' },
+  'full-params': { type: 'boolean', help: 'send workers the full parameters every step, not the lossless xor-deflate delta of consecutive steps' },
   json: { type: 'boolean', help: 'print a JSON line { listening } once listening and a JSON summary on stdout at the end' },
   help: { type: 'boolean', help: 'show this help' },
 } satisfies Record<string, FlagSpec>;
@@ -46,6 +47,7 @@ export async function relayCommand(argv: string[]): Promise<number> {
       host: (flags.host as string | undefined) ?? '0.0.0.0',
       port: (flags.port as number | undefined) ?? 7071,
       ...(flags.name ? { name: flags.name as string } : {}),
+      paramsDelta: flags['full-params'] !== true,
       log: (line) => console.error(`[relay] ${line}`),
     });
     if (json) console.log(JSON.stringify({ listening: relay.url }));

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import WebSocket, { WebSocketServer } from 'ws';
-import { decodeMessage, encodeMessage, PROTOCOL_VERSION, type Message, type WelcomeMessage } from '@swarmgrad/protocol';
+import { decodeMessage, encodeMessage, encodeParamsDelta, PROTOCOL_VERSION, type Message, type ParamsMessage, type WelcomeMessage } from '@swarmgrad/protocol';
 import { RelayError, RelayErrorCode } from './errors.js';
 import { WorkBook, type Outbox } from './work.js';
 
@@ -31,6 +31,8 @@ export interface RelayOptions {
   port: number;
   /** Label shown on the coordinator's dashboard. */
   name?: string;
+  /** Send workers that can apply it the `xor-deflate` delta of consecutive steps' parameters instead of the full vector (default true). */
+  paramsDelta?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -43,6 +45,8 @@ export interface RelaySummary {
   jobsReissued: number;
   blocksReturned: number;
   paramsForwarded: number;
+  /** Parameter bytes sent to workers, and what full params to each would have been. */
+  paramsBytes: { sent: number; full: number; deltaFrames: number };
   workers: Array<{ id: string; name: string | null; tasksDone: number; connected: boolean }>;
 }
 
@@ -107,6 +111,10 @@ interface Conn {
   ws: WebSocket;
   welcomed: boolean;
   lastSeen: number;
+  /** The worker listed `xor-deflate` in its capabilities (and has not failed to apply one). */
+  delta: boolean;
+  /** Step of the params last sent on this connection (-1: none). */
+  paramsStep: number;
 }
 
 class Relay implements RunningRelay {
@@ -119,8 +127,10 @@ class Relay implements RunningRelay {
   private readonly http: Server = createServer((req, res) => this.httpRequest(req.url ?? '/', res));
   private readonly wss: WebSocketServer;
   private paramsFrame: Buffer | undefined;
+  private params: ParamsMessage | undefined;
   private paramsStep = -1;
   private paramsForwarded = 0;
+  private readonly paramsBytes = { sent: 0, full: 0, deltaFrames: 0 };
   private nextConn = 1;
   private ended = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -178,12 +188,8 @@ class Relay implements RunningRelay {
     const out = outbox();
     switch (message.type) {
       case 'params':
-        if (message.step < this.paramsStep) return;
-        this.paramsFrame = data;
-        this.paramsStep = message.step;
-        this.book.dropBefore(message.step);
-        for (const [connId, conn] of this.conns) if (conn.welcomed) this.sendRaw(connId, data);
-        this.paramsForwarded++;
+        if (message.step < this.paramsStep || message.delta) return;
+        this.forwardParams(message, data);
         return;
       case 'task':
         this.book.addTask(message, out);
@@ -204,6 +210,40 @@ class Relay implements RunningRelay {
     this.flush(out);
   }
 
+  /**
+   * Forwards a step's parameters: the coordinator's own frame to workers that need the full
+   * vector, and one `xor-deflate` delta frame (encoded once) to those that hold the previous
+   * step's parameters and can apply it. Either way the worker ends with the exact same bits.
+   */
+  private forwardParams(message: ParamsMessage, frame: Buffer): void {
+    const previous = this.params;
+    this.params = message;
+    this.paramsFrame = frame;
+    this.paramsStep = message.step;
+    this.paramsForwarded++;
+    this.book.dropBefore(message.step);
+    let deltaFrame: Uint8Array | undefined;
+    for (const [connId, conn] of this.conns) {
+      if (!conn.welcomed) continue;
+      const useDelta = this.options.paramsDelta !== false && conn.delta && previous !== undefined && conn.paramsStep === previous.step && previous.step < message.step;
+      if (useDelta) {
+        deltaFrame ??= encodeMessage({
+          type: 'params', runId: message.runId, step: message.step, params: new Float32Array(0),
+          delta: { encoding: 'xor-deflate', baseStep: previous.step, bytes: encodeParamsDelta(previous.params, message.params) },
+        }).slice();
+        this.paramsBytes.deltaFrames++;
+      }
+      this.sendParams(connId, conn, useDelta ? deltaFrame! : frame, message.step);
+    }
+  }
+
+  private sendParams(connId: string, conn: Conn, frame: Uint8Array, step: number): void {
+    this.paramsBytes.sent += frame.byteLength;
+    this.paramsBytes.full += this.paramsFrame!.byteLength;
+    conn.paramsStep = step;
+    this.sendRaw(connId, frame);
+  }
+
   private heartbeat(echo?: number): Message {
     return { type: 'heartbeat', sentAt: Date.now(), status: this.book.busy ? 'busy' : 'idle', samplesPerSecond: Math.round(this.book.rate * 100) / 100, ...(echo !== undefined ? { echo } : {}) };
   }
@@ -220,7 +260,7 @@ class Relay implements RunningRelay {
 
   private open(ws: WebSocket): void {
     const connId = `d${this.nextConn++}`;
-    const conn: Conn = { ws, welcomed: false, lastSeen: Date.now() };
+    const conn: Conn = { ws, welcomed: false, lastSeen: Date.now(), delta: false, paramsStep: -1 };
     if (this.ended) return void ws.close(1000, 'relay stopping');
     this.conns.set(connId, conn);
     ws.on('message', (data: Buffer, isBinary) => this.fromWorker(connId, conn, data, isBinary));
@@ -254,6 +294,11 @@ class Relay implements RunningRelay {
         return;
       case 'error':
         if (message.ref?.taskId !== undefined) this.book.declined(connId, message.ref.taskId, out);
+        else if (message.code === 'MISSING_PARAMS' && this.paramsFrame) {
+          // A delta it could not apply: full params from now on.
+          conn.delta = false;
+          this.sendParams(connId, conn, this.paramsFrame, this.paramsStep);
+        }
         break;
       case 'bye':
         conn.ws.close(1000, 'bye');
@@ -273,13 +318,14 @@ class Relay implements RunningRelay {
     if (!message.capabilities.codecs.includes('f32')) return this.refuse(connId, RelayErrorCode.CODEC_UNSUPPORTED, 'a relay needs f32 gradients', true);
     const worker = this.book.addWorker(connId, message.name, message.capabilities.samplesPerSecond);
     conn.welcomed = true;
+    conn.delta = message.capabilities.paramsEncodings?.includes('xor-deflate') === true;
     const w = this.welcome;
     this.sendTo(connId, {
       type: 'welcome', protocolVersion: PROTOCOL_VERSION, workerId: worker.id, runId: w.runId, trusted: true,
       heartbeatIntervalMs: w.heartbeatIntervalMs, heartbeatTimeoutMs: this.heartbeatTimeoutMs, codec: 'f32', modelSpec: w.modelSpec,
       parameterCount: w.parameterCount, microShardSize: w.microShardSize, dataset: w.dataset, limits: w.limits,
     });
-    if (this.paramsFrame) this.sendRaw(connId, this.paramsFrame);
+    if (this.paramsFrame) this.sendParams(connId, conn, this.paramsFrame, this.paramsStep);
     this.log(`worker ${worker.id}${message.name ? ` (${message.name})` : ''} joined`);
     const out = outbox();
     this.book.dispatch(out);
@@ -344,6 +390,7 @@ class Relay implements RunningRelay {
       reason,
       ...this.book.stats,
       paramsForwarded: this.paramsForwarded,
+      paramsBytes: { ...this.paramsBytes },
       workers: this.book.everyWorker.map((w) => ({ id: w.id, name: w.name, tasksDone: w.tasksDone, connected: this.book.workers.get(w.connId) === w })),
     };
   }
