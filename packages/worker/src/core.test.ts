@@ -149,7 +149,7 @@ describe('GradientWorker errors', () => {
       worker.handle(task({ taskId: 't-2', step: 2, blocks: [{ start: 0, count: 2 }], microShardSize: 4, sampleCount: 8 }));
       await worker.whenIdle();
     }
-    const [a, b] = [full, viaDelta].map(({ sent }) => (only(sent, 'result')[0]!.blocks[0]!.gradient as { payload: Float32Array }).payload);
+    const [a, b] = [full, viaDelta].map(({ sent }) => ((only(sent, 'result')[0] as TrainResultMessage).blocks[0]!.gradient as { payload: Float32Array }).payload);
     expect(only(viaDelta.sent, 'error')).toEqual([]);
     expect(sameBits(a!, b!)).toBe(true);
     // A delta whose base it does not hold: MISSING_PARAMS, and the step stays without params.
