@@ -29,7 +29,8 @@ export async function measureRelays({ relays, workers, steps = 5, delta = true }
   const ready = async () => {
     while (connected < workers) await new Promise((r) => setTimeout(r, 100));
   };
-  const last = steps + 4;
+  // Marks at steps 4 and steps + 3: the last step's mark could be lost when the run ends.
+  const last = steps + 3;
   const result = await measureCoordinator({ workers, connectedPeers: relays, steps, spawnClients, ready, onStep: (step) => (step === 4 || step === last) && mark() });
   const [a, b] = await Promise.all(marks);
   return { ...result, relays, relayCpuMsPerStep: (b.cpuMs - a.cpuMs) / (last - 4), relayRssMB: b.rssMB };
