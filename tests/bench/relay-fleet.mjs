@@ -11,9 +11,13 @@ for (let i = 0; i < Number(count); i++) {
 process.send({ urls: relays.map((r) => r.url) });
 setInterval(async () => {
   let workers = 0;
-  for (const r of relays) {
-    const health = await (await fetch(r.url.replace('ws:', 'http:') + '/healthz')).json();
-    workers += health.summary.workers.filter((w) => w.connected).length;
+  try {
+    for (const r of relays) {
+      const health = await (await fetch(r.url.replace('ws:', 'http:') + '/healthz')).json();
+      workers += health.summary.workers.filter((w) => w.connected).length;
+    }
+  } catch {
+    return; // the relays are closing: the run is over
   }
   process.send({ workers });
 }, 200).unref();
