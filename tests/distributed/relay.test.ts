@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { helloFrame, helloReply, rawExchange, rawFrame } from './bad-input.js';
+import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
 import { BASE_RUN, SWARMGRAD, snapshot, sleep, startCli, tempDir, train, waitFor } from './cli.js';
 
 // Issue #12, part 3: a relay is one trusted worker upstream and a coordinator downstream; it
@@ -154,7 +154,7 @@ describe('relay', () => {
     expect(coordinator.reissued).toBeGreaterThan(0);
   });
 
-  it('admits only workers with its token; malformed frames and dashboards are refused, the run is unaffected', async () => {
+  it('admits only workers with its token; malformed frames, dashboards and corrupted results are refused, the run is unaffected', async () => {
     const token = 'relay-lab-token-4';
     const run = serve('relay-bad-input', token);
     const { ws } = await run.server;
@@ -177,6 +177,16 @@ describe('relay', () => {
       rawFrame({ type: 'result', kind: 'eval', taskId: 'nope', runId: 'x', step: 0, timing: { computeMs: 1 }, backend: 'cpu', blocks: [{ start: 0, count: 1, lossSum: 0, sampleCount: 16, correct: 0 }] }),
     ]);
     expect(forged.codes).toContain('STALE_RESULT');
+    // Token holders that compute real gradients and corrupt them on the way out: refused
+    // with their codes, their sub-blocks re-issued to the honest worker.
+    const [short, nan, duplicate] = await Promise.all([
+      tamperingWorker(url, token, 'short-gradient', 'LENGTH_MISMATCH'),
+      tamperingWorker(url, token, 'nan', 'NON_FINITE'),
+      tamperingWorker(url, token, 'duplicate', 'STALE_RESULT'),
+    ]);
+    expect(short).toContain('LENGTH_MISMATCH');
+    expect(nan).toContain('NON_FINITE');
+    expect(duplicate).toContain('STALE_RESULT');
     const result = await run.result;
     expect(result.paramsSha256).toBe(baseline);
   });

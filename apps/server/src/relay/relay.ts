@@ -278,7 +278,13 @@ class Relay implements RunningRelay {
         : { maxFrameBytes: HELLO_FRAME_BYTES });
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'MALFORMED';
-      return this.refuse(connId, code, (error as Error).message, !conn.welcomed);
+      this.refuse(connId, code, (error as Error).message, !conn.welcomed);
+      if (conn.welcomed) {
+        const out = outbox();
+        this.book.reissueHeldBy(connId, out);
+        this.flush(out);
+      }
+      return;
     }
     if (!conn.welcomed) return this.hello(connId, conn, message);
     const out = outbox();

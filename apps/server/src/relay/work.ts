@@ -100,6 +100,15 @@ export class WorkBook {
     this.dispatch(out);
   }
 
+  /** A worker sent a frame that failed to decode (its result, most likely): its jobs go to others. */
+  reissueHeldBy(connId: string, out: Outbox): void {
+    const worker = this.workers.get(connId);
+    if (!worker) return;
+    worker.rate /= 2;
+    for (const job of this.jobs.values()) if (job.holder === connId && !job.done && (!job.forwarded || job.forwarded.size === 0)) this.requeue(job);
+    this.dispatch(out);
+  }
+
   /** Sum of the workers' throughput estimates (samples/s): what the relay reports upstream. */
   get rate(): number {
     let sum = 0;
