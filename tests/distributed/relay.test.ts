@@ -136,6 +136,24 @@ describe('relay', () => {
     expect(coordinator.reissued).toBe(0);
   });
 
+  it('a straggler behind the relay: its sub-blocks are re-issued inside at half the deadline, same hash', async () => {
+    const token = 'relay-lab-token-5';
+    const run = serve('relay-straggler', token);
+    const { ws } = await run.server;
+    const relay = startRelay(ws, token);
+    const url = await relay.url;
+    startWorker(url, token, 'steady');
+    startWorker(url, token, 'straggler', '--slowdown-ms', '30000');
+    const result = await run.result;
+    expect(result.paramsSha256).toBe(baseline);
+    const summary = await relay.summary;
+    expect(summary.jobsReissued).toBeGreaterThan(0);
+    const ckpt = await readCheckpoint(join(result.out, 'final.ckpt'));
+    // No step waited for the straggler's 30 s.
+    expect(Math.max(...ckpt.history.steps.map((s) => s.stepMs))).toBeLessThan(30_000);
+    expect((await reissuedAtCoordinator(result.out, 2)).reissued).toBe(0);
+  });
+
   it('kill -9 of the relay mid-run: the coordinator re-issues its blocks to a direct worker, same hash', async () => {
     const token = 'relay-lab-token-3';
     const run = serve('relay-dies', token);

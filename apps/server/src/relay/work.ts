@@ -13,6 +13,14 @@ const DEFAULT_RATE = 100;
 /** Weight of a new observation in a worker's throughput estimate. */
 const EWMA = 0.3;
 
+/**
+ * A sub-task's deadline: half the upstream task's, so that a stalled worker's sub-blocks are
+ * re-issued inside the relay before the coordinator gives up on the whole block.
+ */
+function innerDeadline(upstreamMs: number): number {
+  return Math.max(1, Math.floor(upstreamMs / 2));
+}
+
 /** A connected, welcomed downstream worker. */
 export interface DownWorker {
   connId: string;
@@ -128,7 +136,7 @@ export class WorkBook {
     const up: UpTask = { task, parents: new Map(), computeMs: 0 };
     const m = task.microShardSize;
     if (task.kind === 'eval') {
-      this.enqueue({ id: `${task.taskId}~e`, up, message: { ...task, taskId: `${task.taskId}~e` }, samples: task.indices.length, forwarded: new Set(), holder: null, sentAt: 0, deadlineAt: 0, done: false });
+      this.enqueue({ id: `${task.taskId}~e`, up, message: { ...task, taskId: `${task.taskId}~e`, deadlineMs: innerDeadline(task.deadlineMs) }, samples: task.indices.length, forwarded: new Set(), holder: null, sentAt: 0, deadlineAt: 0, done: false });
     } else {
       const shards = task.blocks.reduce((a, b) => a + b.count, 0);
       const pieces = splitTask(task, pieceSize(shards, this.workers.size));
@@ -136,7 +144,7 @@ export class WorkBook {
       pieces.forEach((piece, i) => {
         up.parents.get(piece.parent.start)!.expected++;
         const id = `${task.taskId}~${i}`;
-        const message: TaskMessage = { type: 'task', taskId: id, runId: task.runId, step: task.step, kind: 'train', blocks: [piece.block], microShardSize: m, indices: piece.indices, deadlineMs: task.deadlineMs };
+        const message: TaskMessage = { type: 'task', taskId: id, runId: task.runId, step: task.step, kind: 'train', blocks: [piece.block], microShardSize: m, indices: piece.indices, deadlineMs: innerDeadline(task.deadlineMs) };
         if (task.split) message.split = task.split;
         if (piece.x) message.x = piece.x;
         if (piece.labels) message.labels = piece.labels;
