@@ -15,7 +15,7 @@ import { FrameEncoder } from '@swarmgrad/protocol';
 const SIM = fileURLToPath(new URL('./sim-workers.mjs', import.meta.url));
 
 /** One measurement: W workers, a codec, `steps` steps; returns medians per step. */
-export async function measureCoordinator({ workers, codec = 'f32', steps = 30 }) {
+export async function measureCoordinator({ workers, codec = 'f32', steps = 30, connectedPeers = workers, spawnClients = (url) => fork(SIM, [url, String(workers), codec], { stdio: 'ignore' }), ready, onStep }) {
   const data = syntheticDataset({ seed: 1, length: 4096, height: 28, width: 28, channels: 1, numClasses: 10 });
   const sockets = new Map();
   let nextId = 1;
@@ -61,16 +61,18 @@ export async function measureCoordinator({ workers, codec = 'f32', steps = 30 })
   });
   await new Promise((r) => http.listen(0, '127.0.0.1', r));
   const url = `ws://127.0.0.1:${http.address().port}`;
-  const sim = fork(SIM, [url, String(workers), codec], { stdio: 'ignore' });
+  const sim = spawnClients(url);
   const ticker = setInterval(timed(() => engine.tick()), 100);
   // Wait for every simulated worker, then start: all of them get blocks from the first step.
-  while (engine.snapshot().workers.length < workers) await new Promise((r) => setTimeout(r, 50));
+  while (engine.snapshot().workers.length < connectedPeers) await new Promise((r) => setTimeout(r, 50));
+  await ready?.();
   const perStep = [];
   let mark = { busy: 0, out: 0, in: 0 };
   engine.on((event) => {
     if (event.kind !== 'step') return;
     perStep.push({ step: event.step, busyMs: busyMs - mark.busy, out: bytesOut - mark.out, in: bytesIn - mark.in, stepMs: event.stepMs, workers: event.workers });
     mark = { busy: busyMs, out: bytesOut, in: bytesIn };
+    onStep?.(event.step);
   });
   engine.start();
   await engine.done;
@@ -83,7 +85,8 @@ export async function measureCoordinator({ workers, codec = 'f32', steps = 30 })
     const v = rows.map((r) => r[key]).sort((a, b) => a - b);
     return v[Math.floor(v.length / 2)];
   };
-  return { workers, codec, coordinatorMs: median('busyMs'), stepMs: median('stepMs'), bytesToWorkers: median('out'), bytesFromWorkers: median('in'), activeWorkers: median('workers') };
+  const memory = process.memoryUsage();
+  return { workers, codec, rssMB: memory.rss / 2 ** 20, heapMB: memory.heapUsed / 2 ** 20, coordinatorMs: median('busyMs'), stepMs: median('stepMs'), bytesToWorkers: median('out'), bytesFromWorkers: median('in'), activeWorkers: median('workers') };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

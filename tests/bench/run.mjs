@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes };
+const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
@@ -191,4 +191,45 @@ async function benchSampleBytes() {
     'uint8 pixels': `${fmt(r.afterBytes)} B`,
     ratio: (r.afterBytes / r.beforeBytes).toFixed(3),
   })));
+}
+
+/** Child-process JSON of one bench script (each measurement in a fresh process, like the others). */
+function runJson(script, args) {
+  const out = execFileSync(process.execPath, [join(here, script), ...args.map(String)], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').map((line) => JSON.parse(line));
+}
+
+async function benchParams() {
+  const rows = runJson('params-delta.mjs', ['lenet5', 'alexnetSmall']).map((r) => ({
+    model: r.model,
+    parameters: fmt(r.parameters),
+    'full params bytes / worker / step': fmt(r.fullBytes),
+    'xor-deflate delta bytes / worker / step': fmt(r.deltaBytes),
+    'delta / full': `${((100 * r.deltaBytes) / r.fullBytes).toFixed(1)} %`,
+    'encode ms (once per step)': r.encodeMs.toFixed(1),
+    'apply ms (per worker)': r.applyMs.toFixed(1),
+  }));
+  table('Parameters out per step per worker: full broadcast vs the lossless xor-deflate delta (Adam lr 1e-3, synthetic gradients; exact bits checked)', Object.keys(rows[0]), rows);
+}
+
+async function benchCapacity() {
+  // Bounded counts on this 2-core machine: CAPACITY_WORKERS (default 1000) simulated workers,
+  // on one coordinator, then behind CAPACITY_RELAYS (default 20) relays.
+  const workers = Number(process.env.CAPACITY_WORKERS ?? 1000);
+  const relays = Number(process.env.CAPACITY_RELAYS ?? 20);
+  const direct = runJson('coordinator.mjs', [workers, 'f32', 5])[0];
+  const relayed = runJson('capacity.mjs', [relays, workers, 5])[0];
+  const mb = (b) => (b / 1e6).toFixed(2);
+  const rows = [
+    { setup: `${fmt(workers)} workers on one coordinator`, 'coordinator ms/step': direct.coordinatorMs.toFixed(1), 'coordinator RSS MB': direct.rssMB.toFixed(0), 'MB out of coordinator / step': mb(direct.bytesToWorkers), 'MB into coordinator / step': mb(direct.bytesFromWorkers), 'relay CPU ms/step (each)': '', 'relays RSS MB (all)': '', 'step wall ms': direct.stepMs },
+    { setup: `${fmt(workers)} workers behind ${relays} relays`, 'coordinator ms/step': relayed.coordinatorMs.toFixed(1), 'coordinator RSS MB': relayed.rssMB.toFixed(0), 'MB out of coordinator / step': mb(relayed.bytesToWorkers), 'MB into coordinator / step': mb(relayed.bytesFromWorkers), 'relay CPU ms/step (each)': (relayed.relayCpuMsPerStep / relays).toFixed(1), 'relays RSS MB (all)': relayed.relayRssMB.toFixed(0), 'step wall ms': relayed.stepMs },
+  ];
+  table(`Capacity, LeNet-5 (B = 256, m = 1), simulated workers over real sockets (median of 5 steps after 5 warm-up)`, Object.keys(rows[0]), rows);
+  // The model: a coordinator's cost grows with its direct peers (params + tasks out, results
+  // in), not with the workers behind relays; a relay's cost grows linearly with its workers.
+  const perRelayWorkers = 10_000 / relays;
+  const scale = perRelayWorkers / (workers / relays);
+  console.log(`\nExtrapolation to 10,000 workers behind ${relays} relays (scaled simulation: ${fmt(workers)} simulated workers measured, ${fmt(workers / relays)} per relay):`);
+  console.log(`- coordinator: ${relays} peers either way → ~${relayed.coordinatorMs.toFixed(0)} ms/step, ${mb(relayed.bytesToWorkers)} MB out per step (independent of the workers behind the relays)`);
+  console.log(`- each relay: ${fmt(perRelayWorkers)} workers → ~${((relayed.relayCpuMsPerStep / relays) * scale).toFixed(0)} ms CPU/step (linear in its workers: × ${scale.toFixed(1)})`);
 }

@@ -1,7 +1,9 @@
 // Simulated workers for the coordinator benchmark: N WebSocket clients in one process that
 // answer every train task with a fixed, valid gradient after 10 ms per sample (a worker of
 // 100 samples/s, without using the CPU), so every simulated worker looks equally fast and
-// the coordinator's own cost per step is what gets measured. argv: url count codec
+// the coordinator's own cost per step is what gets measured. argv: url count codec; `url` may
+// be a comma-separated list (clients spread evenly, e.g. over relays); env SIM_TOKEN is sent
+// as the token and SIM_DELTA=1 lists the xor-deflate params delta among the capabilities.
 import WebSocket from 'ws';
 import { decodeMessage, encodeGradient, encodeMessage, Int8Encoder, PROTOCOL_VERSION } from '@swarmgrad/protocol';
 
@@ -9,13 +11,16 @@ const [url, countArg, codec = 'f32'] = process.argv.slice(2);
 const count = Number(countArg);
 let gradient = null;
 
+const urls = url.split(',');
+
 function connect(i) {
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 512 * 1024 * 1024 });
+  const ws = new WebSocket(urls[i % urls.length], { perMessageDeflate: false, maxPayload: 512 * 1024 * 1024 });
   let runId = '';
   let microShardSize = 1;
   let int8 = null;
   ws.on('open', () => {
-    ws.send(encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', name: `sim-${i}`, capabilities: { backend: 'cpu', environment: 'node', codecs: [codec, 'f32'], samplesPerSecond: 100 } }));
+    const capabilities = { backend: 'cpu', environment: 'node', codecs: [codec, 'f32'], samplesPerSecond: 100, ...(process.env.SIM_DELTA === '1' ? { paramsEncodings: ['xor-deflate'] } : {}) };
+    ws.send(encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', name: `sim-${i}`, ...(process.env.SIM_TOKEN ? { token: process.env.SIM_TOKEN } : {}), capabilities }));
   });
   ws.on('message', (data) => {
     const msg = decodeMessage(new Uint8Array(data));

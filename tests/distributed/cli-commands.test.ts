@@ -123,7 +123,7 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     const r = cli(['--help']);
     expect(r.code).toBe(0);
     const commands = r.stdout.split('\n').flatMap((line) => /^  ([a-z]+) {2,}/.exec(line)?.[1] ?? []);
-    expect(commands).toEqual(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict']);
+    expect(commands).toEqual(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict', 'relay']);
   });
 
   it('swarmgrad train: the first step completes and the run folder appears; SIGTERM stops it cleanly with a checkpoint', async () => {
@@ -240,6 +240,25 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     expect(checkpointsIn(out).length).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).status).toBe('stopped');
   }, 900_000);
+
+  it('swarmgrad relay --coordinator URL (the lab token from SWARMGRAD_TOKEN): joins as one trusted worker; a worker behind it computes the first step', async () => {
+    const { proc: serve, cwd, out } = await startOnDefaultPort('serve');
+    const { runId } = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
+    const token = readFileSync(join(out, 'lab-token'), 'utf8').trim();
+    const relay = start(['relay', '--coordinator', `ws://127.0.0.1:${DEFAULT_PORT}/ws`], cwd, { SWARMGRAD_TOKEN: token });
+    await waitFor(() => currentOf(runId), (s) => s.workers.filter((w) => w.connected).length === 1, 300_000, 'the relay to join');
+    // the relay's default port, 7071; its workers present the lab token by default
+    const worker = start(['worker', '--coordinator', 'ws://127.0.0.1:7071/ws'], cwd, { SWARMGRAD_TOKEN: token });
+    await waitFor(() => currentOf(runId), (s) => s.step >= 1, 600_000, 'the first step computed behind the relay');
+    const run = await currentOf(runId);
+    expect(run.workers.filter((w) => w.connected)).toHaveLength(1); // only the relay speaks to the coordinator
+    worker.child.kill('SIGTERM');
+    expect((await worker.exited).code).toBe(0);
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toEqual({ code: 3, signal: null });
+    await relay.exited;
+    expect(relay.stderr()).not.toMatch(/\n\s+at /);
+  }, 900_000);
 });
 
 /** A value each placeholder of the help text takes. */
@@ -266,7 +285,7 @@ function sampleValue(placeholder: string, dir: string): string {
 
 describe('every flag a command --help shows is accepted by that command', () => {
   const dir = tempDir('cmd-flags');
-  it.each(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict'])('%s', (command) => {
+  it.each(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict', 'relay'])('%s', (command) => {
     const help = cli([command, '--help']);
     expect(help.code).toBe(0);
     const flags = help.stdout.split('\n').flatMap((line) => {

@@ -97,7 +97,7 @@ describe('the command table', () => {
   const commands: CommandSpec[] = [TRAIN, SERVE, WORKER, EVAL, INSPECT];
 
   it('lists every command once', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict']);
+    expect(COMMANDS.map((c) => c.name)).toEqual(['train', 'serve', 'worker', 'eval', 'inspect', 'export', 'predict', 'relay']);
   });
 
   it.each(commands.map((c) => [c.name, c] as const))('%s: every default is of its flag type, within its choices and bounds', (_name, command) => {

@@ -5,6 +5,7 @@ import { trainCommand } from './train.js';
 import { workerCommand } from './worker.js';
 import { exportCommand } from './export-command.js';
 import { predictCommand } from './predict-command.js';
+import { relayCommand } from './relay/command.js';
 
 /** The command names and what runs each; the top-level help lists {@link COMMANDS}. */
 const HANDLERS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -15,6 +16,7 @@ const HANDLERS: Record<string, (argv: string[]) => Promise<number>> = {
   inspect: inspectCommand,
   export: exportCommand,
   predict: predictCommand,
+  relay: relayCommand,
 };
 
 /** The top-level `--help`: every command and its summary, from the command table. */

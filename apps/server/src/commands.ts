@@ -123,5 +123,21 @@ export const PREDICT = {
   },
 } as const satisfies CommandSpec;
 
+/** `swarmgrad relay`: one trusted worker toward a coordinator, a coordinator for nearby workers. */
+export const RELAY = {
+  name: 'relay',
+  summary: 'Relay a coordinator to nearby workers: one trusted worker upstream, a coordinator for the workers that connect here.',
+  flags: {
+    coordinator: { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' },
+    'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token the relay presents upstream (else env SWARMGRAD_TOKEN); one of them is required: the coordinator must trust the relay' },
+    'worker-token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the token workers must present to this relay (else env SWARMGRAD_RELAY_WORKER_TOKEN)', defaultText: 'the lab token' },
+    port: { type: 'int', min: 0, help: 'port workers connect to (0: any free port)', default: 7071 },
+    host: { type: 'string', placeholder: 'ADDRESS', help: 'address to listen on', default: '0.0.0.0' },
+    name: { type: 'string', placeholder: 'NAME', help: 'label shown on the coordinator dashboard', defaultText: 'relay@<host name>' },
+    'full-params': { type: 'boolean', help: 'send workers the full parameters every step, not the lossless xor-deflate delta of consecutive steps' },
+    json: { type: 'boolean', help: 'print a JSON line { listening } once listening and a JSON summary on stdout at the end' },
+  },
+} as const satisfies CommandSpec;
+
 /** Every command, in the order the top-level help lists them. */
-export const COMMANDS: readonly CommandSpec[] = [TRAIN, SERVE, WORKER, EVAL, INSPECT, EXPORT, PREDICT];
+export const COMMANDS: readonly CommandSpec[] = [TRAIN, SERVE, WORKER, EVAL, INSPECT, EXPORT, PREDICT, RELAY];

@@ -31,4 +31,5 @@ export {
   float32ToFloat16Bits,
 } from './float16.js';
 export { FrameEncoder } from './frame-encoder.js';
+export { applyParamsDelta, encodeParamsDelta } from './params-delta.js';
 export * from './events.js';

@@ -41,6 +41,11 @@ export const GRADIENT_CODECS = ['f32', 'f16', 'int8'] as const;
 /** Name of a gradient codec: `f32` (exact, default), `f16` (IEEE half), `int8` (per-chunk scale). */
 export type GradientCodecName = (typeof GRADIENT_CODECS)[number];
 
+/** Parameter delta encodings (see `params-delta.ts`); a worker lists those it can apply in `capabilities.paramsEncodings`. */
+export const PARAMS_ENCODINGS = ['xor-deflate'] as const;
+/** Name of a parameter delta encoding: `xor-deflate` (XOR of float32 bit patterns, byte planes, raw DEFLATE; exact). */
+export type ParamsEncodingName = (typeof PARAMS_ENCODINGS)[number];
+
 /** What a task asks for: a training gradient, or an evaluation (loss and accuracy, no gradient). */
 export const TASK_KINDS = ['train', 'eval'] as const;
 /** Task kind: `train` (gradient sums) or `eval` (loss and correct counts only). */
@@ -148,6 +153,8 @@ export interface WorkerCapabilities {
   codecs: GradientCodecName[];
   /** Measured training throughput from the worker's self-benchmark (samples per second), a hint for the scheduler. */
   samplesPerSecond?: number;
+  /** Parameter delta encodings the worker can apply; a sender may then send `params` with `delta` instead of the full vector. Absent: full params only. */
+  paramsEncodings?: ParamsEncodingName[];
 }
 
 /** W→C. First message of a worker connection. */
@@ -225,8 +232,23 @@ export interface ParamsMessage {
   runId: string;
   /** Step these parameters belong to (parameters *before* step `step` is applied). */
   step: number;
-  /** All P parameters, in the `@swarmgrad/nn` layout; finite. */
+  /** All P parameters, in the `@swarmgrad/nn` layout; finite. Empty (length 0) when `delta` is present. */
   params: Float32Array;
+  /**
+   * Instead of the full vector, only to a worker that listed `delta.encoding` in its
+   * `capabilities.paramsEncodings` and was sent the params of `baseStep` on this connection:
+   * apply `bytes` to those (`applyParamsDelta`) to get this step's exact parameters.
+   */
+  delta?: ParamsDelta;
+}
+
+/** A lossless parameter delta (see `ParamsMessage.delta`). */
+export interface ParamsDelta {
+  encoding: ParamsEncodingName;
+  /** The step whose parameters the delta applies to (< `step`). */
+  baseStep: number;
+  /** The encoded delta. */
+  bytes: Uint8Array;
 }
 
 /** C→W. Compute the gradient sums (or evaluation counts) of some aligned blocks of a step's micro-shards. */

@@ -18,6 +18,7 @@ import {
   ENVIRONMENTS,
   GRADIENT_CODECS,
   MESSAGE_TYPES,
+  PARAMS_ENCODINGS,
   PROTOCOL_VERSION,
   ROLES,
   TASK_KINDS,
@@ -33,6 +34,7 @@ import {
   type HeartbeatMessage,
   type HelloMessage,
   type Message,
+  type ParamsEncodingName,
   type ParamsMessage,
   type ResultMessage,
   type ResultTiming,
@@ -166,6 +168,12 @@ function validateCapabilities(fields: Fields): WorkerCapabilities {
   if (userAgent !== undefined) capabilities.userAgent = userAgent;
   const samplesPerSecond = fields.optionalFinite('samplesPerSecond', 0);
   if (samplesPerSecond !== undefined) capabilities.samplesPerSecond = samplesPerSecond;
+  if (fields.get('paramsEncodings') !== undefined) {
+    const encodings = fields.array('paramsEncodings');
+    if (encodings.length > 16) throw fields.bad('paramsEncodings', 'array of at most 16 encoding names', `array of ${encodings.length}`);
+    // Unknown names are skipped (a newer worker may know more encodings than this peer).
+    capabilities.paramsEncodings = encodings.filter((e): e is ParamsEncodingName => isOneOf(e, PARAMS_ENCODINGS));
+  }
   return capabilities;
 }
 
@@ -207,6 +215,17 @@ function validateWelcome(fields: Fields, limits: ResolvedDecodeLimits): WelcomeM
 function validateParams(fields: Fields, limits: ResolvedDecodeLimits): ParamsMessage {
   const runId = fields.id('runId');
   const step = fields.integer('step', 0);
+  if (fields.get('delta') !== undefined) {
+    const full = fields.get('params');
+    if (full !== undefined && !((full instanceof Float32Array || full instanceof Uint8Array) && full.length === 0)) throw fields.bad('params', 'absent or empty when delta is present', fields.describe('params'));
+    const d = fields.record('delta');
+    const baseStep = d.integer('baseStep', 0);
+    if (baseStep >= step) throw d.bad('baseStep', `an earlier step than ${step}`, String(baseStep));
+    const bytes = d.get('bytes');
+    if (!(bytes instanceof Uint8Array)) throw d.bad('bytes', 'bin', d.describe('bytes'));
+    const delta = { encoding: d.oneOf('encoding', PARAMS_ENCODINGS), baseStep, bytes: Uint8Array.prototype.slice.call(bytes) as Uint8Array };
+    return { type: 'params', runId, step, params: new Float32Array(0), delta };
+  }
   const params = fields.typedArray('params', Float32Array, 'Float32Array');
   if (limits.parameterCount !== undefined && params.length !== limits.parameterCount) {
     throw new ProtocolError(

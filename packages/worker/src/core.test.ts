@@ -1,6 +1,7 @@
 import { useBackend } from '@swarmgrad/nn';
 import {
   decodeGradient,
+  encodeParamsDelta,
   type ErrorMessage,
   type EvalResultMessage,
   type HeartbeatMessage,
@@ -134,6 +135,28 @@ describe('GradientWorker eval tasks', () => {
 });
 
 describe('GradientWorker errors', () => {
+  it('applies an xor-deflate params delta to the exact bits: the same gradient as with the full params', async () => {
+    const step1 = randomParams(1);
+    const step2 = randomParams(2);
+    const full = makeWorker();
+    full.worker.handle(welcome());
+    full.worker.handle({ type: 'params', runId: 'run-1', step: 2, params: step2 });
+    const viaDelta = makeWorker();
+    viaDelta.worker.handle(welcome());
+    viaDelta.worker.handle({ type: 'params', runId: 'run-1', step: 1, params: step1 });
+    viaDelta.worker.handle({ type: 'params', runId: 'run-1', step: 2, params: new Float32Array(0), delta: { encoding: 'xor-deflate', baseStep: 1, bytes: encodeParamsDelta(step1, step2) } });
+    for (const { worker } of [full, viaDelta]) {
+      worker.handle(task({ taskId: 't-2', step: 2, blocks: [{ start: 0, count: 2 }], microShardSize: 4, sampleCount: 8 }));
+      await worker.whenIdle();
+    }
+    const [a, b] = [full, viaDelta].map(({ sent }) => ((only(sent, 'result')[0] as TrainResultMessage).blocks[0]!.gradient as { payload: Float32Array }).payload);
+    expect(only(viaDelta.sent, 'error')).toEqual([]);
+    expect(sameBits(a!, b!)).toBe(true);
+    // A delta whose base it does not hold: MISSING_PARAMS, and the step stays without params.
+    viaDelta.worker.handle({ type: 'params', runId: 'run-1', step: 9, params: new Float32Array(0), delta: { encoding: 'xor-deflate', baseStep: 8, bytes: encodeParamsDelta(step1, step2) } });
+    expect(only(viaDelta.sent, 'error')).toMatchObject([{ code: 'MISSING_PARAMS', ref: { step: 9 } }]);
+  });
+
   it('answers a task without params for its step with MISSING_PARAMS and a ref', async () => {
     const { worker, sent } = makeWorker();
     worker.handle(welcome());

@@ -10,6 +10,7 @@
 import { pixelsToSamples, type Dataset } from '@swarmgrad/data';
 import { createModel, NnError, type Model, type ModelSpec } from '@swarmgrad/nn';
 import {
+  applyParamsDelta,
   Int8Encoder,
   type Backend,
   type CoordinatorToWorkerMessage,
@@ -378,10 +379,25 @@ export class GradientWorker {
 
   #onParams(message: ParamsMessage): void {
     if (!this.#accepts(message.runId, { step: message.step }, 'params')) return;
-    this.#params.set(message.step, message.params);
+    const params = message.delta ? this.#applyDelta(message) : message.params;
+    if (params === undefined) return;
+    this.#params.set(message.step, params);
     if (this.#params.size > this.#maxParamSteps) {
       const steps = [...this.#params.keys()].sort((a, b) => a - b);
       for (const step of steps.slice(0, steps.length - this.#maxParamSteps)) this.#params.delete(step);
+    }
+  }
+
+  /** The exact parameters a `params` delta makes of the step it names; undefined (after a `MISSING_PARAMS` error) when that base is not held or the delta is bad. */
+  #applyDelta(message: ParamsMessage): Float32Array | undefined {
+    const { baseStep, bytes } = message.delta!;
+    const base = this.#params.get(baseStep);
+    try {
+      if (base === undefined) throw new Error(`it applies to the params of step ${baseStep}, which this worker does not hold`);
+      return applyParamsDelta(base, bytes);
+    } catch (cause) {
+      this.#reportError(new WorkerError(WorkerErrorCode.MISSING_PARAMS, `params delta of step ${message.step} not applied: ${messageOf(cause)}; send the full params`, { cause }), { step: message.step });
+      return undefined;
     }
   }
 

@@ -25,7 +25,7 @@ describe('SessionState alone', () => {
     const { state } = stateWith({ token: 'lab', name: 'box-1' });
     expect(state.hello()).toEqual({
       type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', token: 'lab', name: 'box-1',
-      capabilities: { backend: 'wasm', environment: 'node', cores: 4, codecs: ['f32', 'f16'], samplesPerSecond: 250 },
+      capabilities: { backend: 'wasm', environment: 'node', cores: 4, codecs: ['f32', 'f16'], paramsEncodings: ['xor-deflate'], samplesPerSecond: 250 },
     });
     state.workerId = 'w7';
     expect(state.hello().workerId).toBe('w7');

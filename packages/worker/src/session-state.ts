@@ -87,7 +87,7 @@ export class SessionState {
   hello(): WorkerHelloMessage {
     const { options } = this;
     const choice = this.choice!;
-    const capabilities: WorkerCapabilities = { backend: choice.name, environment: options.capabilities.environment, codecs: [...this.codecs] };
+    const capabilities: WorkerCapabilities = { backend: choice.name, environment: options.capabilities.environment, codecs: [...this.codecs], paramsEncodings: ['xor-deflate'] };
     if (choice.adapter !== undefined) capabilities.adapter = choice.adapter;
     if (options.capabilities.cores !== undefined) capabilities.cores = options.capabilities.cores;
     if (options.capabilities.userAgent !== undefined) capabilities.userAgent = options.capabilities.userAgent;
