@@ -25,7 +25,7 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
     ...(withWorkers
       ? {
           workers: { type: 'int', min: 0, help: 'local Node worker processes to start (kept alive)', default: 2 },
-          backend: { type: 'string', choices: ['auto', 'webgpu', 'wasm', 'cpu'], help: 'backend of the local workers', default: 'auto' },
+          backend: { type: 'string', choices: ['auto', 'webgpu', 'wasm', 'cpu', 'wasm-step'], help: 'backend of the local workers (wasm-step: the compiled training step, opt-in)', default: 'auto' },
         }
       : {}),
     steps: { type: 'int', min: 0, help: 'training steps (overrides --epochs)' },

@@ -5,7 +5,7 @@ import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 const specs = {
   coordinator: { type: 'string', help: 'the coordinator, ws://HOST:PORT (or its /ws path)' },
   'token-file': { type: 'string', help: 'file holding the lab token (or env SWARMGRAD_TOKEN); without one the worker joins as an untrusted volunteer' },
-  backend: { type: 'string', choices: ['auto', 'webgpu', 'wasm', 'cpu'], help: 'compute backend; auto benchmarks what works here', default: 'auto' },
+  backend: { type: 'string', choices: ['auto', 'webgpu', 'wasm', 'cpu', 'wasm-step'], help: 'compute backend; auto benchmarks webgpu, wasm and cpu; wasm-step (compiled training step, fastest on CPUs) is opt-in', default: 'auto' },
   name: { type: 'string', help: 'label shown on the dashboard (default: host name)' },
   'slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task by this much' },
   'exit-with-parent': { type: 'boolean', help: 'exit when the parent process goes away (set by swarmgrad train for its local workers)' },
@@ -33,7 +33,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   }
   const worker = startNodeWorker({
     url,
-    backend: flags.backend as 'auto' | 'webgpu' | 'wasm' | 'cpu' | undefined ?? 'auto',
+    backend: flags.backend as 'auto' | 'webgpu' | 'wasm' | 'cpu' | 'wasm-step' | undefined ?? 'auto',
     ...(token ? { token } : {}),
     ...(flags.name ? { name: flags.name as string } : {}),
     ...(flags['slowdown-ms'] ? { slowdownMs: flags['slowdown-ms'] as number } : {}),

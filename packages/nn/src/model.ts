@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.js';
 import { NnError } from './errors.js';
+import { stepGradients } from './fast/hook.js';
 import { initParams } from './params.js';
 import { formatSummary, planModel, summarize, type LayerPlan, type ModelPlan, type SummaryRow } from './shapes.js';
 import type { ActivationName, ModelSpec } from './spec.js';
@@ -186,6 +187,8 @@ export function createModel(spec: ModelSpec): Model {
       checkParams(params);
       const n = batchSize(x);
       checkTargets(y, n);
+      const compiled = stepGradients(plan, params, x, y, n); // the wasm-step backend
+      if (compiled !== null) return compiled;
       const [loss, flat] = tf.tidy(() => {
         const input = inputTensor(x, n);
         const { value, grads } = tf.valueAndGrads((...weights: tf.Tensor[]) => lossSum(forward(weights, input, n, true), y, n))(paramTensors(params));
