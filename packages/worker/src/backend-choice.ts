@@ -95,7 +95,7 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
     } catch (cause) {
       throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} was requested but cannot start: ${messageOf(cause)}`, { cause });
     }
-    for (const other of BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
+    for (const other of AUTO_BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
     const choice: BackendChoice = { name: preference, reasons };
     if (info.adapter !== undefined) choice.adapter = info.adapter;
     if (benchmark !== undefined) {
