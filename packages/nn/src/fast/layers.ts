@@ -113,7 +113,7 @@ function paramGrads(
   const f32 = a.f32;
   const single = rows <= BLOCK;
   if (!single) acc.fill(0, 0, K * N);
-  const biasAcc = acc.subarray(K * N);
+  const biasAcc = single ? acc.subarray(0, N) : acc.subarray(K * N);
   biasAcc.fill(0);
   for (let m0 = 0; m0 < rows; m0 += BLOCK) {
     const r = Math.min(BLOCK, rows - m0);
@@ -151,7 +151,7 @@ export function convLayer(layout: ArenaLayout, io: LayerIo, g: Conv2DGeometry, k
   const panel = layout.alloc(BLOCK * nPad);
   const part = layout.alloc(K * nPad);
   const sums = io.dIn >= 0 ? layout.allocDoubles(p.size) : -1;
-  const acc = new Float64Array(K * cout + cout);
+  const acc = new Float64Array(M > BLOCK ? K * cout + cout : cout);
   const im2col = (a: Arena, m0: number, rows: number): void => a.gather(col, K, pad, bases + m0, rows, taps, seq, K);
   return {
     init(a) {
@@ -187,31 +187,54 @@ export function convLayer(layout: ArenaLayout, io: LayerIo, g: Conv2DGeometry, k
   };
 }
 
-/** A dense layer `[n, I] → [n, U]` with bias and fused activation. */
-export function denseLayer(layout: ArenaLayout, io: LayerIo, n: number, I: number, U: number, kernelOff: number, biasOff: number, act: ActivationName): FastLayer {
+/** Below this batch size a dense layer multiplies by its kernel in place instead of packing it (the packing would cost more than the slower transposed GEMM). */
+const DENSE_PACK_MIN_BATCH = 32;
+
+/**
+ * A dense layer `[n, I] → [n, U]` with bias and fused activation. The kernel is read where
+ * the step copied the parameters into the arena (`params` at `paramsOff`): the input
+ * gradient is `(W · dᵀ)ᵀ` (W row-major as the GEMM's A, `d` packed — never a transposed
+ * copy of W), and at small batches the forward pass is `(Wᵀ · xᵀ)ᵀ` (W read transposed in
+ * place). Every output is still one float32 sum over the same index in increasing order,
+ * so the bits do not depend on which form runs.
+ */
+export function denseLayer(layout: ArenaLayout, io: LayerIo, n: number, I: number, U: number, kernelOff: number, biasOff: number, act: ActivationName, paramsOff: number): FastLayer {
   const uPad = paddedCols(U);
-  const iPad = paddedCols(I);
-  const w = layout.alloc(packedBSize(I, U));
-  const wt = io.dIn >= 0 ? layout.alloc(packedBSize(U, I)) : -1;
-  const c = layout.alloc(n * Math.max(uPad, io.dIn >= 0 ? iPad : 0));
+  const nPad = paddedCols(n);
+  const packW = n >= DENSE_PACK_MIN_BATCH;
+  const w = packW ? layout.alloc(packedBSize(I, U)) : -1;
+  const xt = packW ? -1 : layout.alloc(packedBSize(I, n));
+  const dt = io.dIn >= 0 ? layout.alloc(packedBSize(U, n)) : -1;
+  const c = layout.alloc(Math.max(n * uPad, U * nPad, io.dIn >= 0 ? I * nPad : 0));
   const panel = layout.alloc(Math.min(BLOCK, n) * uPad);
   const part = layout.alloc(I * uPad);
-  const acc = new Float64Array(I * U + U);
+  const acc = new Float64Array(n > BLOCK ? I * U + U : U);
+  const W = paramsOff + kernelOff;
   return {
     init() {},
     forward(a, params) {
-      packB(params, kernelOff, U, 1, I, U, a.f32, w);
-      a.gemm(false, n, U, I, io.in, I, w, c, uPad);
-      biasActivate(a.f32, c, uPad, io.out, n, U, params, biasOff, act);
+      const f32 = a.f32;
+      if (packW) {
+        packB(f32, W, U, 1, I, U, f32, w);
+        a.gemm(false, n, U, I, io.in, I, w, c, uPad);
+        biasActivate(f32, c, uPad, io.out, n, U, params, biasOff, act);
+        return;
+      }
+      // outᵀ = Wᵀ · xᵀ: A(u, k) = W[k·U + u] read in place, B(k, s) = x[s·I + k].
+      packB(f32, io.in, 1, I, I, n, f32, xt);
+      a.gemm(true, U, n, I, W, U, xt, c, nPad);
+      for (let s = 0; s < n; s++) for (let u = 0; u < U; u++) f32[io.out + s * U + u] = f32[c + u * nPad + s]! + params[biasOff + u]!;
+      if (act === 'relu') for (let i = io.out; i < io.out + n * U; i++) f32[i] = f32[i]! > 0 ? f32[i]! : 0;
+      else activate(f32, io.out, n * U, act);
     },
     backward(a, params, grads) {
       const f32 = a.f32;
       paramGrads(a, n, I, U, io, act, panel, part, (m0) => [io.in + m0 * I, I], grads, kernelOff, biasOff, acc);
       if (io.dIn < 0) return;
-      packB(params, kernelOff, 1, U, U, I, f32, wt);
-      a.gemm(false, n, I, U, io.dOut, U, wt, c, iPad);
-      if (iPad === I) f32.copyWithin(io.dIn, c, c + n * I);
-      else for (let r = 0; r < n; r++) f32.copyWithin(io.dIn + r * I, c + r * iPad, c + r * iPad + I);
+      // dxᵀ = W · dᵀ: A = W (I × U, row-major), B(u, s) = d[s·U + u].
+      packB(f32, io.dOut, 1, U, U, n, f32, dt);
+      a.gemm(false, I, n, U, W, U, dt, c, nPad);
+      for (let s = 0; s < n; s++) for (let i = 0; i < I; i++) f32[io.dIn + s * I + i] = f32[c + i * nPad + s]!;
     },
   };
 }

@@ -29,6 +29,8 @@ interface Compiled {
   layers: FastLayer[];
   /** `<index> <type>` of each compiled layer, for profiles. */
   names: string[];
+  /** Where each step copies the parameters (dense layers read their kernels there). */
+  params: number;
   input: number;
   /** Output (logits) and its gradient region. */
   out: number;
@@ -80,6 +82,7 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile } 
         byBatch.set(n, c);
       }
       const f32 = c.arena.f32;
+      f32.set(params, c.params);
       f32.set(x, c.input);
       const prof = options.profile;
       let t = prof ? performance.now() : 0;
@@ -112,6 +115,7 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile } 
 function compile(plan: ModelPlan, n: number): Compiled {
   const layout = new ArenaLayout();
   const size = (shape: readonly number[]) => n * shape.reduce((a, b) => a * b, 1);
+  const params = layout.alloc(plan.paramCount);
   const input = layout.alloc(size(plan.inputShape));
   let cur = input;
   let dCur = -1; // the first layer needs no input gradient
@@ -124,7 +128,7 @@ function compile(plan: ModelPlan, n: number): Compiled {
     const io: LayerIo = { in: cur, out: alias ? cur : layout.alloc(outSize), dIn: dCur, dOut: alias ? dCur : layout.alloc(outSize) };
     if (alias && dCur < 0) io.dOut = io.dIn = layout.alloc(outSize);
     const act = layer.activation === 'softmax' && layer === last ? 'linear' : layer.activation;
-    const built = buildLayer(layout, io, layer, n, act);
+    const built = buildLayer(layout, io, layer, n, act, params);
     if (built !== null) {
       layers.push(built);
       names.push(`${layer.index} ${layer.type}`);
@@ -134,10 +138,10 @@ function compile(plan: ModelPlan, n: number): Compiled {
   }
   const arena = new Arena(layout.size);
   for (const layer of layers) layer.init(arena);
-  return { arena, layers, names, input, out: cur, dOut: dCur };
+  return { arena, layers, names, params, input, out: cur, dOut: dCur };
 }
 
-function buildLayer(layout: ArenaLayout, io: LayerIo, layer: LayerPlan, n: number, act: LayerPlan['activation']): FastLayer | null {
+function buildLayer(layout: ArenaLayout, io: LayerIo, layer: LayerPlan, n: number, act: LayerPlan['activation'], paramsOff: number): FastLayer | null {
   const kernel = layer.params.find((p) => p.name === 'kernel');
   const bias = layer.params.find((p) => p.name === 'bias');
   const is1d = layer.inputShape.length === 2;
@@ -151,7 +155,7 @@ function buildLayer(layout: ArenaLayout, io: LayerIo, layer: LayerPlan, n: numbe
       return convLayer(layout, io, g, kernel!.offset, bias!.offset, act);
     }
     case 'dense':
-      return denseLayer(layout, io, n, layer.inputShape[0]!, layer.outputShape[0]!, kernel!.offset, bias!.offset, act);
+      return denseLayer(layout, io, n, layer.inputShape[0]!, layer.outputShape[0]!, kernel!.offset, bias!.offset, act, paramsOff);
     case 'maxPool': {
       const [kh, kw] = layer.window!;
       const [sh, sw] = layer.strides!;
