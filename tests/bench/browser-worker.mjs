@@ -1,7 +1,7 @@
 // Benchmark: the browser worker's LeNet-5 training throughput in headless Chromium, inside a
 // dedicated module Web Worker, per backend — WebGPU on the software adapters Chromium offers
 // without a GPU (Mesa llvmpipe through ANGLE/OpenGL ES at the compatibility feature level,
-// SwiftShader at the core level), wasm (SIMD, single thread) and cpu.
+// SwiftShader at the core level), wasm (SIMD, single thread), wasm-step (the compiled step) and cpu.
 //
 // What is timed is what a volunteer tab does for one step: the real `GradientWorker` of
 // `@swarmgrad/worker` gets `params` and a `task` of `batch` inline MNIST-shaped samples cut into
@@ -41,6 +41,7 @@ const CELLS = [
   { backend: 'webgpu', featureLevel: 'compatibility', label: 'webgpu' },
   { backend: 'webgpu', featureLevel: 'core', label: 'webgpu' },
   { backend: 'wasm', label: 'wasm' },
+  { backend: 'wasm-step', label: 'wasm-step' },
   { backend: 'cpu', label: 'cpu' },
 ];
 

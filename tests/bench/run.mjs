@@ -1,6 +1,9 @@
 // `npm run bench`: prints the benchmark tables. Every number is a median over repeated
 // steps measured in this run, side by side, on this machine (shared and noisy: compare rows
-// of one run, not runs of different days). Sections: `node bench/run.mjs [section...]`.
+// of one run, not runs of different days). Sections: `node bench/run.mjs [section...]`
+// (nn, job, coordinator, wire, browser). Environment: BENCH_SECONDS (per cell), BENCH_ROUNDS
+// (interleaved rounds of the nn section, default 3), BENCH_MODELS (e.g. `lenet5,alexnetSmall`),
+// BENCH_JOB_EPOCHS / BENCH_JOB_ROUNDS (job section).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -92,7 +95,9 @@ async function benchNn() {
     { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [2], seconds: 1 },
   ];
   const rows = [];
+  const models = process.env.BENCH_MODELS?.split(',');
   for (const cell of cells) {
+    if (models && !models.includes(cell.model)) continue;
     const runs = new Map();
     const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
     for (let round = 0; round < rounds; round++) {
@@ -238,7 +243,7 @@ async function benchBrowser() {
       // not a result line
     }
   }
-  for (const backend of ['wasm', 'cpu', 'webgpu']) {
+  for (const backend of ['wasm', 'wasm-step', 'cpu', 'webgpu']) {
     try {
       const node = JSON.parse(execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, '64', '4'], { encoding: 'utf8', timeout: 300_000 }).trim().split('\n').pop());
       rows.push({ implementation: `Node worker, ${backend}${node.adapter ? ` (${shortAdapter(node.adapter)})` : ''}`, batch: 64, samplesPerSecond: node.samplesPerSecond, steps: node.steps });

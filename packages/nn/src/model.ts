@@ -187,7 +187,7 @@ export function createModel(spec: ModelSpec): Model {
       checkParams(params);
       const n = batchSize(x);
       checkTargets(y, n);
-      const compiled = stepGradients(plan, params, x, y, n); // the wasm-step backend
+      const compiled = await stepGradients(plan, params, x, y, n); // the wasm-step backend
       if (compiled !== null) return compiled;
       const [loss, flat] = tf.tidy(() => {
         const input = inputTensor(x, n);

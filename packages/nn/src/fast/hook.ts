@@ -6,6 +6,7 @@
  */
 import type { ModelPlan } from '../shapes.js';
 import { arenaAvailable } from './arena.js';
+import { CHUNK_SAMPLES, stepHelpers } from './pool.js';
 import { compileStep, type CompiledStep, type StepResult } from './step.js';
 
 let active = false;
@@ -24,15 +25,50 @@ export function stepBackendActive(): boolean {
 /**
  * The gradients of `plan` by its compiled step when `wasm-step` is active and the model
  * compiles; `null` otherwise (the caller then uses tfjs). Inputs must be validated already.
+ *
+ * The batch is cut into chunks of {@link CHUNK_SAMPLES} samples (the last may be shorter);
+ * each chunk's loss and gradient sums come from one compiled step (on this thread or a
+ * helper thread, see `pool.ts`), and the chunk sums are added in float64 in chunk order and
+ * rounded once — so the bits are the same for any number of threads.
  */
-export function stepGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): StepResult | null {
+export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): Promise<StepResult | null> {
   if (!active) return null;
   let step = compiled.get(plan);
   if (step === undefined) {
     step = compileStep(plan);
     compiled.set(plan, step);
   }
-  return step === null ? null : step.gradients(params, x, y, n);
+  if (step === null) return null;
+  if (n <= CHUNK_SAMPLES) return step.gradients(params, x, y, n);
+  const sampleSize = x.length / n;
+  const targetSize = y.length / n;
+  const chunks = Math.ceil(n / CHUNK_SAMPLES);
+  const helpers = await stepHelpers();
+  const lanes = helpers.length + 1;
+  const results: Array<Promise<{ lossSum: number; grads: Float32Array }> | { lossSum: number; grads: Float32Array }> = [];
+  const slice = (c: number) => {
+    const s0 = c * CHUNK_SAMPLES;
+    const s1 = Math.min(n, s0 + CHUNK_SAMPLES);
+    return { x: x.subarray(s0 * sampleSize, s1 * sampleSize), y: y.subarray(s0 * targetSize, s1 * targetSize), n: s1 - s0 };
+  };
+  // Chunk c goes to lane c mod lanes; lane 0 is this thread: hand the others out first.
+  for (let c = 0; c < chunks; c++) {
+    const lane = c % lanes;
+    if (lane > 0) results[c] = helpers[lane - 1]!.run({ spec: plan.spec, params, ...slice(c) });
+  }
+  for (let c = 0; c < chunks; c += lanes) {
+    const { x: cx, y: cy, n: cn } = slice(c);
+    results[c] = step.gradients(params, cx, cy, cn);
+  }
+  const sums = new Float64Array(plan.paramCount);
+  let lossSum = 0;
+  for (const pending of results) {
+    const r = await pending;
+    lossSum += r.lossSum;
+    const g = r.grads;
+    for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
+  }
+  return { lossSum, count: n, grads: Float32Array.from(sums) };
 }
 
 /**

@@ -6,7 +6,8 @@ import { Xoshiro128 } from '../prng.js';
 import type { ModelSpec } from '../spec.js';
 import { referenceGradients, referenceLoss, relativeError } from '../testing/reference-f64.js';
 import { lenet5 } from '../zoo.js';
-import { stepBackendActive } from './hook.js';
+import { stepBackendActive, stepGradients } from './hook.js';
+import { CHUNK_SAMPLES, setStepThreads } from './pool.js';
 import { compileStep, unsupportedReason } from './step.js';
 
 function randomArray(rng: Xoshiro128, length: number, scale = 1): Float32Array {
@@ -58,6 +59,7 @@ function sha256(data: Float32Array): string {
 }
 
 afterAll(async () => {
+  await setStepThreads(1);
   await useBackend('cpu');
 });
 
@@ -149,6 +151,42 @@ describe('the wasm-step backend', () => {
     const viaCpu = await model.gradients(params, x, y);
     expect(worstTensorError(model, viaCpu.grads, direct.grads)).toBeLessThan(1e-5);
   });
+});
+
+describe('chunks and threads', () => {
+  const n = 5 * CHUNK_SAMPLES + 3; // five full chunks and a short one
+  const { model, params, x, y } = randomBatch(lenet5(), n, 33);
+
+  it('gives the same bits on 1, 2 and 3 threads (real worker_threads), equal to chunk sums added in order', async () => {
+    await useBackend('wasm-step');
+    const hashes: string[] = [];
+    let one: Float32Array | undefined;
+    for (const threads of [1, 2, 3, 1]) {
+      await setStepThreads(threads);
+      const r = (await stepGradients(model.plan, params, x, y, n))!;
+      one ??= r.grads;
+      hashes.push(sha256(r.grads));
+    }
+    expect(new Set(hashes).size).toBe(1);
+    // The definition: each chunk by one compiled step, float64 sums in chunk order, rounded once.
+    const step = compileStep(model.plan)!;
+    const sums = new Float64Array(model.paramCount);
+    for (let s0 = 0; s0 < n; s0 += CHUNK_SAMPLES) {
+      const s1 = Math.min(n, s0 + CHUNK_SAMPLES);
+      const g = step.gradients(params, x.subarray(s0 * 784, s1 * 784), y.subarray(s0, s1), s1 - s0).grads;
+      for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
+    }
+    expect(sha256(Float32Array.from(sums))).toBe(hashes[0]);
+    await setStepThreads(1);
+  }, 60_000);
+
+  it('a chunked batch agrees with cpu within 1e-5', async () => {
+    await useBackend('wasm-step');
+    const ours = await model.gradients(params, x, y);
+    await useBackend('cpu');
+    const theirs = await model.gradients(params, x, y);
+    expect(worstTensorError(model, ours.grads, theirs.grads)).toBeLessThan(1e-5);
+  }, 60_000);
 });
 
 /** sha256 of the compiled step's LeNet-5 gradient for `randomBatch(lenet5(), 16, 5)`. */

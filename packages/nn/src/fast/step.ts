@@ -67,8 +67,14 @@ export function unsupportedReason(plan: ModelPlan): string | null {
 /** Samples per second are best with batches of a few dozen; the arena of each batch size seen is kept (at most this many). */
 const MAX_BATCH_SIZES = 4;
 
-/** Compiles `plan`'s training step, or returns `null` when a layer is not supported (see {@link unsupportedReason}). */
-export function compileStep(plan: ModelPlan, options: { profile?: StepProfile } = {}): CompiledStep | null {
+/**
+ * Compiles `plan`'s training step, or returns `null` when a layer is not supported (see
+ * {@link unsupportedReason}). With `profile`, every call adds the milliseconds of each phase
+ * to it, read from `clock` (default `performance.now`; a CPU-time clock is steadier on a
+ * shared machine).
+ */
+export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; clock?: () => number } = {}): CompiledStep | null {
+  const clock = options.clock ?? (() => performance.now());
   if (unsupportedReason(plan) !== null) return null;
   const byBatch = new Map<number, Compiled>();
   const outputs = plan.outputShape[0]!;
@@ -85,10 +91,10 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile } 
       f32.set(params, c.params);
       f32.set(x, c.input);
       const prof = options.profile;
-      let t = prof ? performance.now() : 0;
+      let t = prof ? clock() : 0;
       const lap = (key: string): void => {
         if (!prof) return;
-        const now = performance.now();
+        const now = clock();
         prof.set(key, (prof.get(key) ?? 0) + now - t);
         t = now;
       };
