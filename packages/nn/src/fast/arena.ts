@@ -8,6 +8,7 @@
  * float32 sum over the inner index in increasing order, multiply then add, never fused.
  */
 import { paddedCols, sgemmModuleBytes, TILE_ROWS } from '../kernels/simd-gemm.js';
+import { stepOpsModuleBytes, type StepOps } from './ops-module.js';
 
 /** Hands out 32-byte aligned regions (offsets in float32 elements; even, so float64 views line up). */
 export class ArenaLayout {
@@ -37,6 +38,7 @@ interface GemmExports {
 }
 
 let compiled: WebAssembly.Module | null | undefined;
+let compiledOps: WebAssembly.Module | undefined;
 
 /** Whether the SIMD GEMM module compiles here (WebAssembly with SIMD128). */
 export function arenaAvailable(): boolean {
@@ -44,7 +46,10 @@ export function arenaAvailable(): boolean {
     compiled = null;
     try {
       const bytes = sgemmModuleBytes();
-      if (typeof WebAssembly === 'object' && WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
+      if (typeof WebAssembly === 'object' && WebAssembly.validate(bytes)) {
+        compiledOps = new WebAssembly.Module(stepOpsModuleBytes());
+        compiled = new WebAssembly.Module(bytes);
+      }
     } catch {
       compiled = null;
     }
@@ -58,6 +63,8 @@ export class Arena {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   private readonly x: GemmExports;
+  /** The step's own small ops (`ops-module.ts`) over the same memory. */
+  readonly ops: StepOps;
 
   constructor(floats: number) {
     if (!arenaAvailable()) throw new Error('WebAssembly SIMD128 is not available');
@@ -65,6 +72,7 @@ export class Arena {
     const memory = new WebAssembly.Memory({ initial: pages });
     const instance = new WebAssembly.Instance(compiled!, { env: { memory } });
     this.x = instance.exports as unknown as GemmExports;
+    this.ops = new WebAssembly.Instance(compiledOps!, { env: { memory } }).exports as unknown as StepOps;
     this.f32 = new Float32Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
     this.f64 = new Float64Array(memory.buffer);

@@ -263,10 +263,22 @@ export function maxPoolLayer(layout: ArenaLayout, io: LayerIo, g: PoolGeometry):
   const arg = layout.alloc(outSize);
   const rowStep = W * C;
   const inOff = io.in, outOff = io.out;
+  const rowsInModule =
+    g.windowHeight === 2 && g.windowWidth === 2 && g.strideHeight === 2 && g.strideWidth === 2 && g.padTop === 0 && g.padLeft === 0 && 2 * OH <= H && 2 * OW <= W && OW > 0 && C > 0;
   return {
     init() {},
     forward(a) {
       const f32 = a.f32, i32 = a.i32;
+      if (rowsInModule) {
+        // 2×2 / 2 windows all inside: one call per output row into the ops module.
+        for (let n = 0; n < N; n++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const o = (n * OH + oh) * OW * C;
+            a.ops.maxpool2(4 * (inOff + (n * H + 2 * oh) * W * C), 4 * (outOff + o), 4 * (arg + o), OW, C, 4 * rowStep, 4 * inOff);
+          }
+        }
+        return;
+      }
       let o = 0;
       for (let n = 0; n < N; n++) {
         for (let oh = 0; oh < OH; oh++) {
