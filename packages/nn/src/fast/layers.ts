@@ -152,7 +152,14 @@ export function convLayer(layout: ArenaLayout, io: LayerIo, g: Conv2DGeometry, k
   const part = layout.alloc(K * nPad);
   const sums = io.dIn >= 0 ? layout.allocDoubles(p.size) : -1;
   const acc = new Float64Array(M > BLOCK ? K * cout + cout : cout);
-  const im2col = (a: Arena, m0: number, rows: number): void => a.gather(col, K, pad, bases + m0, rows, taps, seq, K);
+  // Undilated taps: a filter row's kw·cin taps are contiguous in the padded input, so im2col
+  // copies runs (ops module); otherwise the table gather.
+  const runs = g.dilationHeight === 1 && g.dilationWidth === 1;
+  const runLen = g.filterWidth * g.inChannels;
+  const im2col = (a: Arena, m0: number, rows: number): void => {
+    if (runs) a.ops.im2col(4 * col, 4 * K, 4 * pad, 4 * (bases + m0), rows, g.filterHeight, runLen, 4 * p.width * g.inChannels);
+    else a.gather(col, K, pad, bases + m0, rows, taps, seq, K);
+  };
   return {
     init(a) {
       tapOffsets(g, p, a.i32, taps);
