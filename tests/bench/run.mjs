@@ -94,7 +94,7 @@ async function benchNn() {
     { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
     { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [2], seconds: Math.min(Number(budget), 3) },
     { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: 2 },
-    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [1, 2], seconds: 1 },
+    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [1, 2], seconds: 1, rounds: 1 },
   ];
   const rows = [];
   const models = process.env.BENCH_MODELS?.split(',');
@@ -102,7 +102,7 @@ async function benchNn() {
     if (models && !models.includes(cell.model)) continue;
     const runs = new Map();
     const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < Math.min(rounds, cell.rounds ?? rounds); round++) {
       for (const backend of cell.backends) add(`swarmgrad ${backend.replace('@', ', ')}${backend.includes('@') ? ' threads' : ''}`, swarmgradCell(backend, cell.batch, cell.seconds, cell.model));
       if (python) for (const threads of cell.torchThreads) add(`PyTorch, ${threads} thread${threads > 1 ? 's' : ''}`, torchCell(python, cell.model, threads, cell.batch, cell.seconds));
     }
@@ -121,7 +121,7 @@ async function benchNn() {
     }
   }
   table(
-    `Training throughput (forward + backward + Adam update, float32), samples/s: median of ${rounds} interleaved rounds`,
+    `Training throughput (forward + backward + Adam update, float32), samples/s: median of ${rounds} interleaved rounds (AlexNet: 1)`,
     ['model', 'implementation', 'batch', 'samples/s', 'vs PyTorch 2 threads', 'steps timed'],
     rows,
   );
@@ -161,7 +161,7 @@ async function benchJob() {
       try {
         const out = execFileSync(process.execPath, [cli, 'train', '--json', '--epochs', epochs, '--port', '0', '--out', dir, ...flags], { encoding: 'utf8', timeout: 3_600_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         const r = JSON.parse(out.trim().split('\n').pop());
-        add(name, { seconds: r.seconds, accuracy: r.testAccuracy, steps: r.steps });
+        add(name, { seconds: r.seconds, accuracy: r.testAccuracy, steps: r.steps, sha: r.paramsSha256?.slice(0, 12) });
       } catch (error) {
         add(name, { seconds: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` });
       } finally {
@@ -172,7 +172,7 @@ async function benchJob() {
   const torchSeconds = median((runs.get('PyTorch script (torch_mnist_job.py, 2 threads)') ?? []).map((r) => r.seconds));
   table(
     `Main job: LeNet-5, MNIST, ${epochs} epochs, batch 128, Adam lr 0.002 cosine, evaluation every epoch — wall seconds (median of ${rounds} interleaved round${rounds > 1 ? 's' : ''}; swarmgrad: train's run time incl. worker start-up, PyTorch: the epochs after reading the files)`,
-    ['implementation', 'seconds', 'vs PyTorch', 'test accuracy', 'steps'],
+    ['implementation', 'seconds', 'vs PyTorch', 'test accuracy', 'steps', 'paramsSha256'],
     [...runs].map(([name, results]) => {
       const seconds = median(results.map((r) => r.seconds));
       return {
@@ -181,6 +181,7 @@ async function benchJob() {
         'vs PyTorch': Number.isFinite(seconds) && Number.isFinite(torchSeconds) ? `${(seconds / torchSeconds).toFixed(2)}×` : '',
         'test accuracy': results.map((r) => (r.accuracy == null ? '-' : `${(r.accuracy * 100).toFixed(2)}%`)).join(', '),
         steps: results[0]?.steps ?? '',
+        paramsSha256: results.map((r) => r.sha ?? '-').join(', '),
       };
     }),
   );
