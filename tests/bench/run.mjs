@@ -33,7 +33,7 @@ export function table(title, columns, rows) {
 }
 
 function fmt(n) {
-  return Math.round(n).toLocaleString('en-US');
+  return n < 100 ? n.toPrecision(3) : Math.round(n).toLocaleString('en-US');
 }
 
 /** `llvmpipe-llvm-15-0-6-256-bits- (OpenGL version OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility` → `llvmpipe, Dawn opengles, compatibility`. */
@@ -92,7 +92,7 @@ async function benchNn() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const cells = [
     { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
-    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [2], seconds: Math.min(Number(budget), 3) },
+    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
     { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: 2 },
     { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [1, 2], seconds: 1, rounds: 1 },
   ];
@@ -107,6 +107,7 @@ async function benchNn() {
       if (python) for (const threads of cell.torchThreads) add(`PyTorch, ${threads} thread${threads > 1 ? 's' : ''}`, torchCell(python, cell.model, threads, cell.batch, cell.seconds));
     }
     const torch2 = median((runs.get('PyTorch, 2 threads') ?? []).map((r) => r.samplesPerSecond));
+    const torch1 = median((runs.get('PyTorch, 1 thread') ?? []).map((r) => r.samplesPerSecond));
     for (const [name, results] of runs) {
       const sps = median(results.map((r) => r.samplesPerSecond));
       const implementation = name.startsWith('PyTorch') ? `${results[0].backend ?? name}` : name;
@@ -116,13 +117,14 @@ async function benchNn() {
         batch: cell.batch,
         'samples/s': Number.isFinite(sps) ? fmt(sps) : (results.find((r) => r.note)?.note ?? 'failed'),
         'vs PyTorch 2 threads': Number.isFinite(sps) && Number.isFinite(torch2) ? `${(sps / torch2).toFixed(2)}×` : '',
+        'vs PyTorch 1 thread': Number.isFinite(sps) && Number.isFinite(torch1) ? `${(sps / torch1).toFixed(2)}×` : '',
         'steps timed': results.map((r) => r.steps ?? '-').join('+'),
       });
     }
   }
   table(
     `Training throughput (forward + backward + Adam update, float32), samples/s: median of ${rounds} interleaved rounds (AlexNet: 1)`,
-    ['model', 'implementation', 'batch', 'samples/s', 'vs PyTorch 2 threads', 'steps timed'],
+    ['model', 'implementation', 'batch', 'samples/s', 'vs PyTorch 2 threads', 'vs PyTorch 1 thread', 'steps timed'],
     rows,
   );
   const gpu = swarmgradCell('webgpu', 64, Math.min(Number(budget), 4));
