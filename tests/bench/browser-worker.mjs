@@ -8,7 +8,7 @@
 // micro-shards (one `model.gradients` call each, summed in the fixed tree, encoded f32), and
 // sends its `result`. samples/s = batch / median step time, after 2 warm-up steps.
 //
-//   node tests/bench/browser-worker.mjs [budgetSeconds per backend, default 6] [--batch 64] [--micro-batch 32]
+//   node tests/bench/browser-worker.mjs [budgetSeconds per backend, default 6] [--batch 64] [--micro-batch 32] [--only wasm,wasm-step]
 //
 // Prints one JSON line per backend: { implementation, batch, microShardSize, samplesPerSecond, steps }
 // (samplesPerSecond null and an `error` when a backend cannot run). Needs the packages built
@@ -157,7 +157,8 @@ try {
   const page = await browser.newPage();
   await page.goto(origin);
   const chromiumVersion = browser.version();
-  for (const cell of CELLS) {
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+  for (const cell of CELLS.filter((c) => !only || only.includes(c.backend))) {
     // A fresh Web Worker per backend: nothing carried over between cells.
     const result = await page.evaluate(
       (message) =>
