@@ -24,7 +24,6 @@ class Helper {
   private readonly waiting = new Map<number, { resolve: (r: { lossSum: number; grads: Float32Array }) => void; reject: (e: Error) => void }>();
   private next = 0;
   constructor(private readonly worker: NodeWorker) {
-    worker.unref(); // an idle helper never keeps the process alive
     worker.on('message', (reply) => {
       const pending = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
@@ -36,13 +35,18 @@ class Helper {
       for (const pending of this.waiting.values()) pending.reject(error);
       this.waiting.clear();
     });
+    // After the listeners (adding a 'message' listener refs the thread again): a helper never
+    // keeps the process alive; `run` holds a timer while it waits for a reply.
+    worker.unref();
   }
   run(request: Omit<ChunkRequest, 'id'>): Promise<{ lossSum: number; grads: Float32Array }> {
     const id = this.next++;
-    return new Promise((resolve, reject) => {
+    // The unref'd thread does not keep Node's event loop alive: a timer does, until the reply.
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    return new Promise<{ lossSum: number; grads: Float32Array }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ ...request, id });
-    });
+    }).finally(() => clearInterval(keepAlive));
   }
   terminate(): Promise<number> {
     return this.worker.terminate();
@@ -92,10 +96,13 @@ export function stepHelpers(): Promise<Helper[]> {
 
 async function startHelpers(count: number): Promise<Helper[]> {
   const moduleName = 'node:worker_threads';
-  const { Worker } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ moduleName)) as { Worker: new (url: URL) => NodeWorker };
+  const { Worker } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ moduleName)) as { Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker };
   // Run from the TypeScript sources (tests), the thread still starts from the built file.
   const entry = import.meta.url.endsWith('.ts') ? new URL('../../dist/fast/thread-main.js', import.meta.url) : new URL('./thread-main.js', import.meta.url);
-  return Array.from({ length: count }, () => new Helper(new Worker(entry)));
+  // Threads inherit Node's flags; `--input-type` (valid only with `-e` / stdin) would stop them.
+  const proc = (globalThis as { process?: { execArgv?: string[] } }).process;
+  const execArgv = (proc?.execArgv ?? []).filter((flag) => !flag.startsWith('--input-type'));
+  return Array.from({ length: count }, () => new Helper(new Worker(entry, { execArgv })));
 }
 
 export type { Helper };

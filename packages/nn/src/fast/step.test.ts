@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../backend.js';
 import { createModel } from '../model.js';
@@ -179,6 +181,18 @@ describe('chunks and threads', () => {
     expect(sha256(Float32Array.from(sums))).toBe(hashes[0]);
     await setStepThreads(1);
   }, 60_000);
+
+  it('a process that used helper threads exits by itself', () => {
+    const dist = new URL('../../dist/index.js', import.meta.url).href;
+    const script = `import { createModel, lenet5, setStepThreads, useBackend } from '${dist}';
+      const model = createModel(lenet5()); await useBackend('wasm-step'); await setStepThreads(3);
+      const r = await model.gradients(model.initParams(1), new Float32Array(48 * 784).fill(0.5), new Int32Array(48));
+      console.log(r.count);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('48');
+    expect(run.status).toBe(0);
+  }, 90_000);
 
   it('a chunked batch agrees with cpu within 1e-5', async () => {
     await useBackend('wasm-step');
