@@ -262,6 +262,64 @@ export interface PoolGeometry {
   padLeft: number;
 }
 
+/** The max pool forward pass in JavaScript (any window, stride, padding): values to `outOff`, winning positions (relative to `inOff`, or -1) to `arg`. */
+function maxPoolForwardJs(f32: Float32Array, i32: Int32Array, g: PoolGeometry, inOff: number, outOff: number, arg: number): void {
+  const { batch: N, inHeight: H, inWidth: W, channels: C, outHeight: OH, outWidth: OW } = g;
+  const rowStep = W * C;
+  let o = 0;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const top = oh * g.strideHeight - g.padTop;
+      const h0 = Math.max(top, 0);
+      const h1 = Math.min(top + g.windowHeight, H);
+      for (let ow = 0; ow < OW; ow++) {
+        const left = ow * g.strideWidth - g.padLeft;
+        const w0 = Math.max(left, 0);
+        const w1 = Math.min(left + g.windowWidth, W);
+        const first = inOff + ((n * H + h0) * W + w0) * C;
+        if (h1 - h0 === 2 && w1 - w0 === 2) {
+          // The common 2×2 window as straight-line selects (V8 emits conditional moves; the
+          // comparisons are unpredictable on real data). Same rule as the loop below.
+          for (let c = 0; c < C; c++, o++) {
+            const p0 = first + c, p1 = p0 + C, p2 = p0 + rowStep, p3 = p2 + C;
+            const v0 = f32[p0]!, v1 = f32[p1]!, v2 = f32[p2]!, v3 = f32[p3]!;
+            let best = v0 > -Infinity ? v0 : -Infinity;
+            let at = v0 > -Infinity ? p0 : -1;
+            let gt = v1 > best;
+            best = gt ? v1 : best;
+            at = gt ? p1 : at;
+            gt = v2 > best;
+            best = gt ? v2 : best;
+            at = gt ? p2 : at;
+            gt = v3 > best;
+            best = gt ? v3 : best;
+            at = gt ? p3 : at;
+            i32[arg + o] = at < 0 ? -1 : at - inOff;
+            f32[outOff + o] = at < 0 ? v0 : best;
+          }
+          continue;
+        }
+        for (let c = 0; c < C; c++, o++) {
+          let best = -Infinity;
+          let at = -1;
+          for (let h = h0; h < h1; h++) {
+            let q = inOff + ((n * H + h) * W + w0) * C + c;
+            for (let w = w0; w < w1; w++, q += C) {
+              const v = f32[q]!;
+              if (v > best) {
+                best = v;
+                at = q;
+              }
+            }
+          }
+          i32[arg + o] = at < 0 ? -1 : at - inOff;
+          f32[outOff + o] = at < 0 ? f32[first + c]! : best;
+        }
+      }
+    }
+  }
+}
+
 /** Max pooling that saves each output's winning input position (or -1) for the backward pass. */
 export function maxPoolLayer(layout: ArenaLayout, io: LayerIo, g: PoolGeometry): FastLayer {
   const { batch: N, inHeight: H, inWidth: W, channels: C, outHeight: OH, outWidth: OW } = g;
@@ -286,58 +344,7 @@ export function maxPoolLayer(layout: ArenaLayout, io: LayerIo, g: PoolGeometry):
         }
         return;
       }
-      let o = 0;
-      for (let n = 0; n < N; n++) {
-        for (let oh = 0; oh < OH; oh++) {
-          const top = oh * g.strideHeight - g.padTop;
-          const h0 = Math.max(top, 0);
-          const h1 = Math.min(top + g.windowHeight, H);
-          for (let ow = 0; ow < OW; ow++) {
-            const left = ow * g.strideWidth - g.padLeft;
-            const w0 = Math.max(left, 0);
-            const w1 = Math.min(left + g.windowWidth, W);
-            const first = io.in + ((n * H + h0) * W + w0) * C;
-            if (h1 - h0 === 2 && w1 - w0 === 2) {
-              // The common 2×2 window as straight-line selects (V8 emits conditional moves; the
-              // comparisons are unpredictable on real data). Same rule as the loop below.
-              for (let c = 0; c < C; c++, o++) {
-                const p0 = first + c, p1 = p0 + C, p2 = p0 + rowStep, p3 = p2 + C;
-                const v0 = f32[p0]!, v1 = f32[p1]!, v2 = f32[p2]!, v3 = f32[p3]!;
-                let best = v0 > -Infinity ? v0 : -Infinity;
-                let at = v0 > -Infinity ? p0 : -1;
-                let gt = v1 > best;
-                best = gt ? v1 : best;
-                at = gt ? p1 : at;
-                gt = v2 > best;
-                best = gt ? v2 : best;
-                at = gt ? p2 : at;
-                gt = v3 > best;
-                best = gt ? v3 : best;
-                at = gt ? p3 : at;
-                i32[arg + o] = at < 0 ? -1 : at - inOff;
-                f32[outOff + o] = at < 0 ? v0 : best;
-              }
-              continue;
-            }
-            for (let c = 0; c < C; c++, o++) {
-              let best = -Infinity;
-              let at = -1;
-              for (let h = h0; h < h1; h++) {
-                let q = io.in + ((n * H + h) * W + w0) * C + c;
-                for (let w = w0; w < w1; w++, q += C) {
-                  const v = f32[q]!;
-                  if (v > best) {
-                    best = v;
-                    at = q;
-                  }
-                }
-              }
-              i32[arg + o] = at < 0 ? -1 : at - io.in;
-              f32[io.out + o] = at < 0 ? f32[first + c]! : best;
-            }
-          }
-        }
-      }
+      maxPoolForwardJs(a.f32, a.i32, g, inOff, outOff, arg);
     },
     backward(a) {
       const f32 = a.f32, i32 = a.i32;
