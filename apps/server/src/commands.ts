@@ -9,7 +9,7 @@ import { METRICS_FLAGS } from './run-metrics.js';
 /** The environment variable naming the coordinator, for `swarmgrad worker` and the web apps' dev servers. */
 export const COORDINATOR_ENV = 'SWARMGRAD_COORDINATOR';
 
-const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu'] as const;
+const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'wasm-step'] as const;
 
 /** Flags `train` and `serve` share: the run definition, the server and its tokens. */
 const runFlags = {
@@ -50,7 +50,7 @@ export const TRAIN = {
   flags: {
     ...runFlags,
     workers: { type: 'int', min: 0, help: 'local Node worker processes to start (kept alive)', default: 2 },
-    backend: { type: 'string', choices: BACKENDS, help: 'backend of the local workers (auto benchmarks webgpu, wasm, cpu)', default: 'auto' },
+    backend: { type: 'string', choices: BACKENDS, help: 'backend of the local workers (auto benchmarks webgpu, wasm, cpu; wasm-step, the compiled training step, is opt-in)', default: 'auto' },
     'worker-slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task of local worker 1 by this much' },
   },
 } as const satisfies CommandSpec;
@@ -69,7 +69,7 @@ export const WORKER = {
   flags: {
     coordinator: { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' },
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
-    backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks what works here and keeps the fastest', default: 'auto' },
+    backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm and cpu and keeps the fastest; wasm-step (the compiled training step) is opt-in', default: 'auto' },
     name: { type: 'string', placeholder: 'NAME', help: 'label shown on the dashboard', defaultText: 'the host name' },
     'slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task by this much' },
     'exit-with-parent': { type: 'boolean', help: 'exit when the parent process goes away (set by swarmgrad train for its local workers)' },

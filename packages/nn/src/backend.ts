@@ -12,16 +12,28 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from '@swarmgrad/nn-core';
 import { BACKENDS, type Backend } from '@swarmgrad/protocol';
 import { registerOwnKernels } from './kernels/register.js';
+import { setStepBackendActive, stepSelfCheck } from './fast/hook.js';
 
-/** The tfjs backends `@swarmgrad/nn` can run on: the wire contract's {@link Backend} names. */
-export type BackendName = Backend;
+/**
+ * Backends that are never chosen automatically (not in {@link backendNames}, not probed by
+ * {@link probeBackends}): `wasm-step` runs `Model.gradients` as one compiled WebAssembly
+ * step (see `src/fast/`) over tfjs's `wasm` backend. Its results differ in the last bits
+ * from `wasm`'s, so it is a backend of its own for the determinism contract.
+ */
+export type OptInBackendName = 'wasm-step';
 
-/** All backend names, fastest kind first (the order a worker tries them in): `@swarmgrad/protocol`'s `BACKENDS`. */
-export const backendNames: readonly BackendName[] = BACKENDS;
+/** The opt-in backends, see {@link OptInBackendName}. */
+export const optInBackendNames: readonly OptInBackendName[] = ['wasm-step'];
+
+/** The tfjs backends `@swarmgrad/nn` can run on: the wire contract's {@link Backend} names less the opt-in ones. */
+export type BackendName = Exclude<Backend, OptInBackendName>;
+
+/** All backend names, fastest kind first (the order a worker tries them in): `@swarmgrad/protocol`'s `BACKENDS` less the opt-in ones. */
+export const backendNames: readonly BackendName[] = BACKENDS.filter((name): name is BackendName => !(optInBackendNames as readonly string[]).includes(name));
 
 /** What {@link useBackend} started. */
 export interface BackendInfo {
-  name: BackendName;
+  name: BackendName | OptInBackendName;
   /**
    * For `webgpu`: a human description of the GPU adapter, e.g.
    * `llvmpipe (OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility`. Absent for cpu/wasm.
@@ -168,7 +180,8 @@ function importNodeOnly<T>(specifier: string): Promise<T> {
  * @throws NnError `BACKEND_UNAVAILABLE` with the reason when the backend cannot start or
  *   fails its self-check; the previously active backend stays active.
  */
-export function useBackend(name: BackendName, options: UseBackendOptions = {}): Promise<BackendInfo> {
+export function useBackend(name: BackendName | OptInBackendName, options: UseBackendOptions = {}): Promise<BackendInfo> {
+  if (name === 'wasm-step') return useStepBackend(options);
   return serialized(async () => {
     if (!backendNames.includes(name)) {
       throw new TypeError(`unknown backend '${String(name)}'; expected one of ${backendNames.join(', ')}`);
@@ -183,8 +196,21 @@ export function useBackend(name: BackendName, options: UseBackendOptions = {}): 
       if (name === 'webgpu') discardWebGpu();
       throw error instanceof NnError ? error : unavailable(name, messageOf(error));
     }
+    setStepBackendActive(false);
     return info;
   });
+}
+
+/** `wasm-step`: tfjs `wasm` underneath (for everything but gradients), then the compiled step's self-check. */
+async function useStepBackend(options: UseBackendOptions): Promise<BackendInfo> {
+  try {
+    await useBackend('wasm', options);
+    stepSelfCheck();
+  } catch (error) {
+    throw new NnError('BACKEND_UNAVAILABLE', `backend wasm-step cannot start: ${messageOf(error)}`);
+  }
+  setStepBackendActive(true);
+  return { name: 'wasm-step' };
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.js';
+import { stepGradients } from './fast/hook.js';
 import {
   NnError,
   formatSummary,
@@ -238,6 +239,8 @@ async function gradients(model: Compiled, params: Float32Array, x: Float32Array,
   checkParams(model, params);
   const n = batchSize(model, x);
   checkTargets(model, y, n);
+  const compiled = await stepGradients(model.plan, params, x, y, n); // the wasm-step backend
+  if (compiled !== null) return compiled;
   const [loss, flat] = tf.tidy(() => {
     const input = inputTensor(model.plan, x, n);
     const { value, grads } = tf.valueAndGrads((...weights: tf.Tensor[]) => lossSum(model, forward(model, weights, input, n, true), y, n))(

@@ -26,9 +26,13 @@ export const MESSAGE_TYPES = [
   'admin',
 ] as const;
 
-/** Compute backends a worker may run on, fastest first. */
-export const BACKENDS = ['webgpu', 'wasm', 'cpu'] as const;
-/** A compute backend: `webgpu`, `wasm` or `cpu`. */
+/**
+ * Compute backends a worker may run on: `webgpu`, `wasm`, `cpu` (fastest kind first), then
+ * `wasm-step` (the compiled WebAssembly training step of `@swarmgrad/nn`; opt-in, its
+ * bits differ from `wasm`'s).
+ */
+export const BACKENDS = ['webgpu', 'wasm', 'cpu', 'wasm-step'] as const;
+/** A compute backend, see {@link BACKENDS}. */
 export type Backend = (typeof BACKENDS)[number];
 
 /** Runtime environments a worker may run in. */

@@ -29,6 +29,7 @@ function fakeDeps(setup: Partial<Record<Backend, { probe?: BackendProbeResult; s
     probeBackends: async () => {
       const out = {} as Record<Backend, BackendProbeResult>;
       for (const name of ['webgpu', 'wasm', 'cpu'] as const) out[name] = setup[name]?.probe ?? { ok: false, reason: `${name} missing` };
+      if (setup['wasm-step']?.probe) out['wasm-step'] = setup['wasm-step'].probe; // a probe that (wrongly) offered it
       return out;
     },
     useBackend: async (name) => {
@@ -125,5 +126,24 @@ describe('chooseBackend with a named backend', () => {
 
   it('rejects unknown preferences with a TypeError', async () => {
     await expect(chooseBackend('cuda' as Backend, fakeDeps({}).deps)).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+describe('the opt-in wasm-step backend', () => {
+  it('is never probed or chosen by auto, even where it would measure fastest', async () => {
+    const { deps, started, benchmarked } = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, cpu: { probe: { ok: true }, rate: 400 }, 'wasm-step': { probe: { ok: true }, rate: 99_999 } });
+    const choice = await chooseBackend('auto', deps);
+    expect(choice.name).toBe('wasm');
+    expect(started).not.toContain('wasm-step');
+    expect(benchmarked).not.toContain('wasm-step');
+    expect(choice.reasons['wasm-step']).toBeUndefined();
+  });
+
+  it('starts on the real @swarmgrad/nn when named, and its gradients run the compiled step', async () => {
+    const choice = await chooseBackend('wasm-step', { benchmark: () => benchmarkBackend({ microShardSize: 8, maxCalls: 2 }) });
+    expect(choice.name).toBe('wasm-step');
+    expect(choice.samplesPerSecond).toBeGreaterThan(0);
+    expect(Object.keys(choice.reasons).sort()).toEqual(['cpu', 'wasm', 'webgpu']);
+    await chooseBackend('cpu', { benchmark: false });
   });
 });

@@ -11,6 +11,13 @@ import { monotonicMs } from './timers.js';
 /** How much faster a backend later in the preference order (webgpu → wasm → cpu) must measure to be chosen over an earlier one. */
 export const PREFERENCE_MARGIN = 1.25;
 
+/**
+ * The backends `auto` chooses from. `wasm-step` is opt-in (named by the user or the run):
+ * it computes different last bits than `wasm`, and a run whose workers pick backends each
+ * on their own would mix them.
+ */
+export const AUTO_BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'cpu'];
+
 /** What the user asks for: `auto` (fastest that works), or one backend. */
 export type BackendPreference = 'auto' | Backend;
 
@@ -42,7 +49,7 @@ export interface BackendProbeResult {
 /** The functions {@link chooseBackend} uses; each defaults to `@swarmgrad/nn`'s (tests and special environments replace them). */
 export interface BackendChoiceDeps {
   /** Which backends can start here. Default: `probeBackends` of `@swarmgrad/nn`. */
-  probeBackends: (options?: UseBackendOptions) => Promise<Record<Backend, BackendProbeResult>>;
+  probeBackends: (options?: UseBackendOptions) => Promise<Partial<Record<Backend, BackendProbeResult>>>;
   /** Makes a backend the active one. Default: `useBackend` of `@swarmgrad/nn`. */
   useBackend: (name: Backend, options?: UseBackendOptions) => Promise<{ name: Backend; adapter?: string }>;
   /** Measures training samples per second on the active backend. Default: {@link benchmarkBackend}. */
@@ -66,7 +73,7 @@ export interface ChooseBackendOptions extends Partial<Omit<BackendChoiceDeps, 'b
  * - `'auto'`: probes webgpu, wasm and cpu; if one starts, uses it; if several do, runs
  *   {@link benchmarkBackend} on each and keeps the fastest (a backend whose benchmark throws
  *   is skipped: e.g. a missing gradient kernel). `reasons` says why the others were not used.
- * - `'webgpu' | 'wasm' | 'cpu'`: uses that backend or fails; no fallback.
+ * - `'webgpu' | 'wasm' | 'cpu' | 'wasm-step'`: uses that backend or fails; no fallback.
  *
  * @throws WorkerError `BACKEND_UNAVAILABLE` when no (or not the requested) backend can start.
  */
@@ -88,7 +95,7 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
     } catch (cause) {
       throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} was requested but cannot start: ${messageOf(cause)}`, { cause });
     }
-    for (const other of BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
+    for (const other of AUTO_BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
     const choice: BackendChoice = { name: preference, reasons };
     if (info.adapter !== undefined) choice.adapter = info.adapter;
     if (benchmark !== undefined) {
@@ -103,7 +110,7 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
 
   const probes = await probe(backendOptions);
   const available: Backend[] = [];
-  for (const name of BACKENDS) {
+  for (const name of AUTO_BACKENDS) {
     const result = probes[name];
     if (result?.ok === true) available.push(name);
     else reasons[name] = `unavailable: ${result?.reason ?? 'not probed'}`;

@@ -54,8 +54,9 @@ function section(id: number, body: number[]): number[] {
 }
 
 export const i32 = 0x7f;
+export const f32 = 0x7d;
 export const v128 = 0x7b;
-type ValType = typeof i32 | typeof v128;
+type ValType = typeof i32 | typeof f32 | typeof v128;
 
 /** Instructions, each as its bytes. `simd(op)` prefixes 0xfd and LEB-encodes the opcode. */
 const simd = (op: number, ...imm: number[]) => [0xfd, ...u32(op), ...imm];
@@ -68,6 +69,13 @@ export const op = {
   i32Sub: [0x6b],
   i32Mul: [0x6c],
   i32Shl: [0x74],
+  i32ShrS: [0x75],
+  /** `f32.const` of a float32 value (little-endian bytes). */
+  f32Const: (value: number) => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)],
+  f32Gt: [0x5e],
+  /** `select`: pops a, b, cond; pushes cond ≠ 0 ? a : b (branch-free). */
+  select: [0x1b],
+  i32Store: (offset: number) => [0x36, 2, ...u32(offset)],
   i32Eqz: [0x45],
   i32Eq: [0x46],
   i32Ne: [0x47],

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { Xoshiro128 } from '@swarmgrad/nn-core';
+import { Arena, ArenaLayout } from './arena.js';
+import { maxPoolLayer, type PoolGeometry } from './layers.js';
+
+/** The pooling rule written out: row-major window order from -Infinity, the first strictly greater value wins. */
+function referencePool(x: Float32Array, g: PoolGeometry, dy: Float32Array): { out: number[]; dx: number[] } {
+  const { batch: N, inHeight: H, inWidth: W, channels: C, outHeight: OH, outWidth: OW } = g;
+  const out: number[] = [];
+  const dx = new Array<number>(x.length).fill(0);
+  let o = 0;
+  for (let n = 0; n < N; n++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++)
+        for (let c = 0; c < C; c++, o++) {
+          let best = -Infinity;
+          let at = -1;
+          let first: number | undefined;
+          for (let i = 0; i < g.windowHeight; i++)
+            for (let j = 0; j < g.windowWidth; j++) {
+              const h = oh * g.strideHeight - g.padTop + i;
+              const w = ow * g.strideWidth - g.padLeft + j;
+              if (h < 0 || h >= H || w < 0 || w >= W) continue;
+              const p = ((n * H + h) * W + w) * C + c;
+              first ??= x[p]!;
+              if (x[p]! > best) {
+                best = x[p]!;
+                at = p;
+              }
+            }
+          out.push(at < 0 ? first! : best);
+          if (at >= 0) dx[at] = Math.fround(dx[at]! + dy[o]!);
+        }
+  return { out, dx };
+}
+
+function runPool(x: Float32Array, g: PoolGeometry, dy: Float32Array): { out: number[]; dx: number[] } {
+  const layout = new ArenaLayout();
+  const outSize = g.batch * g.outHeight * g.outWidth * g.channels;
+  const io = { in: layout.alloc(x.length), out: layout.alloc(outSize), dIn: layout.alloc(x.length), dOut: layout.alloc(outSize) };
+  const layer = maxPoolLayer(layout, io, g);
+  const a = new Arena(layout.size);
+  layer.init(a);
+  a.f32.set(x, io.in);
+  a.f32.set(dy, io.dOut);
+  layer.forward(a, new Float32Array(0));
+  layer.backward(a, new Float32Array(0), new Float32Array(0));
+  return { out: Array.from(a.f32.subarray(io.out, io.out + outSize)), dx: Array.from(a.f32.subarray(io.dIn, io.dIn + x.length)) };
+}
+
+const geometries: Array<[string, PoolGeometry]> = [
+  ['2×2/2 valid (the WebAssembly row kernel)', { batch: 2, inHeight: 6, inWidth: 4, channels: 3, outHeight: 3, outWidth: 2, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
+  ['2×2/2 valid, odd input (last row and column unused)', { batch: 1, inHeight: 5, inWidth: 7, channels: 2, outHeight: 2, outWidth: 3, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
+  ['3×3/2 same, overlapping (JavaScript)', { batch: 2, inHeight: 5, inWidth: 5, channels: 2, outHeight: 3, outWidth: 3, windowHeight: 3, windowWidth: 3, strideHeight: 2, strideWidth: 2, padTop: 1, padLeft: 1 }],
+];
+
+describe('max pooling of the compiled step', () => {
+  it.each(geometries)('%s: ties, -Infinity, NaN and random values follow the rule', (_name, g) => {
+    const rng = new Xoshiro128(4);
+    const size = g.batch * g.inHeight * g.inWidth * g.channels;
+    const specials = [0, 0, -0, 1, 1, -Infinity, Number.NaN, -1, 2];
+    for (let trial = 0; trial < 20; trial++) {
+      const x = Float32Array.from({ length: size }, () => (rng.nextFloat() < 0.5 ? specials[rng.nextUint32() % specials.length]! : rng.nextFloat() - 0.5));
+      const dy = Float32Array.from({ length: g.batch * g.outHeight * g.outWidth * g.channels }, () => rng.nextFloat());
+      const ours = runPool(x, g, dy);
+      const ref = referencePool(x, g, dy);
+      expect(ours.out.map(String)).toEqual(ref.out.map((v) => String(Math.fround(v))));
+      expect(ours.dx).toEqual(ref.dx);
+    }
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Helper threads of the `wasm-step` backend (Node only: `worker_threads`; in browsers every
+ * chunk runs on the calling thread). The number of threads never changes the bits: a batch
+ * is cut into chunks of {@link CHUNK_SAMPLES} samples whatever the thread count, each chunk
+ * is computed the same way on whichever thread, and the chunk sums are added in chunk order
+ * (see `hook.ts`).
+ */
+import type { ChunkRequest } from './thread-entry.js';
+
+/** Samples per chunk: the unit of work of a thread, fixed so that the bits do not depend on threads. */
+export const CHUNK_SAMPLES = 16;
+
+interface NodeWorker {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (message: ChunkReply) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  unref(): void;
+  terminate(): Promise<number>;
+}
+type ChunkReply = { id: number; lossSum: number; grads: Float32Array } | { id: number; error: string };
+
+/** One helper thread with its queue of outstanding chunks. */
+class Helper {
+  private readonly waiting = new Map<number, { resolve: (r: { lossSum: number; grads: Float32Array }) => void; reject: (e: Error) => void }>();
+  private next = 0;
+  constructor(private readonly worker: NodeWorker) {
+    worker.on('message', (reply) => {
+      const pending = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      if (pending === undefined) return;
+      if ('error' in reply) pending.reject(new Error(`wasm-step thread: ${reply.error}`));
+      else pending.resolve(reply);
+    });
+    worker.on('error', (error) => {
+      for (const pending of this.waiting.values()) pending.reject(error);
+      this.waiting.clear();
+    });
+    // After the listeners (adding a 'message' listener refs the thread again): a helper never
+    // keeps the process alive; `run` holds a timer while it waits for a reply.
+    worker.unref();
+  }
+  run(request: Omit<ChunkRequest, 'id'>): Promise<{ lossSum: number; grads: Float32Array }> {
+    const id = this.next++;
+    // The unref'd thread does not keep Node's event loop alive: a timer does, until the reply.
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    return new Promise<{ lossSum: number; grads: Float32Array }>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...request, id });
+    }).finally(() => clearInterval(keepAlive));
+  }
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+function envThreads(): number {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  const value = Number(proc?.env?.SWARMGRAD_STEP_THREADS ?? 1);
+  return Number.isInteger(value) && value >= 1 ? value : 1;
+}
+
+let threads = envThreads();
+let helpers: Promise<Helper[]> | null = null;
+
+/**
+ * Sets how many threads `wasm-step` computes on (the calling thread included; default 1, or
+ * the environment variable `SWARMGRAD_STEP_THREADS`). Results are bitwise the same for
+ * every count. Helper threads exist only in Node; elsewhere the count is ignored.
+ */
+export async function setStepThreads(count: number): Promise<void> {
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`step threads must be an integer from 1 to 64, got ${count}`);
+  threads = count;
+  const old = helpers;
+  helpers = null;
+  if (old !== null) await Promise.all((await old).map((h) => h.terminate()));
+}
+
+/** The thread count set by {@link setStepThreads}. */
+export function stepThreads(): number {
+  return threads;
+}
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof proc?.versions?.node === 'string';
+}
+
+/** The helper threads (`stepThreads() − 1` of them; none outside Node), started on first use. */
+export function stepHelpers(): Promise<Helper[]> {
+  if (helpers === null) {
+    const count = isNode() ? threads - 1 : 0;
+    helpers = count === 0 ? Promise.resolve([]) : startHelpers(count);
+  }
+  return helpers;
+}
+
+async function startHelpers(count: number): Promise<Helper[]> {
+  const moduleName = 'node:worker_threads';
+  const { Worker } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ moduleName)) as { Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker };
+  // Run from the TypeScript sources (tests), the thread still starts from the built file.
+  const entry = import.meta.url.endsWith('.ts') ? new URL('../../dist/fast/thread-main.js', import.meta.url) : new URL('./thread-main.js', import.meta.url);
+  // Threads inherit Node's flags; `--input-type` (valid only with `-e` / stdin) would stop them.
+  const proc = (globalThis as { process?: { execArgv?: string[] } }).process;
+  const execArgv = (proc?.execArgv ?? []).filter((flag) => !flag.startsWith('--input-type'));
+  return Array.from({ length: count }, () => new Helper(new Worker(entry, { execArgv })));
+}
+
+export type { Helper };

@@ -1,0 +1,207 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../backend.js';
+import { createModel } from '../model.js';
+import { Xoshiro128 } from '@swarmgrad/nn-core';
+import type { ModelSpec } from '@swarmgrad/nn-core';
+import { referenceGradients, referenceLoss, relativeError } from '../testing/reference-f64.js';
+import { lenet5 } from '@swarmgrad/nn-core';
+import { stepBackendActive, stepGradients } from './hook.js';
+import { CHUNK_SAMPLES, setStepThreads } from './pool.js';
+import { compileStep, unsupportedReason } from './step.js';
+
+function randomArray(rng: Xoshiro128, length: number, scale = 1): Float32Array {
+  return Float32Array.from({ length }, () => (2 * rng.nextFloat() - 1) * scale);
+}
+
+function randomBatch(spec: ModelSpec, n: number, seed: number) {
+  const model = createModel(spec);
+  const rng = new Xoshiro128(seed);
+  const params = model.initParams(seed);
+  // Non-zero biases so that their gradients and the activations' kinks are exercised.
+  for (const l of model.plan.layers) for (const p of l.params) if (p.name === 'bias') params.set(randomArray(rng, p.size, 0.1), p.offset);
+  const x = randomArray(rng, n * model.inputShape.reduce((a, b) => a * b, 1));
+  const k = model.outputShape[0]!;
+  const y = model.plan.loss === 'softmaxCrossEntropy' ? Int32Array.from({ length: n }, () => rng.nextUint32() % k) : randomArray(rng, n * k);
+  return { model, params, x, y };
+}
+
+/** Small nets covering every layer type the step compiles, with several shapes, strides and paddings. */
+const cases: Array<[string, ModelSpec]> = [
+  ['conv2d same s1 + relu + maxPool + dense', { inputShape: [7, 6, 2], layers: [{ type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' }, { type: 'maxPool', poolSize: 2 }, { type: 'flatten' }, { type: 'dense', units: 4 }] }],
+  ['conv2d valid s2 rect kernel + tanh layer + maxPool 2/1 same', { inputShape: [9, 8, 3], layers: [{ type: 'conv2d', filters: 2, kernelSize: [3, 2], strides: 2, padding: 'valid' }, { type: 'tanh' }, { type: 'maxPool', poolSize: 2, strides: 1, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
+  ['conv2d same s2 odd input + sigmoid + maxPool 3/2 same', { inputShape: [7, 7, 1], layers: [{ type: 'conv2d', filters: 4, kernelSize: 4, strides: [2, 2], padding: 'same', activation: 'sigmoid' }, { type: 'maxPool', poolSize: 3, strides: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 5, activation: 'tanh' }, { type: 'dense', units: 3 }] }],
+  ['conv1d valid + relu + maxPool1d + conv1d same s2', { inputShape: [12, 2], layers: [{ type: 'conv1d', filters: 3, kernelSize: 3, activation: 'relu' }, { type: 'maxPool', poolSize: 2 }, { type: 'conv1d', filters: 2, kernelSize: 2, strides: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
+  ['dense stack + trailing softmax folded into the loss', { inputShape: [5], layers: [{ type: 'dense', units: 6, activation: 'sigmoid' }, { type: 'relu' }, { type: 'dense', units: 4 }, { type: 'softmax' }] }],
+  ['regression with mean squared error', { inputShape: [6, 5, 1], loss: 'meanSquaredError', layers: [{ type: 'conv2d', filters: 2, kernelSize: 2, activation: 'tanh' }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
+  ['9 output channels (two GEMM panels, one partial)', { inputShape: [6, 6, 3], layers: [{ type: 'conv2d', filters: 9, kernelSize: 3, activation: 'relu' }, { type: 'maxPool', poolSize: 2 }, { type: 'flatten' }, { type: 'dense', units: 11, activation: 'relu' }, { type: 'dense', units: 2 }] }],
+];
+
+/** max |a − b| / max |b| per parameter tensor, the worst over all tensors. */
+function worstTensorError(model: { plan: { layers: Array<{ params: Array<{ offset: number; size: number }> }> } }, a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (const l of model.plan.layers) {
+    for (const p of l.params) {
+      let diff = 0;
+      let scale = 0;
+      for (let i = p.offset; i < p.offset + p.size; i++) {
+        diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+        scale = Math.max(scale, Math.abs(b[i]!));
+      }
+      worst = Math.max(worst, scale === 0 ? diff : diff / scale);
+    }
+  }
+  return worst;
+}
+
+function sha256(data: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+}
+
+afterAll(async () => {
+  await setStepThreads(1);
+  await useBackend('cpu');
+});
+
+describe('compiled step: gradients against float64 finite differences', () => {
+  it.each(cases)('%s', (_name, spec) => {
+    const n = 3;
+    const { model, params, x, y } = randomBatch(spec, n, 7);
+    expect(unsupportedReason(model.plan)).toBeNull();
+    const result = compileStep(model.plan)!.gradients(params, x, y, n);
+    expect(result.count).toBe(n);
+    const refLoss = referenceLoss(model.plan, params, x, y, n);
+    expect(Math.abs(result.lossSum - refLoss) / Math.abs(refLoss)).toBeLessThan(1e-5);
+    const ref = referenceGradients(model.plan, params, x, y, n);
+    for (const layer of model.plan.layers) {
+      for (const p of layer.params) {
+        const err = relativeError(result.grads, ref, p.offset, p.offset + p.size);
+        expect(err, `layer ${layer.index} ${layer.type} ${p.name}`).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('refuses what it cannot compile (avgPool), and wasm-step then falls back to tfjs', async () => {
+    const spec: ModelSpec = { inputShape: [4, 4, 1], layers: [{ type: 'avgPool', poolSize: 2 }, { type: 'flatten' }, { type: 'dense', units: 2 }] };
+    const { model, params, x, y } = randomBatch(spec, 2, 3);
+    expect(unsupportedReason(model.plan)).toMatch(/avgPool/);
+    expect(compileStep(model.plan)).toBeNull();
+    await useBackend('wasm-step');
+    const viaStepBackend = await model.gradients(params, x, y);
+    await useBackend('wasm');
+    const viaWasm = await model.gradients(params, x, y);
+    expect(sha256(viaStepBackend.grads)).toBe(sha256(viaWasm.grads));
+  });
+});
+
+describe('compiled step: LeNet-5 against the other backends', () => {
+  // 300 samples: dense kernel gradients span two blocks of 240 rows, conv ones hundreds.
+  const n = 300;
+  const { model, params, x, y } = randomBatch(lenet5(), n, 21);
+  const step = compileStep(model.plan)!;
+
+  it('agrees with cpu and wasm within 1e-5 (per tensor, relative to its largest value) and with the float64 loss', async () => {
+    const ours = step.gradients(params, x, y, n);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      const theirs = await model.gradients(params, x, y);
+      expect(worstTensorError(model, ours.grads, theirs.grads), backend).toBeLessThan(1e-5);
+      expect(Math.abs(ours.lossSum - theirs.lossSum) / theirs.lossSum).toBeLessThan(1e-6);
+    }
+    const refLoss = referenceLoss(model.plan, params, x, y, n);
+    expect(Math.abs(ours.lossSum - refLoss) / refLoss).toBeLessThan(1e-6);
+  }, 120_000);
+
+  it('is bitwise repeatable, also after other batch sizes and models used the same code', () => {
+    const first = sha256(step.gradients(params, x, y, n).grads);
+    step.gradients(params.map((v) => v * 0.5), x.subarray(0, 5 * 784), y.subarray(0, 5), 5);
+    compileStep(createModel(cases[0]![1]).plan);
+    expect(sha256(step.gradients(params, x, y, n).grads)).toBe(first);
+    expect(sha256(compileStep(model.plan)!.gradients(params, x, y, n).grads)).toBe(first);
+  });
+
+  it('sums over samples: two halves add up to the whole within float32 rounding', () => {
+    const whole = step.gradients(params, x, y, n).grads;
+    const a = step.gradients(params, x.subarray(0, 150 * 784), y.subarray(0, 150), 150).grads;
+    const b = step.gradients(params, x.subarray(150 * 784), y.subarray(150), 150).grads;
+    expect(worstTensorError(model, a.map((v, i) => v + b[i]!), whole)).toBeLessThan(1e-5);
+  });
+
+  it('gives the pinned bits (the wasm-step arithmetic contract) for a seeded batch', () => {
+    const small = randomBatch(lenet5(), 16, 5);
+    const result = compileStep(small.model.plan)!.gradients(small.params, small.x, small.y, 16);
+    expect(sha256(result.grads)).toBe(GOLDEN_LENET5_16);
+  });
+});
+
+describe('the wasm-step backend', () => {
+  it('routes Model.gradients through the compiled step while active, and only then', async () => {
+    const { model, params, x, y } = randomBatch(cases[2]![1], 4, 9);
+    const direct = compileStep(model.plan)!.gradients(params, x, y, 4);
+    expect(await useBackend('wasm-step')).toEqual({ name: 'wasm-step' });
+    expect(stepBackendActive()).toBe(true);
+    const viaModel = await model.gradients(params, x, y);
+    expect(sha256(viaModel.grads)).toBe(sha256(direct.grads));
+    expect(viaModel.lossSum).toBe(direct.lossSum);
+    // evaluate / predict run on tfjs wasm underneath
+    const ev = await model.evaluate(params, x, y);
+    expect(ev.count).toBe(4);
+    await useBackend('cpu');
+    expect(stepBackendActive()).toBe(false);
+    const viaCpu = await model.gradients(params, x, y);
+    expect(worstTensorError(model, viaCpu.grads, direct.grads)).toBeLessThan(1e-5);
+  });
+});
+
+describe('chunks and threads', () => {
+  const n = 5 * CHUNK_SAMPLES + 3; // five full chunks and a short one
+  const { model, params, x, y } = randomBatch(lenet5(), n, 33);
+
+  it('gives the same bits on 1, 2 and 3 threads (real worker_threads), equal to chunk sums added in order', async () => {
+    await useBackend('wasm-step');
+    const hashes: string[] = [];
+    let one: Float32Array | undefined;
+    for (const threads of [1, 2, 3, 1]) {
+      await setStepThreads(threads);
+      const r = (await stepGradients(model.plan, params, x, y, n))!;
+      one ??= r.grads;
+      hashes.push(sha256(r.grads));
+    }
+    expect(new Set(hashes).size).toBe(1);
+    // The definition: each chunk by one compiled step, float64 sums in chunk order, rounded once.
+    const step = compileStep(model.plan)!;
+    const sums = new Float64Array(model.paramCount);
+    for (let s0 = 0; s0 < n; s0 += CHUNK_SAMPLES) {
+      const s1 = Math.min(n, s0 + CHUNK_SAMPLES);
+      const g = step.gradients(params, x.subarray(s0 * 784, s1 * 784), y.subarray(s0, s1), s1 - s0).grads;
+      for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
+    }
+    expect(sha256(Float32Array.from(sums))).toBe(hashes[0]);
+    await setStepThreads(1);
+  }, 60_000);
+
+  it('a process that used helper threads exits by itself', () => {
+    const dist = new URL('../../dist/index.js', import.meta.url).href;
+    const script = `import { createModel, lenet5, setStepThreads, useBackend } from '${dist}';
+      const model = createModel(lenet5()); await useBackend('wasm-step'); await setStepThreads(3);
+      const r = await model.gradients(model.initParams(1), new Float32Array(48 * 784).fill(0.5), new Int32Array(48));
+      console.log(r.count);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('48');
+    expect(run.status).toBe(0);
+  }, 90_000);
+
+  it('a chunked batch agrees with cpu within 1e-5', async () => {
+    await useBackend('wasm-step');
+    const ours = await model.gradients(params, x, y);
+    await useBackend('cpu');
+    const theirs = await model.gradients(params, x, y);
+    expect(worstTensorError(model, ours.grads, theirs.grads)).toBeLessThan(1e-5);
+  }, 60_000);
+});
+
+/** sha256 of the compiled step's LeNet-5 gradient for `randomBatch(lenet5(), 16, 5)`. */
+const GOLDEN_LENET5_16 = 'd0d270b1d0fdd4791a7cb82c7a0091450846b307304c08a07c2442dab7712970';
