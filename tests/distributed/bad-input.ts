@@ -1,10 +1,17 @@
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION, type Message } from '@swarmgrad/protocol';
+import { delay } from '../support/wait.js';
 import { connectWebSocket, nodeCapabilities, startWorkerSession, type Endpoint } from '@swarmgrad/worker/node';
 
-/** Opens a raw WebSocket, sends `frames` (after open), and collects error codes until closed or `ms` pass. */
-export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000): Promise<{ codes: string[]; closeCode: number | null }> {
+/**
+ * Opens a raw WebSocket, sends `frames` (after open), and collects error codes until the
+ * server closes the socket or, unless `untilClose`, has answered every frame with an error
+ * (a bad frame is a strike; the connection stays open below the strike limit). Rejects when
+ * neither happens within `timeoutMs`.
+ */
+export async function rawExchange(url: string, frames: Uint8Array[], options: { untilClose?: boolean; timeoutMs?: number } = {}): Promise<{ codes: string[]; closeCode: number | null }> {
+  const { untilClose = false, timeoutMs = 30_000 } = options;
   const ws = new WebSocket(url, { perMessageDeflate: false });
   const codes: string[] = [];
   let closeCode: number | null = null;
@@ -12,6 +19,8 @@ export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000):
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
+  let answered: () => void = () => undefined;
+  const allAnswered = new Promise<void>((resolve) => (answered = resolve));
   ws.on('message', (data: Buffer) => {
     try {
       const msg = decodeMessage(new Uint8Array(data));
@@ -19,6 +28,7 @@ export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000):
     } catch {
       codes.push('UNDECODABLE_REPLY');
     }
+    if (codes.length >= frames.length) answered();
   });
   const closed = new Promise<void>((resolve) =>
     ws.once('close', (code) => {
@@ -27,8 +37,14 @@ export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000):
     }),
   );
   for (const frame of frames) ws.send(frame, { binary: true });
-  await Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
-  ws.terminate();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${untilClose ? 'close' : 'answer to every frame'} within ${timeoutMs} ms; codes so far: ${codes.join(', ') || 'none'}`)), timeoutMs)));
+  try {
+    await Promise.race([closed, ...(untilClose ? [] : [allAnswered]), timeout]);
+  } finally {
+    clearTimeout(timer);
+    ws.terminate();
+  }
   return { codes, closeCode };
 }
 
@@ -54,7 +70,8 @@ export async function helloReply(url: string, token: string | undefined): Promis
   const closed = new Promise<void>((resolve) => ws.once('close', (code) => ((closeCode = code), resolve())));
   ws.send(helloFrame(token), { binary: true });
   const msg = await reply;
-  if (msg.type === 'error') await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+  // After an error the server closes the socket: wait for that (bounded), to report its code.
+  if (msg.type === 'error') await Promise.race([closed, new Promise((r) => setTimeout(r, 30_000))]);
   ws.terminate();
   return { type: msg.type, ...(msg.type === 'welcome' ? { trusted: msg.trusted } : {}), ...(msg.type === 'error' ? { code: msg.code } : {}), closeCode };
 }
@@ -128,7 +145,7 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
   let polling = true;
   const release = (async () => {
     while (polling && tamper === 'stale-step') {
-      await new Promise((r) => setTimeout(r, 100));
+      await delay(100); // poll interval: the held result goes out once the step counter moved past it
       if (!held) continue;
       const { step } = (await (await fetch(api)).json()) as { step: number };
       if (step > held.step) {
