@@ -16,6 +16,8 @@ import { PROTOCOL_VERSION, decodeMessage, encodeMessage, type Message } from '@s
 import { collectPageProblems, launchChromium, type PageProblem } from './helpers/launch-chromium.js';
 import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from '../support/launch.js';
 import { waitFor } from '../support/wait.js';
+import { watchRun, type RunWatch } from './helpers/run-watch.js';
+import type { StatusEvent } from '@swarmgrad/protocol';
 
 const ARTIFACTS = join(REPO_ROOT, 'tests/artifacts');
 const STEPS = 40;
@@ -134,15 +136,22 @@ describe('dashboard on a live run', () => {
     expect(await page.evaluate(() => location.hash)).not.toContain('token');
     await waitText(page, '[data-testid=admin-toggle]', (t) => t === 'Admin');
     await waitInPage(page, () => !(document.querySelector('[data-testid=pause]') as HTMLButtonElement | null)?.disabled);
-    await page.click('[data-testid=pause]');
-    await waitText(page, '[data-testid=status]', (t) => t === 'paused', 30_000);
-    // Paused at once; the step in flight still completes. Then nothing moves.
-    pausedStep = await settledStep();
+    // The coordinator's own event stream tells when the work in flight at the pause is done.
+    const watch = await watchRun(runA.ws);
+    try {
+      await page.click('[data-testid=pause]');
+      await waitText(page, '[data-testid=status]', (t) => t === 'paused', 30_000);
+      // Paused at once; the step in flight still completes. Then nothing moves.
+      pausedStep = await settledStep(watch);
+    } finally {
+      watch.close();
+    }
     expect(pausedStep).toBeLessThan(STEPS);
-    await page.waitForTimeout(1000);
     const paused = await api<SnapshotJson>('/api/runs/current');
     expect(paused.status).toBe('paused');
     expect(paused.step).toBe(pausedStep);
+    // The page shows it once the last step event reached it (its own feed).
+    await waitInPage(page, (step) => Number(/^(\d+)/.exec((document.querySelector('[data-testid=step]')?.textContent ?? '').replace(/,/g, ''))?.[1]) === step, pausedStep);
     expect(await readStep(page)).toBe(pausedStep);
   });
 
@@ -343,16 +352,24 @@ describe('dashboard after the run', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The live run's step once it stopped changing for 1.5 s (after a pause). */
-async function settledStep(): Promise<number> {
-  let last = (await api<SnapshotJson>('/api/runs/current')).step;
-  for (let tries = 0; tries < 20; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const now = (await api<SnapshotJson>('/api/runs/current')).step;
-    if (now === last) return now;
-    last = now;
-  }
-  throw new Error(`the run kept stepping after the pause (step ${last})`);
+/**
+ * The step the run stays at after a pause, from the coordinator's event stream: the `status`
+ * event says what was in flight (the coordinator starts the next phase in the same turn as it
+ * completes one, so a pause while running catches a train step or a checkpoint being written,
+ * and one while evaluating catches an evaluation). Waits for that work's own event; after
+ * it, nothing starts until resumed.
+ */
+async function settledStep(watch: RunWatch): Promise<number> {
+  const at = await waitFor(() => watch.events.findIndex((seen) => seen.event.kind === 'status' && seen.event.status === 'paused'), (i) => i >= 0, { timeoutMs: 30_000, what: 'the paused status event' });
+  const paused = watch.events[at]!.event as StatusEvent;
+  const applied = paused.step;
+  const since = () => watch.events.slice(at + 1).map((seen) => seen.event);
+  const wanted = paused.previous === 'evaluating' ? ['eval'] : ['step', 'checkpoint'];
+  const done = await waitFor(() => since().find((e) => wanted.includes(e.kind) && (e as unknown as { step?: number }).step === applied), (e) => e !== undefined, {
+    timeoutMs: 120_000,
+    what: `the ${wanted.join(' or ')} at step ${applied}, in flight at the pause`,
+  });
+  return done!.kind === 'step' ? applied + 1 : applied;
 }
 
 async function api<T>(path: string): Promise<T> {
