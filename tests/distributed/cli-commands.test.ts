@@ -6,13 +6,12 @@
  * done, which is itself documented behaviour (a last checkpoint, exit 3, `--resume` continues).
  * Both listen on the default port 7070, so they run one after the other.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { childPids, killAll, launchSwarmgrad, SWARMGRAD, tempDir, type SwarmgradProcess } from '../support/launch.js';
+import { childPids, killAll, launchSwarmgrad, runSwarmgradSync, tempDir, type SwarmgradProcess } from '../support/launch.js';
 import { waitFor } from '../support/wait.js';
 
 const DEFAULT_PORT = 7070;
@@ -24,10 +23,7 @@ function start(args: string[], cwd: string, env: Record<string, string> = {}): P
   return launchSwarmgrad(args, { cwd, env });
 }
 
-function cli(args: string[], cwd = process.cwd()) {
-  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], cwd = process.cwd()) => runSwarmgradSync(args, { cwd });
 
 /** Whether something accepts connections on the port. */
 function portTaken(port: number): Promise<boolean> {

@@ -1,16 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { helloReply } from './bad-input.js';
-import { launchSwarmgrad, runSwarmgrad, SWARMGRAD, tempDir } from '../support/launch.js';
+import { launchSwarmgrad, runSwarmgrad, runSwarmgradSync, tempDir } from '../support/launch.js';
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (...args: string[]) => runSwarmgradSync(args, { timeoutMs: 120_000 });
 
 describe('the swarmgrad CLI', () => {
   it.each([

@@ -5,7 +5,7 @@ import { BatchSchedule } from '@swarmgrad/data';
 import { loadMnist } from '@swarmgrad/data/node';
 import { createModel, createOptimizer, sumBlock, treeWidth, useBackend } from '@swarmgrad/nn';
 import { describe, expect, it } from 'vitest';
-import { BASE_RUN, runSwarmgrad, tempDir } from '../support/launch.js';
+import { BASE_RUN, runSwarmgrad } from '../support/launch.js';
 
 // Issue #3, test 1: 20 steps of LeNet-5 on the cpu backend give the same parameters with 1
 // worker, with 3 workers, and in a single process that follows the determinism contract.

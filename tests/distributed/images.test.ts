@@ -4,20 +4,16 @@
  * example), then `eval`, `predict`, `export --format onnx` run with onnxruntime-web, and the
  * curves (metrics.jsonl, TensorBoard event files) read back.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { decodeEvent, readRecords } from '@swarmgrad/export/tensorboard';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { launchSwarmgrad, runSwarmgrad, SWARMGRAD, tempDir, type RunResult } from '../support/launch.js';
+import { launchSwarmgrad, runSwarmgrad, runSwarmgradSync, tempDir, type RunResult } from '../support/launch.js';
 import { waitFor } from '../support/wait.js';
 import { CLASS_NAMES, writeImageSet } from './image-set.js';
 
-function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]) => runSwarmgradSync(args);
 
 describe('the worked example: alexnetSmall on a generated colour image folder', () => {
   const dir = tempDir('images');

@@ -4,7 +4,7 @@
  * through the `server.json` it writes into `--out` once it listens, its `--json` summary
  * parsed, and stopped with SIGTERM (a last checkpoint, exit 3) then SIGKILL after a grace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,6 +180,22 @@ export async function startSwarmgrad(command: 'train' | 'serve', args: string[],
 /** Runs `swarmgrad train ...args --json --out <out>` to the end and returns its summary. */
 export async function runSwarmgrad(args: string[], out = tempDir('train')): Promise<RunResult> {
   return launchSwarmgrad(['train', ...args], { out, json: true }).result;
+}
+
+/** What a finished `swarmgrad` command printed. */
+export interface CommandOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a short `swarmgrad ...args` command (help, inspect, eval, export, predict, a usage
+ * error) to its end, synchronously, in `cwd` (default the repository root).
+ */
+export function runSwarmgradSync(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CommandOutput {
+  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env }, encoding: 'utf8', timeout: options.timeoutMs ?? 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** SIGKILLs every launched process still running (for `afterAll`). */
