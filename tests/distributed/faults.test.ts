@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readCheckpoint, listCheckpoints } from '@swarmgrad/coordinator/node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BASE_RUN, childPids, launchSwarmgrad, runSwarmgrad, SWARMGRAD, snapshot, tempDir } from '../support/launch.js';
+import { BASE_RUN, childPids, launchSwarmgrad, runSwarmgrad, snapshot, tempDir } from '../support/launch.js';
 import { waitFor } from '../support/wait.js';
-import { spawn } from 'node:child_process';
 import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
 
 // Issue #3, tests 2, 3, 4 and 6: whatever dies, stalls or joins late, the run ends with the
@@ -77,7 +76,7 @@ describe('faults', () => {
   it('a worker joining mid-run is used from the next step; hash unchanged', async () => {
     const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir('late-join'), json: true });
     const { ws, port } = await run.server();
-    const worker = (name: string, ...extra: string[]) => spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra], { stdio: 'ignore' });
+    const worker = (name: string, ...extra: string[]) => launchSwarmgrad(['worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra]);
     // The early worker takes 0.5 s a task, so the run outlasts the late worker's start-up.
     const early = worker('early', '--slowdown-ms', '500');
     await waitFor(() => snapshot(port), (s) => s.step >= 5, { timeoutMs: 120_000, what: 'step 5' });
@@ -96,8 +95,8 @@ describe('faults', () => {
       (s) => s === undefined || s.workers.some((w) => w.name === 'late' && Number(w.tasksDone) > 0), { timeoutMs: 120_000, what: 'the late worker to complete a task' });
     expect(seen, 'the run ended before the late worker did any work').toBeDefined();
     const result = await run.result;
-    early.kill();
-    late.kill();
+    early.child.kill();
+    late.child.kill();
     expect(result.paramsSha256).toBe(baseline);
   });
 
@@ -119,7 +118,7 @@ describe('bad input over real sockets', () => {
     const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir('bad-input'), json: true, env: { SWARMGRAD_TOKEN: token } });
     const { ws } = await run.server();
     // The honest worker takes its time (0.5 s a task) so the run outlasts the attacks.
-    const honest = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest', '--slowdown-ms', '500'], { stdio: 'ignore', env: { ...process.env, SWARMGRAD_TOKEN: token } });
+    const honest = launchSwarmgrad(['worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest', '--slowdown-ms', '500'], { env: { SWARMGRAD_TOKEN: token } });
     try {
       const malformed = await rawExchange(ws, [Uint8Array.of(0xc1, 0xff, 0x00, 0x13)]);
       expect(malformed.codes).toContain('MALFORMED');
@@ -151,7 +150,7 @@ describe('bad input over real sockets', () => {
       const applied = await appliedSteps(result.out);
       expect(applied.steps).toEqual(twenty);
     } finally {
-      honest.kill();
+      honest.child.kill();
       run.child.kill();
     }
   });

@@ -17,8 +17,8 @@ import { waitFor } from '../support/wait.js';
 export const PREFIX = 'sgn';
 /** The lab's /24 (inside the namespaces only). */
 export const SUBNET = '10.213.0';
-/** The built CLI. */
-export const SWARMGRAD = fileURLToPath(new URL('../../apps/server/bin/swarmgrad.js', import.meta.url));
+/** The built CLI (one definition, in the shared launcher). */
+export { SWARMGRAD } from '../support/launch.js';
 /** The link-emulating proxy. */
 export const LINK_PROXY = fileURLToPath(new URL('./link-proxy.mjs', import.meta.url));
 
