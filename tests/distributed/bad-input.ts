@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION, type Message } from '@swarmgrad/protocol';
-import { delay } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 import { connectWebSocket, nodeCapabilities, startWorkerSession, type Endpoint } from '@swarmgrad/worker/node';
 
 /**
@@ -143,17 +143,14 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
   const worker = startWorkerSession({ connect, capabilities: nodeCapabilities(), backend: 'cpu', token, name: `tamper-${tamper}` });
   const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${expected} within ${timeoutMs} ms; got ${codes.join(', ') || 'nothing'}`)), timeoutMs));
   let polling = true;
-  const release = (async () => {
-    while (polling && tamper === 'stale-step') {
-      await delay(100); // poll interval: the held result goes out once the step counter moved past it
-      if (!held) continue;
-      const { step } = (await (await fetch(api)).json()) as { step: number };
-      if (step > held.step) {
-        held.send(held.frame);
-        return;
-      }
-    }
-  })().catch(() => undefined);
+  // The held result goes out once the coordinator's step counter has moved past its step.
+  const stepNow = async () => ((await (await fetch(api)).json()) as { step: number }).step;
+  const release =
+    tamper === 'stale-step'
+      ? waitFor(async () => (!polling ? 'stopped' : held && (await stepNow()) > held.step ? 'due' : undefined), (v) => v !== undefined, { timeoutMs, what: 'the step counter past the held result' })
+          .then((v) => v === 'due' && held!.send(held!.frame))
+          .catch(() => undefined)
+      : Promise.resolve();
   try {
     await Promise.race([seen, timer]);
     return codes;
