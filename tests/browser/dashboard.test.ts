@@ -14,7 +14,10 @@ import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, decodeMessage, encodeMessage, type Message } from '@swarmgrad/protocol';
 import { collectPageProblems, launchChromium, type PageProblem } from './helpers/launch-chromium.js';
-import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from './helpers/swarmgrad-run.js';
+import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
+import { watchRun, type RunWatch } from './helpers/run-watch.js';
+import type { StatusEvent } from '@swarmgrad/protocol';
 
 const ARTIFACTS = join(REPO_ROOT, 'tests/artifacts');
 const STEPS = 40;
@@ -67,13 +70,13 @@ describe('dashboard on a live run', () => {
   it('shows the curves and the workers table updating while the run goes', async () => {
     await page.goto(`${runA.url}/dashboard/`);
     await waitText(page, '[data-testid=run-id]', (t) => t === runA.runId);
-    await waitFor(page, () => Number(document.querySelector('[data-testid=chart-loss]')?.getAttribute('data-points') ?? 0) >= 3);
+    await waitInPage(page, () => Number(document.querySelector('[data-testid=chart-loss]')?.getAttribute('data-points') ?? 0) >= 3);
     const before = await readLive(page);
     expect(before.status).toMatch(/running|evaluating/);
     // Steps advance: the step counter, the loss and throughput curves, the recent-steps table
     // and the worker's counters all change without reloading.
-    await waitFor(page, (step) => Number(/^(\d+)/.exec(document.querySelector('[data-testid=step]')?.textContent ?? '')?.[1]) >= step + 4, before.step);
-    await waitFor(page, (tasks) => Number(document.querySelector('[data-worker-id] [data-col=tasks]')?.textContent?.replace(/,/g, '')) > tasks, before.tasks);
+    await waitInPage(page, (step) => Number(/^(\d+)/.exec(document.querySelector('[data-testid=step]')?.textContent ?? '')?.[1]) >= step + 4, before.step);
+    await waitInPage(page, (tasks) => Number(document.querySelector('[data-worker-id] [data-col=tasks]')?.textContent?.replace(/,/g, '')) > tasks, before.tasks);
     const after = await readLive(page);
     expect(after.step).toBeGreaterThanOrEqual(before.step + 4);
     expect(after.lossPoints).toBeGreaterThan(before.lossPoints);
@@ -88,7 +91,7 @@ describe('dashboard on a live run', () => {
     expect(worker).toContain('cpu');
     expect(worker).toContain('trusted');
     // Evaluations reach the accuracy chart; the model and settings are shown.
-    await waitFor(page, () => Number(document.querySelector('[data-testid=chart-accuracy]')?.getAttribute('data-points') ?? 0) >= 1);
+    await waitInPage(page, () => Number(document.querySelector('[data-testid=chart-accuracy]')?.getAttribute('data-points') ?? 0) >= 1);
     expect(await page.locator('[data-testid=model-summary]').innerText()).toContain('61,706');
     expect(await page.locator('.settings').first().innerText()).toContain('32 = 4 micro-shards × 8');
     // The charts are drawn (not blank).
@@ -132,22 +135,29 @@ describe('dashboard on a live run', () => {
     // The token leaves the address bar at once.
     expect(await page.evaluate(() => location.hash)).not.toContain('token');
     await waitText(page, '[data-testid=admin-toggle]', (t) => t === 'Admin');
-    await waitFor(page, () => !(document.querySelector('[data-testid=pause]') as HTMLButtonElement | null)?.disabled);
-    await page.click('[data-testid=pause]');
-    await waitText(page, '[data-testid=status]', (t) => t === 'paused', 30_000);
-    // Paused at once; the step in flight still completes. Then nothing moves.
-    pausedStep = await settledStep();
+    await waitInPage(page, () => !(document.querySelector('[data-testid=pause]') as HTMLButtonElement | null)?.disabled);
+    // The coordinator's own event stream tells when the work in flight at the pause is done.
+    const watch = await watchRun(runA.ws);
+    try {
+      await page.click('[data-testid=pause]');
+      await waitText(page, '[data-testid=status]', (t) => t === 'paused', 30_000);
+      // Paused at once; the step in flight still completes. Then nothing moves.
+      pausedStep = await settledStep(watch);
+    } finally {
+      watch.close();
+    }
     expect(pausedStep).toBeLessThan(STEPS);
-    await page.waitForTimeout(1000);
     const paused = await api<SnapshotJson>('/api/runs/current');
     expect(paused.status).toBe('paused');
     expect(paused.step).toBe(pausedStep);
+    // The page shows it once the last step event reached it (its own feed).
+    await waitInPage(page, (step) => Number(/^(\d+)/.exec((document.querySelector('[data-testid=step]')?.textContent ?? '').replace(/,/g, ''))?.[1]) === step, pausedStep);
     expect(await readStep(page)).toBe(pausedStep);
   });
 
   it('draws the first layer\'s filters from the real parameters', async () => {
     await page.click('a.tab[data-view=filters]');
-    await waitFor(page, () => document.querySelectorAll('[data-testid=filters] canvas').length > 0 && document.querySelector('[data-testid=view-filters]')?.getAttribute('data-state') === 'idle');
+    await waitInPage(page, () => document.querySelectorAll('[data-testid=filters] canvas').length > 0 && document.querySelector('[data-testid=view-filters]')?.getAttribute('data-state') === 'idle');
     const filters = await api<{ step: number; shape: number[]; filters: number[][]; min: number; max: number }>('/api/runs/current/insights/filters');
     expect(filters.step).toBe(pausedStep);
     expect(filters.shape).toEqual([5, 5, 1, 6]);
@@ -175,7 +185,7 @@ describe('dashboard on a live run', () => {
     await waitIdle(page, 'activations');
     await page.fill('[data-testid=image-input]', '3');
     await page.dispatchEvent('[data-testid=image-input]', 'change');
-    await waitFor(page, () => document.querySelector('.subject-facts .big')?.textContent === '#3' && document.querySelector('[data-testid=view-activations]')?.getAttribute('data-state') === 'idle');
+    await waitInPage(page, () => document.querySelector('.subject-facts .big')?.textContent === '#3' && document.querySelector('[data-testid=view-activations]')?.getAttribute('data-state') === 'idle');
     const data = await api<{ step: number; image: { label: number; predicted: number; data: number[] }; layers: { index: number; shape: number[] }[] }>('/api/runs/current/insights/activations?image=3');
     expect(data.step).toBe(pausedStep);
     expect(data.layers.map((l) => l.index)).toEqual([0, 1, 2, 3]);
@@ -196,7 +206,7 @@ describe('dashboard on a live run', () => {
     // From the filters view: a click on filter 2 opens its top patches.
     await page.click('a.tab[data-view=filters]');
     await page.click('[data-testid=filters] [data-filter="2"]');
-    await waitFor(page, () => document.querySelector('[data-testid=view-patches]')?.getAttribute('data-state') === 'idle' && document.querySelectorAll('[data-testid=patches] canvas').length > 0);
+    await waitInPage(page, () => document.querySelector('[data-testid=view-patches]')?.getAttribute('data-state') === 'idle' && document.querySelectorAll('[data-testid=patches] canvas').length > 0);
     const first = await api<{ step: number; layer: { index: number }; filter: number; patches: { image: number; activation: number }[] }>('/api/runs/current/insights/top-patches?layer=0&filter=2&count=16');
     expect(first.step).toBe(pausedStep);
     expect(await page.locator('[data-testid=patches] [data-image]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-image'))))).toEqual(first.patches.map((p) => p.image));
@@ -207,7 +217,7 @@ describe('dashboard on a live run', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-top-patches-layer0.png'), fullPage: true });
     // A deeper layer: its receptive field is larger (14×14 for conv 2 of LeNet-5).
     await page.selectOption('[data-testid=patch-layer]', '2');
-    await waitFor(page, () => document.querySelector('[data-testid=view-patches]')?.getAttribute('data-state') === 'idle' && (document.querySelector('[data-testid=patches] canvas') as HTMLCanvasElement | null)?.width === 14);
+    await waitInPage(page, () => document.querySelector('[data-testid=view-patches]')?.getAttribute('data-state') === 'idle' && (document.querySelector('[data-testid=patches] canvas') as HTMLCanvasElement | null)?.width === 14);
     const patches = await canvasStats(page, '[data-testid=patches] canvas');
     expect(patches).toHaveLength(16);
     // Independently: each patch is where that image's map peaks, cut at the receptive field of
@@ -234,7 +244,7 @@ describe('dashboard on a live run', () => {
 
   it('shows the confusion matrix and the misclassified images', async () => {
     await page.click('a.tab[data-view=errors]');
-    await waitFor(page, () => document.querySelector('[data-testid=view-errors]')?.getAttribute('data-state') === 'idle' && document.querySelectorAll('[data-testid=confusion] td.cell').length > 0);
+    await waitInPage(page, () => document.querySelector('[data-testid=view-errors]')?.getAttribute('data-state') === 'idle' && document.querySelectorAll('[data-testid=confusion] td.cell').length > 0);
     const confusion = await api<{ step: number; samples: number; matrix: number[][]; accuracy: number }>('/api/runs/current/insights/confusion');
     expect(confusion.step).toBe(pausedStep);
     const cells = await page.locator('[data-testid=confusion] td.cell').evaluateAll((els) => els.map((e) => Number(e.textContent || 0)));
@@ -255,7 +265,7 @@ describe('dashboard on a live run', () => {
     await waitText(page, '[data-testid=lr]', (t) => t === String(NEW_LR));
     await page.click('[data-testid=resume]');
     await waitText(page, '[data-testid=status]', (t) => t === 'running' || t === 'evaluating');
-    await waitFor(page, (step) => Number(/^(\d+)/.exec(document.querySelector('[data-testid=step]')?.textContent ?? '')?.[1]) >= step + 3, pausedStep);
+    await waitInPage(page, (step) => Number(/^(\d+)/.exec(document.querySelector('[data-testid=step]')?.textContent ?? '')?.[1]) >= step + 3, pausedStep);
     const snapshot = await api<SnapshotJson>('/api/runs/current');
     const before = snapshot.history.filter((h) => h.step < pausedStep);
     const after = snapshot.history.filter((h) => h.step >= pausedStep);
@@ -308,7 +318,7 @@ describe('dashboard after the run', () => {
       await second.screenshot({ path: join(ARTIFACTS, 'dashboard-past-run.png'), fullPage: true });
       // Its filters come from its final checkpoint.
       await second.click('a.tab[data-view=filters]');
-      await waitFor(second, () => document.querySelector('[data-testid=view-filters]')?.getAttribute('data-state') === 'idle' && document.querySelectorAll('[data-testid=filters] canvas').length === 6);
+      await waitInPage(second, () => document.querySelector('[data-testid=view-filters]')?.getAttribute('data-state') === 'idle' && document.querySelectorAll('[data-testid=filters] canvas').length === 6);
       const filters = await fetchJson<{ step: number; live: boolean }>(`${runB.url}/api/runs/${encodeURIComponent(runA.runId)}/insights/filters`);
       expect(filters).toMatchObject({ step: STEPS, live: false });
       expect(await second.locator('[data-testid=view-filters] [data-testid=pinned-step]').innerText()).toContain(`step ${STEPS}`);
@@ -331,7 +341,9 @@ describe('dashboard after the run', () => {
 
   it('fits a phone screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForTimeout(300);
+    // The page has seen the resize and drawn two frames since (its layout is the phone's).
+    await waitInPage(page, () => innerWidth === 390);
+    await page.evaluate(() => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))));
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
@@ -340,16 +352,24 @@ describe('dashboard after the run', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The live run's step once it stopped changing for 1.5 s (after a pause). */
-async function settledStep(): Promise<number> {
-  let last = (await api<SnapshotJson>('/api/runs/current')).step;
-  for (let tries = 0; tries < 20; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const now = (await api<SnapshotJson>('/api/runs/current')).step;
-    if (now === last) return now;
-    last = now;
-  }
-  throw new Error(`the run kept stepping after the pause (step ${last})`);
+/**
+ * The step the run stays at after a pause, from the coordinator's event stream: the `status`
+ * event says what was in flight (the coordinator starts the next phase in the same turn as it
+ * completes one, so a pause while running catches a train step or a checkpoint being written,
+ * and one while evaluating catches an evaluation). Waits for that work's own event; after
+ * it, nothing starts until resumed.
+ */
+async function settledStep(watch: RunWatch): Promise<number> {
+  const at = await waitFor(() => watch.events.findIndex((seen) => seen.event.kind === 'status' && seen.event.status === 'paused'), (i) => i >= 0, { timeoutMs: 30_000, what: 'the paused status event' });
+  const paused = watch.events[at]!.event as StatusEvent;
+  const applied = paused.step;
+  const since = () => watch.events.slice(at + 1).map((seen) => seen.event);
+  const wanted = paused.previous === 'evaluating' ? ['eval'] : ['step', 'checkpoint'];
+  const done = await waitFor(() => since().find((e) => wanted.includes(e.kind) && (e as unknown as { step?: number }).step === applied), (e) => e !== undefined, {
+    timeoutMs: 120_000,
+    what: `the ${wanted.join(' or ')} at step ${applied}, in flight at the pause`,
+  });
+  return done!.kind === 'step' ? applied + 1 : applied;
 }
 
 async function api<T>(path: string): Promise<T> {
@@ -362,25 +382,19 @@ async function fetchJson<T>(url: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-/** Waits until `predicate` (run in the page) is true. */
-async function waitFor<A>(target: Page, predicate: (arg: A) => boolean, arg?: A, timeout = 60_000): Promise<void> {
+/** Waits until `predicate` (run in the page) is true (Playwright's own poller). */
+async function waitInPage<A>(target: Page, predicate: (arg: A) => boolean, arg?: A, timeout = 60_000): Promise<void> {
   await target.waitForFunction(predicate as (arg: unknown) => boolean, arg, { timeout, polling: 100 });
 }
 
 /** Waits until the text of `selector` satisfies `test`. */
 async function waitText(target: Page, selector: string, test: (text: string) => boolean, timeout = 60_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  let last = '';
-  for (;;) {
-    last = (await target.locator(selector).first().textContent({ timeout: 5000 }).catch(() => null)) ?? '';
-    if (test(last.trim())) return;
-    if (Date.now() > deadline) throw new Error(`${selector}: text ${JSON.stringify(last)} never matched`);
-    await target.waitForTimeout(100);
-  }
+  const read = async () => ((await target.locator(selector).first().textContent({ timeout: 5000 }).catch(() => null)) ?? '').trim();
+  await waitFor(read, test, { timeoutMs: timeout, what: `the text of ${selector}` });
 }
 
 async function waitIdle(target: Page, view: string): Promise<void> {
-  await waitFor(target, (name) => document.querySelector(`[data-testid=view-${name}]`)?.getAttribute('data-state') === 'idle', view);
+  await waitInPage(target, (name) => document.querySelector(`[data-testid=view-${name}]`)?.getAttribute('data-state') === 'idle', view);
 }
 
 async function readStep(target: Page): Promise<number> {

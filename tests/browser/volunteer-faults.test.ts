@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/launch-chromium.js';
-import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from './helpers/swarmgrad-run.js';
+import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
 import { RunRecorder, watchRun, type RunWatch } from './helpers/run-watch.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { artifactsDir, openVolunteerTab, readTab, waitForTab } from './helpers/volunteer-page.js';
@@ -143,11 +144,13 @@ describe('volunteer tabs that leave', () => {
     await watch.waitFor((event) => event['kind'] === 'worker' && event['action'] === 'left' && event['workerId'] === tabId, 30_000, `worker ${tabId} left`);
     const offline = await waitForTab(tab.page, ['reconnecting'], 30_000);
     expect(offline.title).toMatch(/^Reconnecting/);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // The outage lasts until the tab has tried to come back through it and been refused twice.
+    const refusedBefore = proxy.refused;
+    await waitFor(() => proxy.refused, (n) => n >= refusedBefore + 2, { timeoutMs: 60_000, what: 'two refused reconnect attempts' });
     proxy.restore();
 
     // It rejoins as the same worker, and the run completes.
-    await until(() => joins(watch, tabId) === 2, 60_000, `worker ${tabId} to rejoin`);
+    await waitFor(() => joins(watch, tabId) === 2, (ok) => ok, { timeoutMs: 60_000, what: `worker ${tabId} to rejoin` });
     const problemsAfterRejoin = tab.problems.length;
     const exit = await run.exited;
     recorder.stop();
@@ -182,13 +185,6 @@ function joins(watch: RunWatch, workerId: string): number {
   return watch.ofKind('worker').filter((event) => event['action'] === 'joined' && event['workerId'] === workerId).length;
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /**
  * The coordinator's accounting covers every step, and each step's accepted blocks are

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/launch-chromium.js';
-import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from './helpers/swarmgrad-run.js';
+import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from '../support/launch.js';
 import { RunRecorder, watchRun, type RunWatch } from './helpers/run-watch.js';
 import { WEBGPU_CHROMIUM_ARGS, artifactsDir, openVolunteerTab, readTab, waitForTab } from './helpers/volunteer-page.js';
 

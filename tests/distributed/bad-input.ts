@@ -1,10 +1,17 @@
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION, type Message } from '@swarmgrad/protocol';
+import { waitFor } from '../support/wait.js';
 import { connectWebSocket, nodeCapabilities, startWorkerSession, type Endpoint } from '@swarmgrad/worker/node';
 
-/** Opens a raw WebSocket, sends `frames` (after open), and collects error codes until closed or `ms` pass. */
-export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000): Promise<{ codes: string[]; closeCode: number | null }> {
+/**
+ * Opens a raw WebSocket, sends `frames` (after open), and collects error codes until the
+ * server closes the socket or, unless `untilClose`, has answered every frame with an error
+ * (a bad frame is a strike; the connection stays open below the strike limit). Rejects when
+ * neither happens within `timeoutMs`.
+ */
+export async function rawExchange(url: string, frames: Uint8Array[], options: { untilClose?: boolean; timeoutMs?: number } = {}): Promise<{ codes: string[]; closeCode: number | null }> {
+  const { untilClose = false, timeoutMs = 30_000 } = options;
   const ws = new WebSocket(url, { perMessageDeflate: false });
   const codes: string[] = [];
   let closeCode: number | null = null;
@@ -12,6 +19,8 @@ export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000):
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
+  let answered: () => void = () => undefined;
+  const allAnswered = new Promise<void>((resolve) => (answered = resolve));
   ws.on('message', (data: Buffer) => {
     try {
       const msg = decodeMessage(new Uint8Array(data));
@@ -19,6 +28,7 @@ export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000):
     } catch {
       codes.push('UNDECODABLE_REPLY');
     }
+    if (codes.length >= frames.length) answered();
   });
   const closed = new Promise<void>((resolve) =>
     ws.once('close', (code) => {
@@ -27,8 +37,14 @@ export async function rawExchange(url: string, frames: Uint8Array[], ms = 3000):
     }),
   );
   for (const frame of frames) ws.send(frame, { binary: true });
-  await Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
-  ws.terminate();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${untilClose ? 'close' : 'answer to every frame'} within ${timeoutMs} ms; codes so far: ${codes.join(', ') || 'none'}`)), timeoutMs)));
+  try {
+    await Promise.race([closed, ...(untilClose ? [] : [allAnswered]), timeout]);
+  } finally {
+    clearTimeout(timer);
+    ws.terminate();
+  }
   return { codes, closeCode };
 }
 
@@ -54,7 +70,8 @@ export async function helloReply(url: string, token: string | undefined): Promis
   const closed = new Promise<void>((resolve) => ws.once('close', (code) => ((closeCode = code), resolve())));
   ws.send(helloFrame(token), { binary: true });
   const msg = await reply;
-  if (msg.type === 'error') await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+  // After an error the server closes the socket: wait for that (bounded), to report its code.
+  if (msg.type === 'error') await Promise.race([closed, new Promise((r) => setTimeout(r, 30_000))]);
   ws.terminate();
   return { type: msg.type, ...(msg.type === 'welcome' ? { trusted: msg.trusted } : {}), ...(msg.type === 'error' ? { code: msg.code } : {}), closeCode };
 }
@@ -126,17 +143,14 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
   const worker = startWorkerSession({ connect, capabilities: nodeCapabilities(), backend: 'cpu', token, name: `tamper-${tamper}` });
   const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${expected} within ${timeoutMs} ms; got ${codes.join(', ') || 'nothing'}`)), timeoutMs));
   let polling = true;
-  const release = (async () => {
-    while (polling && tamper === 'stale-step') {
-      await new Promise((r) => setTimeout(r, 100));
-      if (!held) continue;
-      const { step } = (await (await fetch(api)).json()) as { step: number };
-      if (step > held.step) {
-        held.send(held.frame);
-        return;
-      }
-    }
-  })().catch(() => undefined);
+  // The held result goes out once the coordinator's step counter has moved past its step.
+  const stepNow = async () => ((await (await fetch(api)).json()) as { step: number }).step;
+  const release =
+    tamper === 'stale-step'
+      ? waitFor(async () => (!polling ? 'stopped' : held && (await stepNow()) > held.step ? 'due' : undefined), (v) => v !== undefined, { timeoutMs, what: 'the step counter past the held result' })
+          .then((v) => v === 'due' && held!.send(held!.frame))
+          .catch(() => undefined)
+      : Promise.resolve();
   try {
     await Promise.race([seen, timer]);
     return codes;

@@ -6,43 +6,24 @@
  * done, which is itself documented behaviour (a last checkpoint, exit 3, `--resume` continues).
  * Both listen on the default port 7070, so they run one after the other.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { childPids, SWARMGRAD, tempDir, waitFor } from './cli.js';
+import { childPids, killAll, launchSwarmgrad, runSwarmgradSync, tempDir, type SwarmgradProcess } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
 
 const DEFAULT_PORT = 7070;
 const API = `http://127.0.0.1:${DEFAULT_PORT}`;
 
-/** A `swarmgrad` child process with its output collected. */
-interface Proc {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const started: Proc[] = [];
+type Proc = SwarmgradProcess;
 
 function start(args: string[], cwd: string, env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [SWARMGRAD, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const proc = { child, stdout: () => out, stderr: () => err, exited };
-  started.push(proc);
-  return proc;
+  return launchSwarmgrad(args, { cwd, env });
 }
 
-function cli(args: string[], cwd = process.cwd()) {
-  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], cwd = process.cwd()) => runSwarmgradSync(args, { cwd });
 
 /** Whether something accepts connections on the port. */
 function portTaken(port: number): Promise<boolean> {
@@ -69,10 +50,7 @@ async function runFolder(cwd: string, proc: Proc): Promise<string | undefined> {
       const names = existsSync(runs) ? readdirSync(runs) : [];
       return names.length === 1 && existsSync(join(runs, names[0]!, 'server.json')) ? join(runs, names[0]!) : '';
     },
-    (found) => found !== '',
-    300_000,
-    'the run folder and its server.json',
-  );
+    (found) => found !== '', { timeoutMs: 300_000, what: 'the run folder and its server.json' });
   return dir ?? undefined;
 }
 
@@ -83,7 +61,7 @@ async function runFolder(cwd: string, proc: Proc): Promise<string | undefined> {
  */
 async function startOnDefaultPort(command: 'train' | 'serve'): Promise<{ proc: Proc; cwd: string; out: string }> {
   for (let attempt = 1; ; attempt++) {
-    await waitFor(() => portTaken(DEFAULT_PORT), (taken) => !taken, 600_000, `port ${DEFAULT_PORT} to be free`);
+    await waitFor(() => portTaken(DEFAULT_PORT), (taken) => !taken, { timeoutMs: 600_000, what: `port ${DEFAULT_PORT} to be free` });
     const cwd = tempDir(`cmd-${command}`);
     const proc = start([command], cwd);
     const out = await runFolder(cwd, proc);
@@ -112,9 +90,7 @@ function alive(pid: number): boolean {
 
 const checkpointsIn = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.swgckpt'));
 
-afterAll(async () => {
-  for (const proc of started) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-});
+afterAll(killAll);
 
 describe('every command of swarmgrad --help, with only its required flags', () => {
   let checkpoint = '';
@@ -130,9 +106,9 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     const { proc: train, out } = await startOnDefaultPort('train');
     const server = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
     expect(server).toMatchObject({ pid: train.child.pid, port: DEFAULT_PORT });
-    await waitFor(() => currentOf(server.runId), (s) => s.step >= 1, 600_000, 'the first training step');
+    await waitFor(() => currentOf(server.runId), (s) => s.step >= 1, { timeoutMs: 600_000, what: 'the first training step' });
     // --workers 2 by default (the second may still be choosing its backend when the first step is done)
-    await waitFor(() => currentOf(server.runId), (s) => s.workers.filter((w) => w.connected).length === 2, 600_000, 'both local workers');
+    await waitFor(() => currentOf(server.runId), (s) => s.workers.filter((w) => w.connected).length === 2, { timeoutMs: 600_000, what: 'both local workers' });
     const workerPids = childPids(train.child.pid!);
     expect(workerPids).toHaveLength(2);
 
@@ -220,15 +196,15 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     const { proc: serve, cwd, out } = await startOnDefaultPort('serve');
     const { runId } = JSON.parse(readFileSync(join(out, 'server.json'), 'utf8'));
     // serve says how a worker joins it
-    await waitFor(() => serve.stderr(), (text) => /waiting for workers: swarmgrad worker --coordinator ws:\/\/127\.0\.0\.1:7070\/ws /.test(text), 60_000, 'the join hint');
+    await waitFor(() => serve.stderr(), (text) => /waiting for workers: swarmgrad worker --coordinator ws:\/\/127\.0\.0\.1:7070\/ws /.test(text), { timeoutMs: 60_000, what: 'the join hint' });
     const idle = await currentOf(runId);
     expect(idle.step).toBe(0);
     expect(idle.workers).toHaveLength(0);
     const worker = start(['worker', '--coordinator', `ws://127.0.0.1:${DEFAULT_PORT}/ws`], cwd);
     // The same coordinator named by the environment variable every app reads.
     const envWorker = start(['worker'], cwd, { SWARMGRAD_COORDINATOR: `ws://127.0.0.1:${DEFAULT_PORT}/ws` });
-    await waitFor(() => currentOf(runId), (s) => s.workers.filter((w) => w.connected).length === 2, 300_000, 'both workers to join');
-    await waitFor(() => currentOf(runId), (s) => s.step >= 1, 600_000, 'the first step computed by the workers');
+    await waitFor(() => currentOf(runId), (s) => s.workers.filter((w) => w.connected).length === 2, { timeoutMs: 300_000, what: 'both workers to join' });
+    await waitFor(() => currentOf(runId), (s) => s.step >= 1, { timeoutMs: 600_000, what: 'the first step computed by the workers' });
 
     worker.child.kill('SIGTERM');
     envWorker.child.kill('SIGTERM');

@@ -1,16 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { helloReply } from './bad-input.js';
-import { SWARMGRAD, startCli, tempDir, train } from './cli.js';
+import { launchSwarmgrad, runSwarmgrad, runSwarmgradSync, tempDir } from '../support/launch.js';
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (...args: string[]) => runSwarmgradSync(args, { timeoutMs: 120_000 });
 
 describe('the swarmgrad CLI', () => {
   it.each([
@@ -55,9 +51,9 @@ describe('the swarmgrad CLI', () => {
   });
 
   it('--no-volunteers refuses a worker without the lab token (AUTH_FAILED, closed)', async () => {
-    const run = startCli('serve', ['--data', 'synthetic', '--steps', '5', '--host', '127.0.0.1', '--port', '0', '--no-volunteers'], tempDir('no-volunteers'), { SWARMGRAD_TOKEN: 'lab' });
+    const run = launchSwarmgrad(['serve', '--data', 'synthetic', '--steps', '5', '--host', '127.0.0.1', '--port', '0', '--no-volunteers'], { out: tempDir('no-volunteers'), json: true, env: { SWARMGRAD_TOKEN: 'lab' } });
     try {
-      const { ws } = await run.server;
+      const { ws } = await run.server();
       expect(await helloReply(ws, undefined)).toMatchObject({ type: 'error', code: 'AUTH_FAILED', closeCode: 1008 });
       expect(await helloReply(ws, 'lab')).toMatchObject({ type: 'welcome', trusted: true });
     } finally {
@@ -85,7 +81,7 @@ describe('the swarmgrad CLI', () => {
   });
 
   it('train → inspect → eval: the checkpoint holds the run, its hash and a working model', async () => {
-    const result = await train(['--data', 'synthetic:3', '--model', 'lenet5', '--steps', '40', '--batch', '32', '--micro-batch', '8', '--workers', '1', '--backend', 'cpu', '--port', '0', '--lr', '0.005']);
+    const result = await runSwarmgrad(['--data', 'synthetic:3', '--model', 'lenet5', '--steps', '40', '--batch', '32', '--micro-batch', '8', '--workers', '1', '--backend', 'cpu', '--port', '0', '--lr', '0.005']);
     expect(result.status).toBe('finished');
     const inspect = JSON.parse(cli('inspect', result.checkpoint!, '--json').stdout);
     expect(inspect).toMatchObject({ runId: result.runId, step: 40, paramsSha256: result.paramsSha256, parameterCount: expect.any(Number) });

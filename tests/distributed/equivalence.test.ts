@@ -5,14 +5,14 @@ import { BatchSchedule } from '@swarmgrad/data';
 import { loadMnist } from '@swarmgrad/data/node';
 import { createModel, createOptimizer, sumBlock, treeWidth, useBackend } from '@swarmgrad/nn';
 import { describe, expect, it } from 'vitest';
-import { BASE_RUN, tempDir, train } from './cli.js';
+import { BASE_RUN, runSwarmgrad } from '../support/launch.js';
 
 // Issue #3, test 1: 20 steps of LeNet-5 on the cpu backend give the same parameters with 1
 // worker, with 3 workers, and in a single process that follows the determinism contract.
 describe('equivalence', () => {
   it('1 worker, 3 workers and the single-process reference end with the same paramsSha256', async () => {
-    const one = await train([...BASE_RUN, '--workers', '1', '--backend', 'cpu']);
-    const three = await train([...BASE_RUN, '--workers', '3', '--backend', 'cpu']);
+    const one = await runSwarmgrad([...BASE_RUN, '--workers', '1', '--backend', 'cpu']);
+    const three = await runSwarmgrad([...BASE_RUN, '--workers', '3', '--backend', 'cpu']);
     expect(one.status).toBe('finished');
     expect(one.steps).toBe(20);
     expect(three.paramsSha256).toBe(one.paramsSha256);

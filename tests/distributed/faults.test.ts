@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readCheckpoint, listCheckpoints } from '@swarmgrad/coordinator/node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BASE_RUN, childPids, SWARMGRAD, snapshot, sleep, startCli, tempDir, train, waitFor } from './cli.js';
-import { spawn } from 'node:child_process';
+import { BASE_RUN, childPids, launchSwarmgrad, runSwarmgrad, snapshot, tempDir } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
 import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
 
 // Issue #3, tests 2, 3, 4 and 6: whatever dies, stalls or joins late, the run ends with the
@@ -10,7 +10,7 @@ import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from '
 let baseline: string;
 
 beforeAll(async () => {
-  baseline = (await train([...BASE_RUN, '--workers', '1', '--backend', 'cpu'])).paramsSha256;
+  baseline = (await runSwarmgrad([...BASE_RUN, '--workers', '1', '--backend', 'cpu'])).paramsSha256;
 });
 
 /** Steps in a final checkpoint's history, to show none was lost or applied twice. */
@@ -29,19 +29,21 @@ const twenty = Array.from({ length: 20 }, (_, i) => i);
 describe('faults', () => {
   it('kill -9 of workers mid-run, several times: same paramsSha256', async () => {
     // Worker 1 takes 0.3 s more per task, so a kill almost always lands on a task in flight.
-    const run = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '300'], tempDir('kill-workers'));
-    const { port } = await run.server;
+    const run = launchSwarmgrad(['train', ...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '300'], { out: tempDir('kill-workers'), json: true });
+    const { port } = await run.server();
     let kills = 0;
     let last = -1;
-    while (kills < 4 && run.child.exitCode === null) {
-      const { step } = await snapshot(port).catch(() => ({ step: -1 }));
-      const pids = childPids(run.child.pid!);
-      if (step > last && step >= 2 && pids.length) {
-        process.kill(pids[kills % pids.length]!, 'SIGKILL');
-        kills++;
-        last = step + 1; // the next kill waits until the run has moved on
-      }
-      await sleep(150);
+    while (kills < 4) {
+      // The next kill waits until the run has moved past the last one (the step counter), or ended.
+      const ready = await waitFor(
+        async () => (run.done() ? 'ended' : { step: (await snapshot(port).catch(() => ({ step: -1 }))).step, pids: childPids(run.child.pid!) }),
+        (v) => v === 'ended' || (v.step > last && v.step >= 2 && v.pids.length > 0),
+        { timeoutMs: 300_000, what: `step ${Math.max(2, last + 1)} with a live worker`, intervalMs: 50 },
+      );
+      if (ready === 'ended') break;
+      process.kill(ready.pids[kills % ready.pids.length]!, 'SIGKILL');
+      kills++;
+      last = ready.step + 1;
     }
     const result = await run.result;
     expect(kills).toBeGreaterThanOrEqual(3);
@@ -53,18 +55,18 @@ describe('faults', () => {
 
   it('kill -9 of the coordinator mid-run, then --resume: same paramsSha256, no step lost or applied twice', async () => {
     const out = tempDir('kill-coordinator');
-    const first = startCli('train', [...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '300'], out);
-    await first.server;
-    await waitFor(() => listCheckpoints(out), (files) => files.some((f) => f.step >= 5 && f.step < 20), 120_000, 'a checkpoint past step 5');
+    const first = launchSwarmgrad(['train', ...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '300'], { out, json: true });
+    await first.server();
+    await waitFor(() => listCheckpoints(out), (files) => files.some((f) => f.step >= 5 && f.step < 20), { timeoutMs: 120_000, what: 'a checkpoint past step 5' });
     const workers = childPids(first.child.pid!);
     first.child.kill('SIGKILL');
     await first.exited;
     // Local workers leave with their coordinator (their IPC channel closed).
-    await waitFor(() => workers.filter((pid) => existsSync(`/proc/${pid}`)), (alive) => alive.length === 0, 30_000, 'orphaned workers to exit');
+    await waitFor(() => workers.filter((pid) => existsSync(`/proc/${pid}`)), (alive) => alive.length === 0, { timeoutMs: 30_000, what: 'orphaned workers to exit' });
     const killedAt = (await listCheckpoints(out)).pop()!.step;
     expect(killedAt).toBeLessThan(20);
 
-    const resumed = await startCli('train', ['--resume', '--workers', '2', '--backend', 'cpu', '--port', '0'], out).result;
+    const resumed = await launchSwarmgrad(['train', '--resume', '--workers', '2', '--backend', 'cpu', '--port', '0'], { out, json: true }).result;
     expect(resumed.paramsSha256).toBe(baseline);
     const applied = await appliedSteps(out);
     expect(applied.steps).toEqual(twenty);
@@ -72,12 +74,12 @@ describe('faults', () => {
   });
 
   it('a worker joining mid-run is used from the next step; hash unchanged', async () => {
-    const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('late-join'));
-    const { ws, port } = await run.server;
-    const worker = (name: string, ...extra: string[]) => spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra], { stdio: 'ignore' });
+    const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir('late-join'), json: true });
+    const { ws, port } = await run.server();
+    const worker = (name: string, ...extra: string[]) => launchSwarmgrad(['worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra]);
     // The early worker takes 0.5 s a task, so the run outlasts the late worker's start-up.
     const early = worker('early', '--slowdown-ms', '500');
-    await waitFor(() => snapshot(port), (s) => s.step >= 5, 120_000, 'step 5');
+    await waitFor(() => snapshot(port), (s) => s.step >= 5, { timeoutMs: 120_000, what: 'step 5' });
     // The HTTP side while the run goes: the JSON API and Prometheus metrics.
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/^# TYPE swarmgrad_step gauge$/m);
@@ -90,20 +92,17 @@ describe('faults', () => {
     const late = worker('late');
     const seen = await waitFor(
       () => snapshot(port).catch(() => undefined),
-      (s) => s === undefined || s.workers.some((w) => w.name === 'late' && Number(w.tasksDone) > 0),
-      120_000,
-      'the late worker to complete a task',
-    );
+      (s) => s === undefined || s.workers.some((w) => w.name === 'late' && Number(w.tasksDone) > 0), { timeoutMs: 120_000, what: 'the late worker to complete a task' });
     expect(seen, 'the run ended before the late worker did any work').toBeDefined();
     const result = await run.result;
-    early.kill();
-    late.kill();
+    early.child.kill();
+    late.child.kill();
     expect(result.paramsSha256).toBe(baseline);
   });
 
   it('a straggler does not hold steps past its deadline: its blocks are re-issued', async () => {
     // Local worker 1 sleeps 30 s on every task; the engine's deadline is max(5 s, 3 × expected).
-    const result = await train([...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '30000'], tempDir('straggler'));
+    const result = await runSwarmgrad([...BASE_RUN, '--workers', '2', '--backend', 'cpu', '--worker-slowdown-ms', '30000'], tempDir('straggler'));
     expect(result.paramsSha256).toBe(baseline);
     const applied = await appliedSteps(result.out);
     expect(applied.steps).toEqual(twenty);
@@ -116,10 +115,10 @@ describe('faults', () => {
 describe('bad input over real sockets', () => {
   it('malformed frames, unknown type, oversized frame, wrong token, bad gradients, stale and duplicate results: each rejected with its code; the run is unaffected', async () => {
     const token = 'lab-token-for-tests';
-    const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('bad-input'), { SWARMGRAD_TOKEN: token });
-    const { ws } = await run.server;
+    const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir('bad-input'), json: true, env: { SWARMGRAD_TOKEN: token } });
+    const { ws } = await run.server();
     // The honest worker takes its time (0.5 s a task) so the run outlasts the attacks.
-    const honest = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest', '--slowdown-ms', '500'], { stdio: 'ignore', env: { ...process.env, SWARMGRAD_TOKEN: token } });
+    const honest = launchSwarmgrad(['worker', '--coordinator', ws, '--backend', 'cpu', '--name', 'honest', '--slowdown-ms', '500'], { env: { SWARMGRAD_TOKEN: token } });
     try {
       const malformed = await rawExchange(ws, [Uint8Array.of(0xc1, 0xff, 0x00, 0x13)]);
       expect(malformed.codes).toContain('MALFORMED');
@@ -127,7 +126,7 @@ describe('bad input over real sockets', () => {
       expect(unknown.codes).toContain('UNKNOWN_TYPE');
       const oversized = await rawExchange(ws, [new Uint8Array(200 * 1024)]);
       expect(oversized.codes).toContain('FRAME_TOO_LARGE');
-      const wrongToken = await rawExchange(ws, [helloFrame('not-the-token')]);
+      const wrongToken = await rawExchange(ws, [helloFrame('not-the-token')], { untilClose: true });
       expect(wrongToken.codes).toContain('AUTH_FAILED');
       expect(wrongToken.closeCode).toBe(1008);
       // Without a token a worker is admitted as an untrusted volunteer (the browser page).
@@ -151,7 +150,7 @@ describe('bad input over real sockets', () => {
       const applied = await appliedSteps(result.out);
       expect(applied.steps).toEqual(twenty);
     } finally {
-      honest.kill();
+      honest.child.kill();
       run.child.kill();
     }
   });

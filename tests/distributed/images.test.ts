@@ -4,19 +4,16 @@
  * example), then `eval`, `predict`, `export --format onnx` run with onnxruntime-web, and the
  * curves (metrics.jsonl, TensorBoard event files) read back.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { decodeEvent, readRecords } from '@swarmgrad/export/tensorboard';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SWARMGRAD, startCli, tempDir, train, waitFor, type RunResult } from './cli.js';
+import { launchSwarmgrad, runSwarmgrad, runSwarmgradSync, tempDir, type RunResult } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
 import { CLASS_NAMES, writeImageSet } from './image-set.js';
 
-function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [SWARMGRAD, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]) => runSwarmgradSync(args);
 
 describe('the worked example: alexnetSmall on a generated colour image folder', () => {
   const dir = tempDir('images');
@@ -26,7 +23,7 @@ describe('the worked example: alexnetSmall on a generated colour image folder', 
   beforeAll(async () => {
     // 6 classes × (400 train + 80 test) 24×24 colour images = 2,880 files (PNG, some JPEG).
     writeImageSet(dir, { perClass: 400, testPerClass: 80, size: 24, seed: 5 });
-    result = await train(['--model', 'alexnetSmall', '--data', `images:${dir}`, '--augment', 'flip', '--epochs', '2', '--batch', '64', '--micro-batch', '16', '--workers', '2', '--port', '0', '--tensorboard', tb, '--histogram-every', '10']);
+    result = await runSwarmgrad(['--model', 'alexnetSmall', '--data', `images:${dir}`, '--augment', 'flip', '--epochs', '2', '--batch', '64', '--micro-batch', '16', '--workers', '2', '--port', '0', '--tensorboard', tb, '--histogram-every', '10']);
   }, 600_000);
 
   it('trains well above chance (1/6) and records class names and normalisation in the run', () => {
@@ -114,16 +111,16 @@ describe('image data through the CLI: determinism, CIFAR, bad input', () => {
 
   // One backend (wasm) for every worker: the determinism contract is per backend.
   it('augmented training gives the same parameters for 1 and 3 workers, and different ones without augmentation', async () => {
-    const [one, three, plain] = [await train([...run, '--workers', '1']), await train([...run, '--workers', '3']), await train([...run.slice(0, 4), ...run.slice(6), '--workers', '1'])];
+    const [one, three, plain] = [await runSwarmgrad([...run, '--workers', '1']), await runSwarmgrad([...run, '--workers', '3']), await runSwarmgrad([...run.slice(0, 4), ...run.slice(6), '--workers', '1'])];
     expect(three.paramsSha256).toBe(one.paramsSha256);
     expect(plain.paramsSha256).not.toBe(one.paramsSha256);
     // Killed after its first checkpoint and resumed: the same parameters again.
     const out = tempDir('images-resume');
-    const first = startCli('train', [...run, '--workers', '1', '--checkpoint-every', '3', '--worker-slowdown-ms', '400'], out);
-    await waitFor(() => readdirSync(out).filter((f) => f.endsWith('.swgckpt')).length, (n) => n >= 1, 240_000, 'a checkpoint');
+    const first = launchSwarmgrad(['train', ...run, '--workers', '1', '--checkpoint-every', '3', '--worker-slowdown-ms', '400'], { out, json: true });
+    await waitFor(() => readdirSync(out).filter((f) => f.endsWith('.swgckpt')).length, (n) => n >= 1, { timeoutMs: 240_000, what: 'a checkpoint' });
     first.child.kill('SIGTERM');
     await first.exited;
-    const resumed = await startCli('train', ['--resume', '--workers', '1', '--port', '0', '--backend', 'wasm'], out).result;
+    const resumed = await launchSwarmgrad(['train', '--resume', '--workers', '1', '--port', '0', '--backend', 'wasm'], { out, json: true }).result;
     expect(resumed.steps).toBe(8);
     expect(resumed.paramsSha256).toBe(one.paramsSha256);
   });
@@ -138,7 +135,7 @@ describe('image data through the CLI: determinism, CIFAR, bad input', () => {
     };
     for (let b = 1; b <= 5; b++) writeFileSync(join(cifar, `data_batch_${b}.bin`), Buffer.concat(Array.from({ length: 20 }, (_, n) => record(n % 10, n + b))));
     writeFileSync(join(cifar, 'test_batch.bin'), Buffer.concat(Array.from({ length: 20 }, (_, n) => record(n % 10, n))));
-    const r = await train(['--model', 'alexnetSmall', '--data', `cifar10:${cifar}`, '--steps', '2', '--batch', '16', '--micro-batch', '8', '--workers', '1', '--port', '0']);
+    const r = await runSwarmgrad(['--model', 'alexnetSmall', '--data', `cifar10:${cifar}`, '--steps', '2', '--batch', '16', '--micro-batch', '8', '--workers', '1', '--port', '0']);
     const config = JSON.parse(readFileSync(join(r.out, 'run.json'), 'utf8')).config as { modelSpec: { inputShape: number[]; layers: { units?: number }[] }; dataset: { classNames: string[] } };
     expect(config.modelSpec.inputShape).toEqual([32, 32, 3]);
     expect(config.modelSpec.layers.at(-1)!.units).toBe(10);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DockerfileParser } from 'dockerfile-ast';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { waitFor } from '../support/wait.js';
 import { renderKustomization, type Resource } from './kustomize.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -76,14 +77,9 @@ function start(argv: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; o
   return { child, output: () => output, exited };
 }
 
-async function poll<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+/** Polls `read` until it returns something other than undefined (a read that throws means "not yet"). */
+function poll<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
+  return waitFor(read, (value) => value !== undefined, { timeoutMs, what, intervalMs: 200, retryErrors: true }) as Promise<T>;
 }
 
 /** Metric name → value of the series without labels other than `run` (first sample). */

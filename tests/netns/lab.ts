@@ -11,13 +11,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../support/wait.js';
 
 /** Prefix of every namespace the harness creates. */
 export const PREFIX = 'sgn';
 /** The lab's /24 (inside the namespaces only). */
 export const SUBNET = '10.213.0';
-/** The built CLI. */
-export const SWARMGRAD = fileURLToPath(new URL('../../apps/server/bin/swarmgrad.js', import.meta.url));
+/** The built CLI (one definition, in the shared launcher). */
+export { SWARMGRAD } from '../support/launch.js';
 /** The link-emulating proxy. */
 export const LINK_PROXY = fileURLToPath(new URL('./link-proxy.mjs', import.meta.url));
 
@@ -207,13 +208,7 @@ export function getVia(socketPath: string, path: string): Promise<{ status: numb
   });
 }
 
-/** Polls `read` until it returns something other than undefined. */
-export async function until<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+/** Polls `read` until it returns something other than undefined (a read that throws means "not yet"). */
+export function until<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
+  return waitFor(read, (value) => value !== undefined, { timeoutMs, what, intervalMs: 200, retryErrors: true }) as Promise<T>;
 }

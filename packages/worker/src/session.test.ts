@@ -92,7 +92,7 @@ describe('worker session against a real ws server', () => {
   }, 20_000);
 
   it('stops with REFUSED on a fatal AUTH_FAILED instead of reconnecting', async () => {
-    const { coordinator, worker } = await setup({ token: 'wrong' });
+    const { coordinator, worker, statuses, logs } = await setup({ token: 'wrong' });
     const connection = await coordinator.connection(0);
     await connection.next('hello');
     connection.send({ type: 'error', code: 'AUTH_FAILED', message: 'token not accepted', fatal: true });
@@ -104,8 +104,10 @@ describe('worker session against a real ws server', () => {
     expect(error).toBeInstanceOf(WorkerError);
     expect(error).toMatchObject({ code: 'REFUSED', remoteCode: 'AUTH_FAILED' });
     expect(worker.status()).toMatchObject({ connection: 'stopped', stoppedBy: { code: 'AUTH_FAILED' } });
-    // Several reconnect delays later, still only the one connection.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // `done` settles only once the reconnect loop has returned: no retry was ever scheduled
+    // (it would have said `waiting` and logged its delay), so the one connection stays the only one.
+    expect(statuses.some((s) => s.connection === 'waiting')).toBe(false);
+    expect(logs.filter((entry) => /reconnecting/.test(entry.message))).toEqual([]);
     expect(coordinator.connections).toHaveLength(1);
   });
 
@@ -231,10 +233,15 @@ describe('backoffDelay', () => {
   });
 });
 
+/**
+ * A local poller: a package cannot import the integration tests' `tests/support/wait.ts`
+ * (packages never depend on the `tests` workspace), and a condition over in-process state
+ * needs nothing more.
+ */
 async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms: ${condition.toString()}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

@@ -11,6 +11,8 @@ export interface TcpProxy {
   readonly port: number;
   /** Connections currently open through the proxy. */
   readonly openConnections: number;
+  /** Connections refused while cut (e.g. the tab's reconnect attempts during an outage). */
+  readonly refused: number;
   /** Drops every open connection and refuses new ones. */
   cut(): void;
   /** Accepts connections again. */
@@ -22,8 +24,10 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let down = false;
+  let refused = 0;
   const server = createServer((client) => {
     if (down) {
+      refused++;
       client.destroy();
       return;
     }
@@ -45,6 +49,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     port: address.port,
     get openConnections() {
       return sockets.size / 2;
+    },
+    get refused() {
+      return refused;
     },
     cut() {
       down = true;

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { collectPageProblems, type PageProblem } from './launch-chromium.js';
-import { REPO_ROOT } from './swarmgrad-run.js';
+import { REPO_ROOT } from '../../support/launch.js';
 
 /**
  * WebGPU in headless Debian Chromium without a GPU: `--enable-unsafe-webgpu` exposes
