@@ -1,5 +1,5 @@
 /** The server's HTTP API (`apps/server`): run listings, past runs and the insights routes. */
-import type { PastRun, RunListing } from './types.js';
+import type { PastRun, RunList } from './types.js';
 
 /** An HTTP API answer that was not 200, with the server's `{ error, message }`. */
 export class ApiError extends Error {
@@ -27,7 +27,7 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
 }
 
 /** `GET /api/runs`: the live run first, then past runs in the output folder. */
-export function listRuns(): Promise<{ runs: RunListing[] }> {
+export function listRuns(): Promise<RunList> {
   return getJson('/api/runs');
 }
 

@@ -6,23 +6,10 @@ import type { RunConfig } from '@swarmgrad/coordinator';
 import type { Dataset } from '@swarmgrad/data';
 import { summarize, type LayerPlan, type ModelPlan, type ModelSpec } from '@swarmgrad/nn/core';
 import type { Model } from '@swarmgrad/nn';
+import type { InsightHeader, InsightLayer, InsightsLimits, TestSetInfo } from '@swarmgrad/protocol';
 import { HttpError } from './router.js';
 
-/** Limits of the insights routes: every request is bounded by them. */
-export interface InsightsLimits {
-  /** Test images (the first N) behind `confusion` and `misclassified`. Default 2,000. */
-  confusionSamples: number;
-  /** Test images (the first N) searched by `top-patches`. Default 1,000. */
-  patchSamples: number;
-  /** Most images `misclassified` returns. Default 64. */
-  misclassified: number;
-  /** Most patches `top-patches` returns. Default 36. */
-  patches: number;
-  /** Most channels per layer `activations` returns. Default 64. */
-  channels: number;
-  /** Most activation values held at once while scanning a chunk of images. Default 4,000,000. */
-  chunkValues: number;
-}
+export type { InsightsLimits } from '@swarmgrad/protocol';
 
 /** One run's pinned parameters and what was computed from them. */
 export interface Pinned {
@@ -64,15 +51,17 @@ export interface ViewContext {
 export const VISUAL_TYPES = new Set(['conv2d', 'conv1d', 'maxPool', 'avgPool']);
 
 /** `header(pin)` fields every answer starts with. */
-export function header(pin: Pinned) {
+export function header(pin: Pinned): InsightHeader {
   return { runId: pin.runId, step: pin.step, live: pin.live, model: pin.plan.name };
 }
 
-export function testInfo(test: Dataset) {
+/** The test set's facts every answer that shows images carries. */
+export function testInfo(test: Dataset): TestSetInfo {
   return { name: test.name, length: test.length, shape: imageShape(test), numClasses: test.numClasses, classNames: classNames(test, test.numClasses) };
 }
 
-export function layerInfo(plan: ModelPlan, layer: LayerPlan) {
+/** The layer an answer is about. */
+export function layerInfo(plan: ModelPlan, layer: LayerPlan): InsightLayer {
   return { index: layer.index, type: layer.type, description: describe(plan, layer), outputShape: layer.outputShape, receptiveField: receptiveField(plan, layer.index).size };
 }
 

@@ -4,6 +4,16 @@
  * cached on the pin, so switching filters or layers later costs nothing.
  */
 import type { LayerPlan } from '@swarmgrad/nn/core';
+import type {
+  ActivationLayer,
+  ActivationsInsight,
+  ConfusionInsight,
+  FiltersInsight,
+  InsightIndex,
+  MisclassifiedInsight,
+  Patch,
+  PatchesInsight,
+} from '@swarmgrad/protocol';
 import { HttpError } from './router.js';
 import { displaySamples } from './image-data.js';
 import {
@@ -29,7 +39,7 @@ import {
 } from './insights-common.js';
 
 /** The model's layers (which are visual, their receptive fields), the test set and the limits. */
-export function indexView(ctx: ViewContext, pin: Pinned) {
+export function indexView(ctx: ViewContext, pin: Pinned): InsightIndex {
   return {
   ...header(pin),
   model: {
@@ -51,7 +61,7 @@ export function indexView(ctx: ViewContext, pin: Pinned) {
 }
 
 /** A convolution layer's filters (`layer`, default the first) as numbers, with the bias and value range. */
-export function filtersView(_ctx: ViewContext, pin: Pinned, query: URLSearchParams) {
+export function filtersView(_ctx: ViewContext, pin: Pinned, query: URLSearchParams): FiltersInsight {
   const convs = pin.plan.layers.filter((l) => l.type === 'conv2d' || l.type === 'conv1d');
   if (!convs.length) throw new HttpError(409, 'NO_CONV_LAYER', `model ${pin.plan.name} has no convolution layer`);
   const layerIndex = intParam(query, 'layer', convs[0]!.index, 0, pin.plan.layers.length - 1);
@@ -82,7 +92,7 @@ export function filtersView(_ctx: ViewContext, pin: Pinned, query: URLSearchPara
 }
 
 /** One test image (`image`), its class probabilities and every visual layer's feature maps. */
-export async function activationsView(ctx: ViewContext, pin: Pinned, query: URLSearchParams) {
+export async function activationsView(ctx: ViewContext, pin: Pinned, query: URLSearchParams): Promise<ActivationsInsight> {
   const image = intParam(query, 'image', 0, 0, pin.test.length - 1);
   const model = await ctx.modelFor(pin.config.modelSpec);
   const { x, y } = pin.test.batch([image]);
@@ -90,7 +100,7 @@ export async function activationsView(ctx: ViewContext, pin: Pinned, query: URLS
   const probabilities = pin.plan.loss === 'softmaxCrossEntropy' ? await model.predict(pin.params, x) : null;
   const layers = pin.plan.layers
     .filter((layer) => VISUAL_TYPES.has(layer.type))
-    .map((layer) => {
+    .map((layer): ActivationLayer => {
       const data = outputs[layer.index]!.data;
       const shape = layer.outputShape.length === 3 ? layer.outputShape : [1, ...layer.outputShape];
       const [h, w, c] = shape as [number, number, number];
@@ -125,7 +135,7 @@ export async function activationsView(ctx: ViewContext, pin: Pinned, query: URLS
 }
 
 /** The test images that excite `filter` of `layer` most, cut to the unit's receptive field. */
-export async function topPatchesView(ctx: ViewContext, pin: Pinned, query: URLSearchParams) {
+export async function topPatchesView(ctx: ViewContext, pin: Pinned, query: URLSearchParams): Promise<PatchesInsight> {
   const visual = pin.plan.layers.filter((l) => VISUAL_TYPES.has(l.type));
   if (!visual.length) throw new HttpError(409, 'NO_CONV_LAYER', `model ${pin.plan.name} has no convolution or pooling layer`);
   const layerIndex = intParam(query, 'layer', visual[0]!.index, 0, pin.plan.layers.length - 1);
@@ -145,7 +155,7 @@ export async function topPatchesView(ctx: ViewContext, pin: Pinned, query: URLSe
   const outWidth = outShape[1]!;
   const { x, y } = pin.test.batch(chosen);
   const sampleSize = height * width * depth;
-  const patches = chosen.map((image, n) => {
+  const patches = chosen.map((image, n): Patch => {
     const position = maxima.position[image * channels + filter]!;
     const oy = Math.floor(position / outWidth);
     const ox = position % outWidth;
@@ -176,7 +186,7 @@ export async function topPatchesView(ctx: ViewContext, pin: Pinned, query: URLSe
 }
 
 /** The confusion matrix over the first `confusionSamples` test images. */
-export async function confusionView(ctx: ViewContext, pin: Pinned) {
+export async function confusionView(ctx: ViewContext, pin: Pinned): Promise<ConfusionInsight> {
   const p = await predictions(ctx, pin);
   const classes = Math.max(pin.test.numClasses, pin.plan.outputShape[0] ?? 0);
   const matrix = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
@@ -189,7 +199,7 @@ export async function confusionView(ctx: ViewContext, pin: Pinned) {
 }
 
 /** The most confident mistakes (`limit`, optionally of one true `label`). */
-export async function misclassifiedView(ctx: ViewContext, pin: Pinned, query: URLSearchParams) {
+export async function misclassifiedView(ctx: ViewContext, pin: Pinned, query: URLSearchParams): Promise<MisclassifiedInsight> {
   const p = await predictions(ctx, pin);
   const limit = intParam(query, 'limit', 36, 1, ctx.limits.misclassified);
   const label = query.has('label') ? intParam(query, 'label', 0, 0, pin.test.numClasses - 1) : undefined;

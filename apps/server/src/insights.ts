@@ -19,6 +19,14 @@ import { latestCheckpoint } from '@swarmgrad/coordinator/node';
 import type { Dataset } from '@swarmgrad/data';
 import { planModel, type ModelSpec } from '@swarmgrad/nn/core';
 import type { Model } from '@swarmgrad/nn';
+import type {
+  ActivationsInsight,
+  ConfusionInsight,
+  FiltersInsight,
+  InsightIndex,
+  MisclassifiedInsight,
+  PatchesInsight,
+} from '@swarmgrad/protocol';
 import { checkFits, type InsightsLimits, type Pinned, type ViewContext } from './insights-common.js';
 import { activationsView, confusionView, filtersView, indexView, misclassifiedView, topPatchesView } from './insights-views.js';
 import { HttpError, sendJson, type Route } from './router.js';
@@ -51,8 +59,11 @@ export const INSIGHTS_LIMITS: Readonly<InsightsLimits> = {
   chunkValues: 4_000_000,
 };
 
+/** What an insights route answers (`@swarmgrad/protocol`'s types, one per view). */
+type InsightAnswer = InsightIndex | FiltersInsight | ActivationsInsight | PatchesInsight | ConfusionInsight | MisclassifiedInsight;
+
 /** The views by name (`''` is the index at `/insights`). */
-const VIEWS: Record<string, (ctx: ViewContext, pin: Pinned, query: URLSearchParams) => unknown> = {
+const VIEWS: Record<string, (ctx: ViewContext, pin: Pinned, query: URLSearchParams) => InsightAnswer | Promise<InsightAnswer>> = {
   '': indexView,
   filters: filtersView,
   activations: activationsView,

@@ -3,8 +3,9 @@
  * and the web apps, in one list that {@link createRouter} matches. The WebSocket at `/ws` is
  * an upgrade that `ws` takes before routing; a plain GET there is told so (426).
  */
-import type { Coordinator } from '@swarmgrad/coordinator';
+import type { Coordinator, RunSnapshot } from '@swarmgrad/coordinator';
 import type { Dataset } from '@swarmgrad/data';
+import type { Health, RunAccounting, RunList } from '@swarmgrad/protocol';
 import { createInsightsRoutes, type InsightsOptions } from './insights.js';
 import { createRouter, HttpError, sendJson, type Route } from './router.js';
 import { listRuns, readRun } from './runs.js';
@@ -36,13 +37,13 @@ export function runRoutes(options: RunRoutesOptions): Route[] {
         res.end(engine.metricsText());
       },
     },
-    { methods: ['GET'], path: '/healthz', handler: ({ res }) => sendJson(res, 200, { ok: true, status: engine.status }) },
+    { methods: ['GET'], path: '/healthz', handler: ({ res }) => sendJson(res, 200, { ok: true, status: engine.status } satisfies Health) },
     {
       methods: ['GET'],
       path: '/api/runs',
       handler: async ({ res }) => {
         const past = (await listRuns(runsRoot)).filter((r) => r.runId !== engine.runId);
-        sendJson(res, 200, { runs: [{ runId: engine.runId, status: engine.status, step: engine.step, live: true }, ...past] });
+        sendJson(res, 200, { runs: [{ runId: engine.runId, status: engine.status, step: engine.step, live: true }, ...past] } satisfies RunList);
       },
     },
     {
@@ -50,7 +51,7 @@ export function runRoutes(options: RunRoutesOptions): Route[] {
       path: '/api/runs/:id',
       handler: async ({ res, params }) => {
         const id = params.id!;
-        if (isLive(id)) return sendJson(res, 200, engine.snapshot());
+        if (isLive(id)) return sendJson(res, 200, engine.snapshot() satisfies RunSnapshot);
         const run = await readRun(runsRoot, id);
         if (!run) throw new HttpError(404, 'NOT_FOUND', `no run ${JSON.stringify(id)} here`);
         sendJson(res, 200, run);
@@ -66,7 +67,7 @@ export function runRoutes(options: RunRoutesOptions): Route[] {
         const raw = query.get('since');
         const since = Number(raw ?? '0');
         if (!Number.isInteger(since) || since < 0) throw new HttpError(400, 'BAD_REQUEST', `since must be a step number (an integer >= 0); got ${JSON.stringify(raw)}`);
-        sendJson(res, 200, { runId: engine.runId, step: engine.step, steps: engine.accounting().filter((entry) => entry.step >= since) });
+        sendJson(res, 200, { runId: engine.runId, step: engine.step, steps: engine.accounting().filter((entry) => entry.step >= since) } satisfies RunAccounting);
       },
     },
     ...createInsightsRoutes({ engine, testData: options.testData, runsRoot, ...options.insights }),

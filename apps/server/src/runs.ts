@@ -1,18 +1,16 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RunConfig } from '@swarmgrad/coordinator';
 import { latestCheckpoint, listCheckpoints, paramsSha256 } from '@swarmgrad/coordinator/node';
+import type { PastRun as WirePastRun } from '@swarmgrad/protocol';
 
-/** A past run found in the output root: its `run.json` summary, or what its newest checkpoint says. */
-export interface PastRun {
-  runId: string;
-  status: string;
-  step: number;
-  out: string;
-  testAccuracy: number | null;
-  live: false;
-}
+/** A past run (`GET /api/runs/:id`), with the model library's config types. */
+type PastRun = WirePastRun<RunConfig>;
 
-/** Runs in the sub-folders of `root` (each a `--out` folder). */
+/**
+ * Runs in the sub-folders of `root` (each a `--out` folder): each one's `run.json` summary,
+ * or what its newest checkpoint says (the listing rows of `GET /api/runs`, without config).
+ */
 export async function listRuns(root: string): Promise<PastRun[]> {
   let names: string[];
   try {
@@ -41,7 +39,7 @@ async function describeRun(dir: string): Promise<PastRun | undefined> {
 }
 
 /** `GET /api/runs/:id` for a past run: its config, step, history and parameter hash, from its newest checkpoint. */
-export async function readRun(root: string, runId: string): Promise<unknown | undefined> {
+export async function readRun(root: string, runId: string): Promise<PastRun | undefined> {
   const run = (await listRuns(root)).find((r) => r.runId === runId);
   if (!run) return undefined;
   const checkpoint = await latestCheckpoint(run.out);

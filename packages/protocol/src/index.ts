@@ -33,3 +33,4 @@ export {
 export { FrameEncoder } from './frame-encoder.js';
 export { applyParamsDelta, encodeParamsDelta } from './params-delta.js';
 export * from './events.js';
+export type * from './http.js';
