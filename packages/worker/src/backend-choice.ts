@@ -81,34 +81,15 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
   if (!BACKEND_PREFERENCES.includes(preference)) {
     throw new TypeError(`chooseBackend: unknown backend preference '${String(preference)}'; expected one of ${BACKEND_PREFERENCES.join(', ')}`);
   }
-  const probe = options.probeBackends ?? (probeBackends as BackendChoiceDeps['probeBackends']);
-  const start = options.useBackend ?? (useBackend as BackendChoiceDeps['useBackend']);
-  const benchmark =
-    options.benchmark === false ? undefined : typeof options.benchmark === 'function' ? options.benchmark : () => benchmarkBackend();
-  const backendOptions = options.backendOptions ?? {};
+  const deps: ChoiceDeps = {
+    start: options.useBackend ?? (useBackend as BackendChoiceDeps['useBackend']),
+    benchmark: options.benchmark === false ? undefined : typeof options.benchmark === 'function' ? options.benchmark : () => benchmarkBackend(),
+    backendOptions: options.backendOptions ?? {},
+  };
   const reasons: Partial<Record<Backend, string>> = {};
+  if (preference !== 'auto') return chooseRequested(preference, deps, reasons);
 
-  if (preference !== 'auto') {
-    let info: { name: Backend; adapter?: string };
-    try {
-      info = await start(preference, backendOptions);
-    } catch (cause) {
-      throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} was requested but cannot start: ${messageOf(cause)}`, { cause });
-    }
-    for (const other of AUTO_BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
-    const choice: BackendChoice = { name: preference, reasons };
-    if (info.adapter !== undefined) choice.adapter = info.adapter;
-    if (benchmark !== undefined) {
-      try {
-        choice.samplesPerSecond = await benchmark(preference);
-      } catch (cause) {
-        throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} started but failed its self-benchmark: ${messageOf(cause)}`, { cause });
-      }
-    }
-    return choice;
-  }
-
-  const probes = await probe(backendOptions);
+  const probes = await (options.probeBackends ?? (probeBackends as BackendChoiceDeps['probeBackends']))(deps.backendOptions);
   const available: Backend[] = [];
   for (const name of AUTO_BACKENDS) {
     const result = probes[name];
@@ -118,21 +99,58 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
   if (available.length === 0) {
     throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
   }
+  if (deps.benchmark === undefined) return firstThatStarts(available, deps, reasons);
+  return fastestMeasured(available, { ...deps, benchmark: deps.benchmark }, reasons);
+}
 
-  if (benchmark === undefined) {
-    // No benchmark: the first backend (in preference order) that really starts.
-    for (const name of available) {
-      try {
-        const info = await start(name, backendOptions);
-        for (const later of available) if (later !== name && reasons[later] === undefined) reasons[later] = `not tried: ${name} started first and no benchmark was run`;
-        return withAdapter({ name, reasons }, info.adapter);
-      } catch (error) {
-        reasons[name] = `unavailable: ${messageOf(error)}`;
-      }
-    }
-    throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
+/** How {@link chooseBackend} starts and measures backends. */
+interface ChoiceDeps {
+  start: BackendChoiceDeps['useBackend'];
+  benchmark: ((name: Backend) => Promise<number>) | undefined;
+  backendOptions: UseBackendOptions;
+}
+
+/** A named backend: it starts (and measures itself) or the choice fails; no fallback. */
+async function chooseRequested(preference: Backend, { start, benchmark, backendOptions }: ChoiceDeps, reasons: Partial<Record<Backend, string>>): Promise<BackendChoice> {
+  let info: { name: Backend; adapter?: string };
+  try {
+    info = await start(preference, backendOptions);
+  } catch (cause) {
+    throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} was requested but cannot start: ${messageOf(cause)}`, { cause });
   }
+  for (const other of AUTO_BACKENDS) if (other !== preference) reasons[other] = `not tried: backend ${preference} was requested`;
+  const choice: BackendChoice = { name: preference, reasons };
+  if (info.adapter !== undefined) choice.adapter = info.adapter;
+  if (benchmark !== undefined) {
+    try {
+      choice.samplesPerSecond = await benchmark(preference);
+    } catch (cause) {
+      throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `backend ${preference} started but failed its self-benchmark: ${messageOf(cause)}`, { cause });
+    }
+  }
+  return choice;
+}
 
+/** No benchmark: the first backend (in preference order) that really starts. */
+async function firstThatStarts(available: Backend[], { start, backendOptions }: ChoiceDeps, reasons: Partial<Record<Backend, string>>): Promise<BackendChoice> {
+  for (const name of available) {
+    try {
+      const info = await start(name, backendOptions);
+      for (const later of available) if (later !== name && reasons[later] === undefined) reasons[later] = `not tried: ${name} started first and no benchmark was run`;
+      return withAdapter({ name, reasons }, info.adapter);
+    } catch (error) {
+      reasons[name] = `unavailable: ${messageOf(error)}`;
+    }
+  }
+  throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
+}
+
+/** Starts and measures every available backend, then keeps the fastest (a later one must be clearly faster). */
+async function fastestMeasured(
+  available: Backend[],
+  { start, benchmark, backendOptions }: ChoiceDeps & { benchmark: (name: Backend) => Promise<number> },
+  reasons: Partial<Record<Backend, string>>,
+): Promise<BackendChoice> {
   const measured: Array<{ name: Backend; adapter: string | undefined; samplesPerSecond: number }> = [];
   let active: Backend | undefined;
   for (const name of available) {
