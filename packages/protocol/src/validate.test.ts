@@ -432,3 +432,19 @@ describe('inline task samples', () => {
     expect(codeOf({ ...base, labels: Float32Array.of(1, 2, 3, 4) })).toBe('BAD_FIELD');
   });
 });
+
+describe('admin liftBan', () => {
+  it('round-trips with its key and refuses an empty or non-string key', () => {
+    const lift = { type: 'admin', action: 'liftBan', value: 'worker:w7', adminToken: 'admin-secret' } as Message;
+    expect(decodeMessage(encodeMessage(lift))).toEqual(lift);
+    for (const value of ['', 7, undefined]) {
+      let error: unknown;
+      try {
+        validateMessage({ ...lift, value });
+      } catch (e) {
+        error = e;
+      }
+      expect(isProtocolError(error, ProtocolErrorCode.BAD_FIELD)).toBe(true);
+    }
+  });
+});
