@@ -74,6 +74,8 @@ export class VerificationStage {
   private readonly records = new Map<string, VerifyRecord>();
   /** Volunteer id → steps in which it has unchecked blocks aggregated (ascending). */
   private readonly uncheckedSteps = new Map<string, number[]>();
+  /** Volunteers with unchecked blocks in steps older than the replay ring (their history there was pruned). */
+  private readonly beyondRing = new Set<string>();
   private readonly perStep = new Map<number, StepVerification>();
   /** Totals for metrics. */
   readonly totals = { verified: 0, mismatches: 0, shadowSamples: 0, uncheckedSamples: 0, rollbacks: 0, rollbacksIncomplete: 0, replayedSteps: 0 };
@@ -147,8 +149,12 @@ export class VerificationStage {
     this.totals.uncheckedSamples += samples;
   }
 
-  /** The earliest step (≥ `from`) in which `workerId` has unchecked blocks aggregated, if any. */
+  /**
+   * The earliest step in which `workerId` has unchecked blocks aggregated, if any;
+   * `-Infinity` when some are older than the replay ring (a rollback cannot reach them).
+   */
   firstUncheckedStep(workerId: string): number | undefined {
+    if (this.beyondRing.has(workerId)) return Number.NEGATIVE_INFINITY;
     return this.uncheckedSteps.get(workerId)?.[0];
   }
 
@@ -178,6 +184,7 @@ export class VerificationStage {
     for (const [id, rec] of this.records) if (rec.step <= step) this.releaseRecord(id, rec);
     for (const [worker, steps] of this.uncheckedSteps) {
       const kept = steps.filter((s) => s >= keepFrom);
+      if (kept.length < steps.length) this.beyondRing.add(worker);
       if (kept.length) this.uncheckedSteps.set(worker, kept);
       else this.uncheckedSteps.delete(worker);
     }
@@ -190,6 +197,7 @@ export class VerificationStage {
   dropWorker(workerId: string): void {
     for (const [id, rec] of this.records) if (rec.workerId === workerId) this.records.delete(id);
     this.uncheckedSteps.delete(workerId);
+    this.beyondRing.delete(workerId);
   }
 
   private releaseRecord(id: string, rec: VerifyRecord): void {

@@ -1,0 +1,266 @@
+/**
+ * The engine side of volunteer verification: refuses banned peers at `hello`, decides for
+ * each task sent to an untrusted worker whether it is held/checked (its blocks then also go
+ * to a trusted worker as a shadow task) or accepted, routes held results into the
+ * `VerificationStage`, and acts on what the comparisons find: credit for verified results;
+ * for a mismatch a ban, a fatal `VERIFICATION_FAILED`, and a rollback to the step before the
+ * cheater's first unchecked contribution. It also keeps the replay ring and reports the
+ * verification state (snapshot fields and Prometheus families).
+ */
+import type { Backend, WorkerHelloMessage } from '@swarmgrad/protocol';
+import type { OptimizerState } from '@swarmgrad/nn/core';
+import type { BanEntry, BanList } from './ban-list.js';
+import { CreditLedger, type CreditEntry } from './credit-ledger.js';
+import { CloseCode, CoordinatorErrorCode } from './errors.js';
+import type { Conn, Membership, WorkerRecord } from './membership.js';
+import type { Peers } from './peers.js';
+import type { MetricFamily } from './prometheus.js';
+import { ReplayRing, type StepState } from './replay-ring.js';
+import { implausibleTrainResult } from './result-compare.js';
+import type { ResultGate, ResultVerdict, ValidatedResult } from './result-gate.js';
+import { ACCEPT } from './result-gate.js';
+import { VerificationPolicy, type VerificationRecord, type VolunteerMode } from './verification-policy.js';
+import { VerificationStage, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
+import type { Phase, TaskRecord, Unit } from './work.js';
+
+/** The verification report in snapshots and the JSON API. */
+export interface VerificationReport {
+  mode: VolunteerMode;
+  untrustedShare: number;
+  probationResults: number;
+  rateFloor: number;
+  replaySteps: number;
+  /** Per worker: level (trusted / probation / spot-checked / rejected), verified / pending / rejected / unchecked results, check rate. */
+  workers: VerificationRecord[];
+  /** Bans in force, with reasons. */
+  bans: BanEntry[];
+  /** Verified-credit leaderboard (volunteers only; unverified work earns nothing). */
+  credit: CreditEntry[];
+  /** Rollbacks: every one, newest last (bounded to the last 100). */
+  rollbacks: RollbackRecord[];
+  /** Per applied step (last 100): trusted samples spent on checks / the step's samples. */
+  overhead: Array<{ step: number; shadowSamples: number; uncheckedSamples: number; fraction: number }>;
+  totals: VerificationStage['totals'] & { overheadFraction: number };
+}
+
+/** One rollback. */
+export interface RollbackRecord {
+  fromStep: number;
+  toStep: number;
+  workerId: string;
+  reason: string;
+  complete: boolean;
+  time: number;
+}
+
+/** What the guard needs from the engine. */
+export interface GuardContext {
+  mode: VolunteerMode;
+  untrustedShare: number;
+  banMs: number;
+  replaySteps: number;
+  policy: VerificationPolicy;
+  bans: BanList;
+  batchSize: number;
+  membership: Membership;
+  peers: () => Peers;
+  clock: () => number;
+  /** Hands `units` to trusted workers only (a shadow of a held task); returns false if none is connected (they then wait). */
+  shadow(phase: Phase, units: Unit[]): boolean;
+  /** Rolls the run back to the state before `step` (`state`), abandoning the phase in flight, and emits the event. */
+  rollback(state: StepState, record: RollbackRecord): void;
+  /** The step the run is at (the phase in flight's, or the next one). */
+  currentStep(): number;
+}
+
+const KEEP = 100;
+
+/** See the module comment. */
+export class VolunteerGuard implements ResultGate {
+  readonly stage: VerificationStage;
+  readonly credit = new CreditLedger();
+  readonly ring: ReplayRing;
+  private readonly rollbacks: RollbackRecord[] = [];
+  private readonly overhead: VerificationReport['overhead'] = [];
+  private samplesApplied = 0;
+
+  constructor(private readonly ctx: GuardContext) {
+    this.stage = new VerificationStage({ mode: ctx.mode, policy: ctx.policy, bans: ctx.bans, credit: this.credit });
+    this.ring = new ReplayRing(ctx.replaySteps);
+  }
+
+  /** Whether volunteers' work is verified (mode `verify`). */
+  get verifying(): boolean {
+    return this.ctx.mode === 'verify';
+  }
+
+  /** The ban refusing this hello (claimed worker id or address), if any. */
+  banned(conn: Conn, hello: WorkerHelloMessage): BanEntry | undefined {
+    return this.ctx.bans.find({ workerId: hello.workerId ?? null, address: conn.remoteAddress }, this.ctx.clock());
+  }
+
+  /**
+   * The hello an untrusted worker is admitted with: no claimed worker id (it gets a fresh one
+   * and starts on probation, so another volunteer's id gains nothing) and no throughput hint
+   * (it is measured). Trusted workers' hellos pass unchanged.
+   */
+  admissionHello(hello: WorkerHelloMessage, trusted: boolean): WorkerHelloMessage {
+    if (trusted || this.ctx.mode === 'trust') return hello;
+    const { workerId: _claimed, ...rest } = hello;
+    const { samplesPerSecond: _hint, ...capabilities } = hello.capabilities;
+    return { ...rest, capabilities };
+  }
+
+  /** The gate: every train block must be plausible (an all-zero gradient with a positive loss is refused from anyone). */
+  admit(result: ValidatedResult): ResultVerdict {
+    if (result.kind !== 'train') return ACCEPT;
+    for (const block of result.blocks) {
+      if (!block.grads) continue;
+      const why = implausibleTrainResult({ grads: block.grads, lossSum: block.lossSum, sampleCount: block.sampleCount, correct: block.correct });
+      if (why) return { action: 'reject', code: CoordinatorErrorCode.IMPLAUSIBLE_RESULT, message: `block ${block.start}+${block.count} of step ${result.step}: ${why}`, strike: true };
+    }
+    return ACCEPT;
+  }
+
+  /** Before a train step starts: keeps the state to roll back to. */
+  stepStarting(state: StepState): void {
+    if (this.verifying) this.ring.push(state);
+  }
+
+  /** A task went to `worker`: for a held/checked volunteer task, its blocks also go to a trusted worker. */
+  taskSent(phase: Phase, task: TaskRecord, worker: WorkerRecord): void {
+    if (phase.kind !== 'train' || worker.trusted || !this.verifying) return;
+    if (this.stage.decide(worker.id, false) === 'accept') return;
+    // The volunteer's task no longer counts as holding its units: the shadow does.
+    for (const unit of task.units) phase.holders.get(unit.start)?.delete(task);
+    this.stage.register(task.id, worker.id, phase.step, task.units.map((u) => u.start), task.samples);
+    if (!this.ctx.shadow(phase, task.units)) for (const unit of task.units) phase.pending.add(unit.start);
+  }
+
+  /** Whether results of this task are held for verification. */
+  isHeld(taskId: string): boolean {
+    return this.stage.isHeld(taskId);
+  }
+
+  /** A held task's validated result: stored and compared with what trusted workers delivered. */
+  held(phase: Phase, task: TaskRecord, backend: Backend, blocks: readonly StageBlock[]): void {
+    for (const block of blocks) {
+      task.answered.add(block.start);
+      task.missing.delete(block.start);
+    }
+    this.settle(phase, this.stage.claim(task.id, backend, blocks, (start) => this.trustedValue(phase, start)));
+  }
+
+  /** Blocks of `task` were accepted into `phase`: unchecked volunteer contributions are noted; trusted values are compared with waiting claims. */
+  accepted(phase: Phase, task: TaskRecord, worker: WorkerRecord, freshSamples: number): void {
+    if (phase.kind !== 'train' || freshSamples === 0) return;
+    if (!worker.trusted) {
+      if (this.verifying) this.stage.noteUnchecked(worker.id, phase.step, freshSamples);
+      return;
+    }
+    this.settle(phase, this.stage.trustedArrived(phase.step, (start) => this.trustedValue(phase, start)));
+  }
+
+  /** A task died (deadline, disconnect, rejection): a held one is no longer waited for. */
+  taskDied(task: TaskRecord): void {
+    this.stage.taskDied(task.id);
+  }
+
+  /** Whether a complete phase may be applied (no held result it still waits for). */
+  canComplete(phase: Phase): boolean {
+    return phase.kind !== 'train' || this.stage.outstanding(phase.step) === 0;
+  }
+
+  /** A train step was applied. */
+  stepApplied(step: number): void {
+    const oldest = this.ring.oldestStep ?? step;
+    const stats = this.stage.stepApplied(step, oldest);
+    this.samplesApplied += this.ctx.batchSize;
+    this.overhead.push({ step, ...stats, fraction: stats.shadowSamples / this.ctx.batchSize });
+    if (this.overhead.length > KEEP) this.overhead.shift();
+  }
+
+  /** The verification report. */
+  report(): VerificationReport {
+    const now = this.ctx.clock();
+    const records = this.ctx.policy.list();
+    for (const w of this.ctx.membership.workers.values()) if (w.trusted && !records.some((r) => r.workerId === w.id)) records.push(this.ctx.policy.record(w.id, true));
+    return {
+      mode: this.ctx.mode,
+      untrustedShare: this.ctx.untrustedShare,
+      probationResults: this.ctx.policy.probationResults,
+      rateFloor: this.ctx.policy.rateFloor,
+      replaySteps: this.ring.capacity,
+      workers: records,
+      bans: this.ctx.bans.list(now),
+      credit: this.credit.leaderboard(20),
+      rollbacks: this.rollbacks.slice(),
+      overhead: this.overhead.slice(),
+      totals: { ...this.stage.totals, overheadFraction: this.samplesApplied > 0 ? this.stage.totals.shadowSamples / this.samplesApplied : 0 },
+    };
+  }
+
+  /** Prometheus families (counters and gauges of verification). */
+  metrics(): MetricFamily[] {
+    const t = this.stage.totals;
+    const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'counter', samples: [{ labels: {}, value }] });
+    const levels = new Map<string, number>();
+    for (const r of this.ctx.policy.list()) levels.set(r.level, (levels.get(r.level) ?? 0) + 1);
+    return [
+      counter('swarmgrad_verified_results_total', 'Volunteer results that matched a trusted recomputation.', t.verified),
+      counter('swarmgrad_verification_failures_total', 'Volunteer results that did not match (each bans its sender).', t.mismatches),
+      counter('swarmgrad_verification_shadow_samples_total', 'Samples trusted workers recomputed to check volunteers.', t.shadowSamples),
+      counter('swarmgrad_unchecked_samples_total', 'Volunteer samples aggregated without a check.', t.uncheckedSamples),
+      counter('swarmgrad_rollbacks_total', 'Rollbacks after a detected cheater.', t.rollbacks),
+      counter('swarmgrad_rollbacks_incomplete_total', 'Rollbacks that could not reach the cheater’s first unchecked contribution (older than the replay ring).', t.rollbacksIncomplete),
+      counter('swarmgrad_replayed_steps_total', 'Steps recomputed after rollbacks.', t.replayedSteps),
+      { name: 'swarmgrad_bans', help: 'Bans in force.', type: 'gauge', samples: [{ labels: {}, value: this.ctx.bans.list(this.ctx.clock()).length }] },
+      { name: 'swarmgrad_verification_overhead_ratio', help: 'Trusted samples spent on checks / samples trained, so far.', type: 'gauge', samples: [{ labels: {}, value: this.report().totals.overheadFraction }] },
+      { name: 'swarmgrad_volunteers', help: 'Volunteers by verification level.', type: 'gauge', samples: [...levels].map(([level, value]) => ({ labels: { level }, value })) },
+    ];
+  }
+
+  private trustedValue(phase: Phase, start: number): TrustedValue | undefined {
+    const accepted = phase.accepted.get(start);
+    if (!accepted || !accepted.value) return undefined;
+    if (!this.ctx.membership.workers.get(accepted.task.workerId)?.trusted) return undefined;
+    return { grads: accepted.value.grads, lossSum: accepted.value.lossSum, sampleCount: accepted.value.count, correct: accepted.correct, backend: accepted.backend };
+  }
+
+  private settle(phase: Phase, outcomes: StageOutcome[]): void {
+    for (const outcome of outcomes) {
+      if (outcome.kind !== 'verified') continue;
+      const worker = this.ctx.membership.workers.get(outcome.workerId);
+      this.credit.credit(outcome.workerId, worker?.name ?? null, outcome.samples);
+    }
+    for (const outcome of outcomes) if (outcome.kind === 'mismatch') this.caught(phase, outcome);
+  }
+
+  /** A mismatch: ban, close, and undo everything the cheater contributed. */
+  private caught(phase: Phase, outcome: Extract<StageOutcome, { kind: 'mismatch' }>): void {
+    const now = this.ctx.clock();
+    const worker = this.ctx.membership.workers.get(outcome.workerId);
+    const reason = `result does not match the trusted recomputation: ${outcome.reason}`;
+    this.ctx.bans.ban({ workerId: outcome.workerId, address: worker?.remoteAddress ?? null }, reason, now, this.ctx.banMs);
+    const firstUnchecked = this.stage.firstUncheckedStep(outcome.workerId);
+    this.stage.dropWorker(outcome.workerId);
+    const conn = worker ? this.ctx.membership.connOf(worker) : undefined;
+    if (conn) this.ctx.peers().fatal(conn, CoordinatorErrorCode.VERIFICATION_FAILED, `${reason}; banned`, CloseCode.POLICY_VIOLATION, 'verification failed');
+    if (firstUnchecked === undefined) return;
+    const oldest = this.ring.oldestStep;
+    if (oldest === undefined) return;
+    const target = Math.max(firstUnchecked, oldest);
+    const state = this.ring.get(target);
+    if (!state) return;
+    const record: RollbackRecord = { fromStep: this.ctx.currentStep(), toStep: target, workerId: outcome.workerId, reason, complete: firstUnchecked >= oldest, time: now };
+    this.rollbacks.push(record);
+    if (this.rollbacks.length > KEEP) this.rollbacks.shift();
+    this.stage.rolledBack(target, record.fromStep - target, record.complete);
+    this.ctx.rollback(state, record);
+  }
+}
+
+/** A step's state for the ring: parameters (never mutated once stepped past), an optimizer state copy, the lr override. */
+export function stepState(step: number, params: Float32Array, optimizer: OptimizerState, lr: number | null): StepState {
+  return { step, params, optimizer, lr };
+}
