@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Coordinator, paramsSha256, type Checkpoint, type RunConfig, type RunSnapshot } from '@swarmgrad/coordinator';
-import { checkpointWriter, encodeCheckpoint, latestCheckpoint, listCheckpoints, writeCheckpointAtomic } from '@swarmgrad/coordinator/node';
+import { BAN_FILE_NAME, checkpointWriter, encodeCheckpoint, latestCheckpoint, listCheckpoints, persistentBanList, writeCheckpointAtomic } from '@swarmgrad/coordinator/node';
 import { planModel, type OptimizerConfig, type ScheduleConfig } from '@swarmgrad/nn/core';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { startRunServer } from './http-server.js';
@@ -49,6 +49,12 @@ export function trainFlags(withWorkers: boolean): Record<string, FlagSpec> {
     host: { type: 'string', help: 'address to listen on', default: withWorkers ? '127.0.0.1' : '0.0.0.0' },
     'token-file': { type: 'string', help: 'file with the lab token workers must present (or env SWARMGRAD_TOKEN; default: generated, saved in --out as lab-token); workers without it join as untrusted volunteers' },
     'no-volunteers': { type: 'boolean', help: 'refuse workers without the lab token (AUTH_FAILED) instead of admitting them as untrusted volunteers' },
+    volunteers: { type: 'string', choices: ['off', 'verify', 'trust'], help: 'untrusted volunteers: verify (probation, then spot checks by trusted workers; a mismatch bans and rolls back), trust (unchecked; closed labs only) or off (refused)', default: 'verify' },
+    'untrusted-share': { type: 'number', min: 0, help: 'most of a step\'s samples handed to untrusted volunteers (0..1; verify mode)', default: 0.5 },
+    'verify-rate-floor': { type: 'number', min: 0, help: 'lowest probability that a volunteer result is recomputed by a trusted worker (0 < p ≤ 1)', default: 0.1 },
+    'probation-results': { type: 'int', min: 0, help: 'verified results a new volunteer needs before its results count unchecked', default: 5 },
+    'replay-steps': { type: 'int', min: 1, help: 'steps of state kept to roll back and replay after a detected cheater', default: 64 },
+    'ban-hours': { type: 'number', min: 0, help: 'how long a caught volunteer (worker id and address) is refused (0: for good); kept in --out/bans.json', default: 24 },
     'admin-token-file': { type: 'string', help: 'file with the dashboard admin token (or env SWARMGRAD_ADMIN_TOKEN; default: generated, saved in --out)' },
     json: { type: 'boolean', help: 'print the final summary as JSON on stdout' },
     'keep-serving': { type: 'boolean', help: 'after the run, keep serving the dashboard (its insights, past runs) until Ctrl-C' },
@@ -138,7 +144,16 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     testData: data.test,
     transport: hub.transport,
     token,
-    allowVolunteers: !flags['no-volunteers'],
+    allowVolunteers: !flags['no-volunteers'] && get<string>('volunteers') !== 'off',
+    verification: {
+      mode: get<'off' | 'verify' | 'trust'>('volunteers'),
+      untrustedShare: checkedFraction('--untrusted-share', get<number>('untrusted-share'), true),
+      rateFloor: checkedFraction('--verify-rate-floor', get<number>('verify-rate-floor'), false),
+      probationResults: get<number>('probation-results'),
+      replaySteps: get<number>('replay-steps'),
+      banMs: get<number>('ban-hours') > 0 ? get<number>('ban-hours') * 3_600_000 : Number.POSITIVE_INFINITY,
+      bans: (await persistentBanList(join(outDir, BAN_FILE_NAME))).bans,
+    },
     adminToken,
     onCheckpoint: writeCheckpoint,
     ...(resumeFrom ? { resume: resumeFrom } : {}),
@@ -276,6 +291,11 @@ function scheduleConfig(name: string, totalSteps: number): ScheduleConfig {
   if (name === 'cosine') return totalSteps > 1 ? { type: 'cosine', totalSteps } : { type: 'constant' };
   if (name === 'step') return { type: 'step', stepSize: Math.max(1, Math.floor(totalSteps / 3)), gamma: 0.1 };
   return { type: 'constant' };
+}
+
+function checkedFraction(flag: string, value: number, zeroAllowed: boolean): number {
+  if (!(value <= 1) || (!zeroAllowed && !(value > 0))) throw new UsageError(`${flag} must be ${zeroAllowed ? 'between 0 and 1' : 'above 0 and at most 1'}; got ${value}`);
+  return value;
 }
 
 async function readToken(path: string): Promise<string> {
