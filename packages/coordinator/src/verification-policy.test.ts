@@ -19,8 +19,9 @@ describe('VerificationPolicy', () => {
     }
     expect(policy.record('v1').level).toBe('spot-checked');
     expect(policy.rateFor(5)).toBe(1);
-    expect(policy.rateFor(10)).toBe(0.5);
-    expect(policy.rateFor(50)).toBeCloseTo(0.1);
+    expect(policy.rateFor(6)).toBe(0.5);
+    expect(policy.rateFor(8)).toBe(0.125);
+    expect(policy.rateFor(9)).toBe(0.1);
     expect(policy.rateFor(10_000)).toBe(0.1);
     // Drive the history up and count checks over a long honest stretch.
     for (let i = 0; i < 200; i++) policy.verified('v1');

@@ -1,8 +1,8 @@
 /**
  * Which untrusted results get a trusted recomputation (BOINC-style adaptive replication):
  * a new volunteer is on probation and every one of its results is held and checked; after
- * `probationResults` verified results it is spot-checked at a rate that thins with its
- * verified history, down to `rateFloor`, never to zero.
+ * `probationResults` verified results it is spot-checked at a rate that halves with each
+ * further verified result, down to `rateFloor`, never to zero.
  */
 
 /** `off`: volunteers are refused. `verify`: probation + spot checks (default). `trust`: volunteers' results count unchecked (closed labs only). */
@@ -75,10 +75,13 @@ export class VerificationPolicy {
     this.random = options.random ?? cryptoRandom;
   }
 
-  /** Spot-check probability after `verified` verified results: 1 on probation, then `probation / verified`, never below the floor. */
+  /**
+   * Spot-check probability after `verified` verified results: 1 on probation, then halved
+   * with each further verified result (1, ½, ¼, …), never below the floor.
+   */
   rateFor(verified: number): number {
-    if (verified < this.probationResults) return 1;
-    return Math.max(this.rateFloor, Math.min(1, Math.max(1, this.probationResults) / Math.max(1, verified)));
+    if (verified <= this.probationResults) return 1;
+    return Math.max(this.rateFloor, 2 ** -(verified - this.probationResults));
   }
 
   /** The record of `workerId` (created on first use; `trusted` fixes the level). */
