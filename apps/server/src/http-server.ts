@@ -63,6 +63,15 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
       if (!Number.isInteger(since) || since < 0) return json(res, 400, { error: 'BAD_REQUEST', message: `since must be a step number (an integer >= 0); got ${JSON.stringify(url.searchParams.get('since'))}` });
       return json(res, 200, { runId: engine.runId, step: engine.step, steps: engine.accounting().filter((entry) => entry.step >= since) });
     }
+    // One worker's verification standing and verified credit (`?worker=ID`), e.g. for a volunteer page.
+    const verification = /^\/api\/runs\/([^/]+)\/verification$/.exec(url.pathname);
+    if (verification) {
+      const id = decodeURIComponent(verification[1]!);
+      if (id !== engine.runId && id !== 'current') return json(res, 404, { error: 'NOT_FOUND', message: `run ${JSON.stringify(id)} is not the live run` });
+      const worker = url.searchParams.get('worker');
+      if (!worker) return json(res, 400, { error: 'BAD_REQUEST', message: 'worker=ID is required' });
+      return json(res, 200, engine.verificationOf(worker));
+    }
     const match = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
     if (match) {
       const id = decodeURIComponent(match[1]!);
