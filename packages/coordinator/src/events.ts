@@ -6,6 +6,9 @@
  * Every event is a JSON object tagged by `kind` (absent values are `null`, numbers are
  * finite), so it travels unchanged in a protocol `event` message.
  */
+import type { BanEntry } from './ban-list.js';
+import type { CreditEntry } from './credit-ledger.js';
+import type { VerificationRecord, VolunteerMode } from './verification-policy.js';
 import type { Backend, Environment, GradientCodecName, ShardBlock, TaskKind } from '@swarmgrad/protocol';
 import type { RunConfig } from './config.js';
 
@@ -139,6 +142,45 @@ export type ErrorEvent = {
   message: string;
 };
 
+/** One rollback after a detected cheater (see the README's Verification). */
+export interface RollbackRecord {
+  /** The step in flight when the cheater was caught. */
+  fromStep: number;
+  /** The first step replayed: the state before it was restored. */
+  toStep: number;
+  workerId: string;
+  reason: string;
+  /** False when the cheater's first unchecked contribution was older than the replay ring (not undone). */
+  complete: boolean;
+  time: number;
+}
+
+/** `rollback`: the run went back to the state before `toStep` and replays from there; history from `toStep` on (evaluations after it) is void. */
+export type RollbackEvent = { kind: 'rollback' } & RollbackRecord;
+
+/** The verification state in snapshots, `verification` events and the JSON API. */
+export interface VerificationReport {
+  mode: VolunteerMode;
+  untrustedShare: number;
+  probationResults: number;
+  rateFloor: number;
+  replaySteps: number;
+  /** Per worker: level (trusted / probation / spot-checked / rejected), verified / pending / rejected / unchecked results, check rate. */
+  workers: VerificationRecord[];
+  /** Bans in force, with reasons. */
+  bans: BanEntry[];
+  /** Verified-credit leaderboard (top 20 volunteers; unverified work earns nothing). */
+  credit: CreditEntry[];
+  /** The last 100 rollbacks, oldest first. */
+  rollbacks: RollbackRecord[];
+  /** Per applied step (the last 100): trusted samples recomputed for checks, volunteer samples aggregated unchecked, and checks ÷ the step's samples. */
+  overhead: Array<{ step: number; shadowSamples: number; uncheckedSamples: number; fraction: number }>;
+  totals: { verified: number; mismatches: number; shadowSamples: number; uncheckedSamples: number; rollbacks: number; rollbacksIncomplete: number; replayedSteps: number; overheadFraction: number };
+}
+
+/** `verification`: the verification report, after steps (at most once a second) and at once after a ban or rollback. */
+export type VerificationEvent = { kind: 'verification'; report: VerificationReport; time: number };
+
 /** Every event `on` listeners receive. Dashboards additionally get one `snapshot` event when they subscribe. */
 export type CoordinatorEvent =
   | StepMetrics
@@ -150,7 +192,9 @@ export type CoordinatorEvent =
   | CheckpointEvent
   | LearningRateEvent
   | ErrorEvent
-  | WorkersEvent;
+  | WorkersEvent
+  | RollbackEvent
+  | VerificationEvent;
 
 /** The first event a subscribed dashboard receives; its `seq` is the last event's, so the next event has `seq + 1`. */
 export type SnapshotEvent = {
@@ -244,6 +288,8 @@ export interface RunSnapshot {
   /** Clock (ms) at `start()` (null before), and now. */
   startedAt: number | null;
   time: number;
+  /** Volunteer verification: per-worker state, bans, credit leaderboard, rollbacks, overhead. */
+  verification: VerificationReport;
 }
 
 /** Who computed one accepted block of a completed step. */

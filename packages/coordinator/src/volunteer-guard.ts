@@ -10,6 +10,8 @@
 import type { Backend, WorkerHelloMessage } from '@swarmgrad/protocol';
 import type { OptimizerState } from '@swarmgrad/nn/core';
 import type { BanEntry, BanList } from './ban-list.js';
+import type { RollbackRecord, VerificationReport } from './events.js';
+export type { RollbackRecord, VerificationReport } from './events.js';
 import { CreditLedger, type CreditEntry } from './credit-ledger.js';
 import { CloseCode, CoordinatorErrorCode } from './errors.js';
 import type { Conn, Membership, WorkerRecord } from './membership.js';
@@ -19,39 +21,9 @@ import { ReplayRing, type StepState } from './replay-ring.js';
 import { implausibleTrainResult } from './result-compare.js';
 import type { ResultGate, ResultVerdict, ValidatedResult } from './result-gate.js';
 import { ACCEPT } from './result-gate.js';
-import { VerificationPolicy, type VerificationRecord, type VolunteerMode } from './verification-policy.js';
+import type { VerificationPolicy, VolunteerMode } from './verification-policy.js';
 import { VerificationStage, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
 import type { Phase, TaskRecord, Unit } from './work.js';
-
-/** The verification report in snapshots and the JSON API. */
-export interface VerificationReport {
-  mode: VolunteerMode;
-  untrustedShare: number;
-  probationResults: number;
-  rateFloor: number;
-  replaySteps: number;
-  /** Per worker: level (trusted / probation / spot-checked / rejected), verified / pending / rejected / unchecked results, check rate. */
-  workers: VerificationRecord[];
-  /** Bans in force, with reasons. */
-  bans: BanEntry[];
-  /** Verified-credit leaderboard (volunteers only; unverified work earns nothing). */
-  credit: CreditEntry[];
-  /** Rollbacks: every one, newest last (bounded to the last 100). */
-  rollbacks: RollbackRecord[];
-  /** Per applied step (last 100): trusted samples spent on checks / the step's samples. */
-  overhead: Array<{ step: number; shadowSamples: number; uncheckedSamples: number; fraction: number }>;
-  totals: VerificationStage['totals'] & { overheadFraction: number };
-}
-
-/** One rollback. */
-export interface RollbackRecord {
-  fromStep: number;
-  toStep: number;
-  workerId: string;
-  reason: string;
-  complete: boolean;
-  time: number;
-}
 
 /** What the guard needs from the engine. */
 export interface GuardContext {
