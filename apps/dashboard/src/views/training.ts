@@ -30,7 +30,7 @@ export class TrainingView implements View {
   private readonly timeChart = new StackedBars({ yFormat: (v) => (v >= 1000 ? `${Number((v / 1000).toPrecision(3))} s` : `${Math.round(v)} ms`), empty: 'waiting for the first step' });
   private readonly workersBody = h('tbody');
   private readonly workersNote = h('p', { class: 'muted small' });
-  private readonly verificationCard = new VerificationCard();
+  private readonly verificationCard = new VerificationCard((key) => this.app.admin('liftBan', key));
   private readonly stepsBody = h('tbody');
   private readonly modelBody = h('tbody');
   private readonly modelFoot = h('tfoot');
