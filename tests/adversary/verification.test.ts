@@ -89,8 +89,10 @@ function expectCaught(adversary: Adversary, bans: Outcome['bans']): void {
   expect(r.resultsWhenCaught, `${r.name} caught`).not.toBeNull();
   const honest = r.attack.startsWith('sleeper') ? 3 : r.attack === 'replay' ? 1 : 0;
   expect(r.resultsWhenCaught! - honest, `${r.name} caught within its bound`).toBeLessThanOrEqual(r.attack.startsWith('sleeper') ? SLEEPER_BOUND : 2);
-  // It came back (same worker id in its hello) and was refused.
-  expect(r.codes, `${r.name} refused on return`).toContain('BANNED');
+  // It came back (same worker id in its hello) and was refused; an impostor that comes back
+  // under yet another worker's id gets a fresh identity on probation and is caught again.
+  if (r.attack === 'steal-id') expect(r.codes.filter((c) => c === 'VERIFICATION_FAILED' || c === 'BANNED').length, `${r.name} refused or caught again`).toBeGreaterThanOrEqual(2);
+  else expect(r.codes, `${r.name} refused on return`).toContain('BANNED');
   expect(bans.some((b) => b.key === `worker:${r.workerIds[0]}`), `${r.name} in bans.json`).toBe(true);
 }
 
@@ -99,8 +101,9 @@ function expectHonest(adversary: Adversary, last: Record<string, unknown>): void
   expect(r.fatal, `${r.name} was not refused`).toBeNull();
   expect(r.codes).not.toContain('VERIFICATION_FAILED');
   expect(r.codes).not.toContain('BANNED');
-  const board = (last.credit as Array<{ workerId: string; verifiedSamples: number }> | undefined) ?? [];
-  expect(board.find((c) => r.workerIds.includes(c.workerId))?.verifiedSamples ?? 0, `${r.name} earned verified credit`).toBeGreaterThan(0);
+  const board = (last.verification as { credit?: Array<{ workerId: string; verifiedSamples: number }> } | undefined)?.credit ?? [];
+  // Every result of a volunteer on probation is checked, so an honest one that worked has verified credit.
+  if (r.resultsSent > 0) expect(board.find((c) => r.workerIds.includes(c.workerId))?.verifiedSamples ?? 0, `${r.name} earned verified credit`).toBeGreaterThan(0);
 }
 
 beforeAll(async () => {
@@ -115,11 +118,18 @@ afterEach(async () => {
 });
 
 describe('untrusted volunteers cannot corrupt a run', () => {
-  it.each(ATTACKS.filter((a) => a !== 'collude' && a !== 'steal-id'))('%s alone (with an honest volunteer): exact outcome, caught and refused', async (attack) => {
-    const { outcome: o, adversaries } = await runWith([{ attack: 'honest', name: 'honest' }, { attack, name: attack }]);
+  it.each(ATTACKS.filter((a) => a !== 'collude' && a !== 'steal-id'))('%s alone: exact outcome, caught and refused', async (attack) => {
+    const { outcome: o, adversaries } = await runWith([{ attack, name: attack }]);
     expectClean(o);
-    expectCaught(adversaries[1]!, o.bans);
+    expectCaught(adversaries[0]!, o.bans);
+  });
+
+  it('an honest volunteer alone: exact outcome, never refused, verified credit', async () => {
+    const { outcome: o, adversaries } = await runWith([{ attack: 'honest', name: 'honest' }]);
+    expectClean(o);
+    expect(adversaries[0]!.report.resultsSent).toBeGreaterThan(0);
     expectHonest(adversaries[0]!, o.last);
+    expect(o.bans).toEqual([]);
   });
 
   it('a colluding pair returning the same wrong answer: both caught', async () => {

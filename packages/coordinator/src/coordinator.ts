@@ -33,8 +33,13 @@ import { badConfig, checkOptions, type CoordinatorOptions } from './options.js';
 import { Peers, workerEvent } from './peers.js';
 import { Reporter, plainConfig, type CoordinatorListener, type RunView } from './reporting.js';
 import { PASS_THROUGH_GATE } from './result-gate.js';
+import type { StepState } from './replay-ring.js';
+import { resolveVerification } from './verification-options.js';
+import { VolunteerGuard, stepState } from './volunteer-guard.js';
 import { Scheduler } from './scheduler.js';
-import { errorText, type Phase, type TaskRecord } from './work.js';
+import { formatPrometheus } from './prometheus.js';
+import { errorText, jsonSafe, type Phase, type TaskRecord } from './work.js';
+import type { ReissueReason, RollbackRecord, WorkerVerification } from './events.js';
 
 export { DEFAULT_SAMPLES_PER_SECOND, SMALL_FRAME_BYTES } from './membership.js';
 export { WORKERS_EVENT_INTERVAL_MS, type CoordinatorListener } from './reporting.js';
@@ -82,6 +87,8 @@ export class Coordinator {
   private readonly checkpoints: CheckpointPolicy;
   private readonly peers: Peers;
   private readonly dashboards: DashboardChannel;
+  /** Volunteer verification (see `volunteer-guard.ts`). */
+  private readonly guard: VolunteerGuard;
   private resolveDone!: (snapshot: RunSnapshot) => void;
 
   private statusValue: RunStatus = 'waiting';
@@ -119,8 +126,21 @@ export class Coordinator {
     }
     this.optimizer = createOptimizer(this.config.optimizer, this.parameterCount);
     const send = (conn: Conn, message: Message): void => this.peers.send(conn, message);
-    const { allowVolunteers, heartbeatTimeoutMs, maxStrikes } = this.options;
+    const { heartbeatTimeoutMs, maxStrikes } = this.options;
+    const verification = resolveVerification(options.verification, this.options.allowVolunteers);
+    const allowVolunteers = verification.mode !== 'off';
     this.membership = new Membership({ clock: this.clock, token: options.token, adminToken: options.adminToken, allowVolunteers, heartbeatTimeoutMs, maxStrikes });
+    this.guard = new VolunteerGuard({
+      ...verification,
+      batchSize: this.config.batchSize,
+      membership: this.membership,
+      peers: () => this.peers,
+      clock: this.clock,
+      shadow: (phase, units) => this.scheduler.shadow(phase, units),
+      rollback: (state, record) => this.rollback(state, record),
+      emit: (event) => this.reporter.emit(event),
+      currentStep: () => this.phase?.step ?? this.stepValue,
+    });
     this.peers = new Peers(options.transport, this.membership, () => this.reporter, (_worker, connId) => this.workerGone(connId));
     this.reporter = new Reporter({ run: this.run, trainData: options.trainData, testData: options.testData, membership: this.membership, clock: this.clock, send, view: () => this.view() });
     this.scheduler = new Scheduler({
@@ -136,8 +156,14 @@ export class Coordinator {
         this.reporter.totals.shardsReissued += shards;
         this.reporter.emit(event);
       },
+      volunteers: {
+        untrustedShare: verification.untrustedShare,
+        // Verify mode: re-issued, waiting and evaluation units go to trusted workers only.
+        maySpare: (worker) => worker.trusted || !this.guard.verifying,
+        taskSent: (phase, task, worker) => this.guard.taskSent(phase, task, worker),
+      },
     });
-    this.aggregator = new Aggregator(options.resultGate ?? PASS_THROUGH_GATE, this.optimizer, this.parameterCount, this.config.batchSize);
+    this.aggregator = new Aggregator(this.guard.gate(options.resultGate ?? PASS_THROUGH_GATE), this.optimizer, this.parameterCount, this.config.batchSize);
     this.dashboards = new DashboardChannel({
       runId: this.config.runId,
       membership: this.membership,
@@ -332,8 +358,9 @@ export class Coordinator {
           if (!task.live) continue;
           const worker = this.membership.workers.get(task.workerId);
           if (worker) this.membership.penalise(worker);
-          this.scheduler.kill(phase, task, 'deadline');
+          this.killTask(phase, task, 'deadline');
         }
+        this.maybeComplete(phase);
       }
       if (this.phase) this.scheduler.drainPending(this.phase);
     } catch (error) {
@@ -349,12 +376,24 @@ export class Coordinator {
    * @param options.historyLimit keep only the last this many per-step records (default all)
    */
   snapshot(options: { historyLimit?: number } = {}): RunSnapshot {
-    return this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY);
+    const snapshot = this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY);
+    snapshot.verification = jsonSafe(this.guard.report()) as NonNullable<RunSnapshot['verification']>;
+    return snapshot;
+  }
+
+  /** One worker's verification standing and verified credit (for the JSON API and volunteer pages). */
+  verificationOf(workerId: string): WorkerVerification {
+    return jsonSafe(this.guard.workerVerification(workerId)) as WorkerVerification;
+  }
+
+  /** Lifts a ban (`worker:<id>`, `address:<ip>`, or a bare id/address); returns whether one was lifted. Also the admin action `liftBan`. */
+  liftBan(key: string): boolean {
+    return this.guard.liftBan(key);
   }
 
   /** Metrics in the Prometheus text format (for `GET /metrics`); every series has a `run` label. */
   metricsText(): string {
-    return this.reporter.metricsText();
+    return this.reporter.metricsText() + formatPrometheus(this.guard.metrics(this.config.runId));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -411,7 +450,8 @@ export class Coordinator {
       this.peers.fatal(conn, CoordinatorErrorCode.CODEC_UNSUPPORTED, text, CloseCode.POLICY_VIOLATION, 'codec unsupported');
       return;
     }
-    const worker = this.membership.admit(conn, hello, admission.trusted, codec);
+    if (this.guard.refuseBanned(conn, hello, admission.trusted)) return;
+    const worker = this.membership.admit(conn, this.guard.admissionHello(hello, admission.trusted), admission.trusted, codec);
     this.peers.send(conn, welcomeMessage(worker, this.run, this.options));
     this.reporter.emit(workerEvent(worker, 'joined', null));
     // A worker that joins mid-step only gets blocks that wait for a worker (see README: scheduling).
@@ -428,7 +468,10 @@ export class Coordinator {
     const taskId = error.ref?.taskId;
     if (!phase || taskId === undefined) return;
     const task = phase.tasks.get(taskId);
-    if (task && task.workerId === worker.id) this.scheduler.kill(phase, task, 'workerError');
+    if (task && task.workerId === worker.id) {
+      this.killTask(phase, task, 'workerError');
+      this.maybeComplete(phase);
+    }
   }
 
   /**
@@ -447,17 +490,34 @@ export class Coordinator {
     }
     const check = validateResult(msg, task, phase, worker.codec, this.parameterCount);
     if (!check.ok) return this.rejectResult(conn, check.code, check.message, true, ref, phase, task);
+    if (this.guard.isHeld(task.id)) {
+      this.guard.held(phase, task, worker, msg, check.blocks, now);
+      return this.maybeComplete(phase);
+    }
     // SEAM: validated → aggregated. `submit` asks the ResultGate (options.resultGate) first.
     const outcome = this.aggregator.submit(phase, task, worker, msg, check.blocks, now);
     if (!outcome.admitted) return this.rejectResult(conn, outcome.verdict.code, outcome.verdict.message, outcome.verdict.strike, ref, phase, task);
     if (phase.kind === 'train') worker.shardsDone += outcome.freshShards;
+    this.guard.accepted(phase, task, worker, outcome.freshShards * phase.shardSize);
+    if (this.phase !== phase) return; // a detected cheater rolled the run back
     if (outcome.fresh > 0) this.reporter.totals.resultsAccepted++;
     if (outcome.taskCompleted) this.membership.taskCompleted(worker, task.samples, now - task.sentAt);
     if (outcome.duplicates > 0) {
       const text = `${outcome.duplicates} block(s) of task ${task.id} were already delivered (first result wins); dropped`;
       this.rejectResult(conn, CoordinatorErrorCode.DUPLICATE_RESULT, text, false, ref);
     }
-    if (this.aggregator.isComplete(phase) && this.phase === phase) this.completePhase(phase);
+    this.maybeComplete(phase);
+  }
+
+  /** Applies `phase` if it is still in flight, every unit has a value and no held volunteer result is awaited. */
+  private maybeComplete(phase: Phase): void {
+    if (this.phase === phase && this.aggregator.isComplete(phase) && this.guard.canComplete(phase)) this.completePhase(phase);
+  }
+
+  /** A task can no longer be counted on: its units are re-issued (scheduler) and a held one is not waited for. */
+  private killTask(phase: Phase, task: TaskRecord, reason: ReissueReason): void {
+    this.scheduler.kill(phase, task, reason);
+    this.guard.taskDied(task);
   }
 
   private onProtocolError(conn: Conn, error: ProtocolError): void {
@@ -477,7 +537,8 @@ export class Coordinator {
     if (phase && failTask && this.phase === phase) {
       const worker = this.membership.workers.get(failTask.workerId);
       if (worker && failTask.live) this.membership.penalise(worker);
-      this.scheduler.kill(phase, failTask, 'rejected');
+      this.killTask(phase, failTask, 'rejected');
+      this.maybeComplete(phase);
     }
     this.peers.reject(conn, code, text, { strike, ref, countAsResult: true });
   }
@@ -485,7 +546,9 @@ export class Coordinator {
   /** A worker's connection is gone: the live tasks sent on it are re-issued. */
   private workerGone(connId: string): void {
     const phase = this.phase;
-    if (phase) for (const task of this.scheduler.tasksOn(phase, connId)) this.scheduler.kill(phase, task, 'disconnect');
+    if (!phase) return;
+    for (const task of this.scheduler.tasksOn(phase, connId)) this.killTask(phase, task, 'disconnect');
+    this.maybeComplete(phase);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -515,6 +578,7 @@ export class Coordinator {
   }
 
   private startTrainStep(): void {
+    this.guard.stepStarting(stepState(this.stepValue, this.currentParams, this.optimizer.state(), this.lrOverride));
     const plan = this.scheduler.planTrainStep(this.stepValue, this.currentParams);
     this.phase = plan.phase;
     this.scheduler.sendShares(plan);
@@ -548,9 +612,28 @@ export class Coordinator {
     this.currentParams = applied.params;
     this.stepValue = phase.step + 1;
     this.reporter.recordStep(phase, applied, now);
+    this.guard.stepApplied(phase.step);
     const step = this.stepValue;
     this.pendingEval = evalDueAfter(step, { totalSteps: this.config.totalSteps, evalEvery: this.config.evalEvery, evalSamples: this.run.evalSamples });
     this.checkpoints.pending = this.checkpoints.dueAfter(step, this.config);
+  }
+
+  /**
+   * A detected cheater had unchecked blocks in step `state.step` or later: abandon the phase
+   * in flight, restore the state before that step, drop the records of the replayed steps,
+   * and go on from there (deterministically, so the replay lands on the clean trajectory).
+   */
+  private rollback(state: StepState, record: RollbackRecord): void {
+    if (this.phase) this.retirePhase(this.phase);
+    this.currentParams = state.params;
+    this.optimizer.loadState(state.optimizer);
+    this.lrOverride = state.lr;
+    this.stepValue = state.step;
+    this.pendingEval = false;
+    this.checkpoints.pending = false;
+    this.reporter.rollBack(state.step);
+    this.reporter.emit(jsonSafe({ kind: 'rollback', ...record }) as RollbackRecord & { kind: 'rollback' });
+    this.advance();
   }
 
   private finishEval(phase: Phase): void {

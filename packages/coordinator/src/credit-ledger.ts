@@ -4,18 +4,9 @@
  * revoked. Trusted lab workers are not on the board.
  */
 
-/** One volunteer's credit. */
-export interface CreditEntry {
-  workerId: string;
-  /** Self-declared display name (not an identity). */
-  name: string | null;
-  /** Results verified by a trusted recomputation. */
-  verifiedResults: number;
-  /** Training samples in those results. */
-  verifiedSamples: number;
-  /** True once the volunteer was caught; its credit is zeroed. */
-  revoked: boolean;
-}
+import type { CreditEntry } from '@swarmgrad/protocol';
+
+export type { CreditEntry } from '@swarmgrad/protocol';
 
 /** Most volunteers kept; when full, the one with the least credit is dropped (a bound Sybils cannot grow past). */
 export const MAX_CREDIT_ENTRIES = 10_000;

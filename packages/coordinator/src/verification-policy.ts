@@ -5,8 +5,9 @@
  * further verified result, down to `rateFloor`, never to zero.
  */
 
-/** `off`: volunteers are refused. `verify`: probation + spot checks (default). `trust`: volunteers' results count unchecked (closed labs only). */
-export type VolunteerMode = 'off' | 'verify' | 'trust';
+import type { VerificationRecord, VolunteerMode } from '@swarmgrad/protocol';
+
+export type { VerificationRecord, VolunteerMode } from '@swarmgrad/protocol';
 
 /** The volunteer modes, for flag parsing. */
 export const VOLUNTEER_MODES: readonly VolunteerMode[] = ['off', 'verify', 'trust'];
@@ -23,23 +24,6 @@ export interface VerificationPolicyOptions {
 
 /** What to do with one untrusted result (a task's worth of blocks). */
 export type VerificationDecision = 'hold' | 'check' | 'accept';
-
-/** Verification standing of one worker, as snapshots and metrics report it. */
-export interface VerificationRecord {
-  workerId: string;
-  /** `trusted` (lab token), `probation` (every result held), `spot-checked` (sampled at `rate`), `rejected` (a mismatch; banned). */
-  level: 'trusted' | 'probation' | 'spot-checked' | 'rejected';
-  /** Results that matched a trusted recomputation. */
-  verified: number;
-  /** Results waiting for their trusted recomputation. */
-  pending: number;
-  /** Results that did not match (≥ 1 means banned). */
-  rejected: number;
-  /** Results aggregated without a check (spot-checked volunteers only). */
-  unchecked: number;
-  /** Current probability that a result of this worker is checked. */
-  rate: number;
-}
 
 /** Default {@link VerificationPolicyOptions.probationResults}. */
 export const DEFAULT_PROBATION_RESULTS = 5;

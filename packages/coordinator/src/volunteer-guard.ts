@@ -7,23 +7,21 @@
  * cheater's first unchecked contribution. It also keeps the replay ring and reports the
  * verification state (snapshot fields and Prometheus families).
  */
-import type { Backend, WorkerHelloMessage } from '@swarmgrad/protocol';
+import type { Backend, BanRecord, ResultMessage, RollbackRecord, VerificationEvent, VerificationReport, WorkerHelloMessage, WorkerVerification } from '@swarmgrad/protocol';
 import type { OptimizerState } from '@swarmgrad/nn/core';
 import type { BanEntry, BanList } from './ban-list.js';
-import type { RollbackRecord, VerificationReport } from './events.js';
-export type { RollbackRecord, VerificationReport } from './events.js';
-import { CreditLedger, type CreditEntry } from './credit-ledger.js';
+import { CreditLedger } from './credit-ledger.js';
 import { CloseCode, CoordinatorErrorCode } from './errors.js';
 import type { Conn, Membership, WorkerRecord } from './membership.js';
 import type { Peers } from './peers.js';
 import type { MetricFamily } from './prometheus.js';
 import { ReplayRing, type StepState } from './replay-ring.js';
 import { implausibleTrainResult } from './result-compare.js';
-import type { ResultGate, ResultVerdict, ValidatedResult } from './result-gate.js';
+import type { ResultGate, ResultVerdict, ValidatedBlock, ValidatedResult } from './result-gate.js';
 import { ACCEPT } from './result-gate.js';
 import type { VerificationPolicy, VolunteerMode } from './verification-policy.js';
 import { VerificationStage, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
-import type { Phase, TaskRecord, Unit } from './work.js';
+import { jsonSafe, type Phase, type TaskRecord, type Unit } from './work.js';
 
 /** What the guard needs from the engine. */
 export interface GuardContext {
@@ -39,6 +37,8 @@ export interface GuardContext {
   clock: () => number;
   /** Hands `units` to trusted workers only (a shadow of a held task); returns false if none is connected (they then wait). */
   shadow(phase: Phase, units: Unit[]): boolean;
+  /** Emits an event (the coordinator's reporter). */
+  emit(event: VerificationEvent): void;
   /** Rolls the run back to the state before `step` (`state`), abandoning the phase in flight, and emits the event. */
   rollback(state: StepState, record: RollbackRecord): void;
   /** The step the run is at (the phase in flight's, or the next one). */
@@ -55,10 +55,16 @@ export class VolunteerGuard implements ResultGate {
   private readonly rollbacks: RollbackRecord[] = [];
   private readonly overhead: VerificationReport['overhead'] = [];
   private samplesApplied = 0;
+  private eventAt = 0;
 
   constructor(private readonly ctx: GuardContext) {
     this.stage = new VerificationStage({ mode: ctx.mode, policy: ctx.policy, bans: ctx.bans, credit: this.credit });
     this.ring = new ReplayRing(ctx.replaySteps);
+  }
+
+  /** True while there is nothing to report: no volunteer seen, no ban. */
+  get idle(): boolean {
+    return this.ctx.policy.list().length === 0 && this.ctx.bans.size === 0;
   }
 
   /** Whether volunteers' work is verified (mode `verify`). */
@@ -66,9 +72,33 @@ export class VolunteerGuard implements ResultGate {
     return this.ctx.mode === 'verify';
   }
 
-  /** The ban refusing this hello (claimed worker id or address), if any. */
-  banned(conn: Conn, hello: WorkerHelloMessage): BanEntry | undefined {
-    return this.ctx.bans.find({ workerId: hello.workerId ?? null, address: conn.remoteAddress }, this.ctx.clock());
+  /** Refuses (fatal `BANNED`, closed) an untrusted hello whose claimed worker id or address is banned. Returns whether it did. */
+  refuseBanned(conn: Conn, hello: WorkerHelloMessage, trusted: boolean): boolean {
+    const ban = trusted ? undefined : this.ctx.bans.find({ workerId: hello.workerId ?? null, address: conn.remoteAddress }, this.ctx.clock());
+    if (!ban) return false;
+    const until = Number.isFinite(ban.until) ? ` until ${new Date(ban.until).toISOString()}` : ' for good';
+    this.ctx.peers().fatal(conn, CoordinatorErrorCode.BANNED, `${ban.kind} ${ban.value} is banned${until}: ${ban.reason}`, CloseCode.POLICY_VIOLATION, 'banned');
+    return true;
+  }
+
+  /** The gate the aggregator asks: plausibility first (see `admit`), then the user's gate. */
+  gate(user: ResultGate): ResultGate {
+    return { admit: (result) => { const own = this.admit(result); return own.action === 'reject' ? own : user.admit(result); } };
+  }
+
+  /** Lifts a ban; returns whether one was lifted. */
+  liftBan(key: string): boolean {
+    const lifted = this.ctx.bans.lift(key);
+    if (lifted) this.emitReport(true);
+    return lifted;
+  }
+
+  /** Emits the `verification` event: after steps at most once a second (when there is anything to report), at once when `force`d. */
+  emitReport(force: boolean): void {
+    const now = this.ctx.clock();
+    if (!force && (now - this.eventAt < 1000 || this.idle)) return;
+    this.eventAt = now;
+    this.ctx.emit({ kind: 'verification', report: jsonSafe(this.report()) as VerificationReport, time: now });
   }
 
   /**
@@ -114,13 +144,25 @@ export class VolunteerGuard implements ResultGate {
     return this.stage.isHeld(taskId);
   }
 
-  /** A held task's validated result: stored and compared with what trusted workers delivered. */
-  held(phase: Phase, task: TaskRecord, backend: Backend, blocks: readonly StageBlock[]): void {
-    for (const block of blocks) {
-      task.answered.add(block.start);
-      task.missing.delete(block.start);
+  /**
+   * A validated result of a held volunteer task: its blocks are compared with the trusted
+   * recomputation (now, or when that arrives), never aggregated. Measures the worker's
+   * throughput like any completed task.
+   */
+  held(phase: Phase, task: TaskRecord, worker: WorkerRecord, msg: ResultMessage, blocks: readonly ValidatedBlock[], now: number): void {
+    task.computeMs += msg.timing.computeMs;
+    const fresh: StageBlock[] = [];
+    for (const b of blocks) {
+      if (task.answered.has(b.start)) continue;
+      task.answered.add(b.start);
+      task.missing.delete(b.start);
+      fresh.push({ start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct, grads: b.grads ?? new Float32Array(0) });
     }
-    this.settle(phase, this.stage.claim(task.id, backend, blocks, (start) => this.trustedValue(phase, start)));
+    if (!task.completed && task.answered.size === task.units.length) {
+      task.completed = true;
+      this.ctx.membership.taskCompleted(worker, task.samples, now - task.sentAt);
+    }
+    this.settle(phase, this.stage.claim(task.id, msg.backend, fresh, (start) => this.trustedValue(phase, start)));
   }
 
   /** Blocks of `task` were accepted into `phase`: unchecked volunteer contributions are noted; trusted values are compared with waiting claims. */
@@ -150,6 +192,7 @@ export class VolunteerGuard implements ResultGate {
     this.samplesApplied += this.ctx.batchSize;
     this.overhead.push({ step, ...stats, fraction: stats.shadowSamples / this.ctx.batchSize });
     if (this.overhead.length > KEEP) this.overhead.shift();
+    this.emitReport(false);
   }
 
   /** The verification report. */
@@ -164,7 +207,7 @@ export class VolunteerGuard implements ResultGate {
       rateFloor: this.ctx.policy.rateFloor,
       replaySteps: this.ring.capacity,
       workers: records,
-      bans: this.ctx.bans.list(now),
+      bans: this.ctx.bans.list(now).map(banRecord),
       credit: this.credit.leaderboard(20),
       rollbacks: this.rollbacks.slice(),
       overhead: this.overhead.slice(),
@@ -172,10 +215,17 @@ export class VolunteerGuard implements ResultGate {
     };
   }
 
+  /** One worker's standing (for the JSON API and volunteer pages). */
+  workerVerification(workerId: string): WorkerVerification {
+    const known = this.ctx.policy.list().find((r) => r.workerId === workerId) ?? (this.ctx.membership.workers.get(workerId)?.trusted ? this.ctx.policy.record(workerId, true) : undefined);
+    const ban = this.ctx.bans.find({ workerId }, this.ctx.clock());
+    return { workerId, level: known?.level ?? null, record: known ?? null, credit: this.credit.get(workerId), ban: ban ? banRecord(ban) : null };
+  }
+
   /** Prometheus families (counters and gauges of verification). */
-  metrics(): MetricFamily[] {
+  metrics(run: string): MetricFamily[] {
     const t = this.stage.totals;
-    const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'counter', samples: [{ labels: {}, value }] });
+    const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'counter', samples: [{ labels: { run }, value }] });
     const levels = new Map<string, number>();
     for (const r of this.ctx.policy.list()) levels.set(r.level, (levels.get(r.level) ?? 0) + 1);
     return [
@@ -186,9 +236,9 @@ export class VolunteerGuard implements ResultGate {
       counter('swarmgrad_rollbacks_total', 'Rollbacks after a detected cheater.', t.rollbacks),
       counter('swarmgrad_rollbacks_incomplete_total', 'Rollbacks that could not reach the cheater’s first unchecked contribution (older than the replay ring).', t.rollbacksIncomplete),
       counter('swarmgrad_replayed_steps_total', 'Steps recomputed after rollbacks.', t.replayedSteps),
-      { name: 'swarmgrad_bans', help: 'Bans in force.', type: 'gauge', samples: [{ labels: {}, value: this.ctx.bans.list(this.ctx.clock()).length }] },
-      { name: 'swarmgrad_verification_overhead_ratio', help: 'Trusted samples spent on checks / samples trained, so far.', type: 'gauge', samples: [{ labels: {}, value: this.report().totals.overheadFraction }] },
-      { name: 'swarmgrad_volunteers', help: 'Volunteers by verification level.', type: 'gauge', samples: [...levels].map(([level, value]) => ({ labels: { level }, value })) },
+      { name: 'swarmgrad_bans', help: 'Bans in force.', type: 'gauge', samples: [{ labels: { run }, value: this.ctx.bans.list(this.ctx.clock()).length }] },
+      { name: 'swarmgrad_verification_overhead_ratio', help: 'Trusted samples spent on checks / samples trained, so far.', type: 'gauge', samples: [{ labels: { run }, value: this.report().totals.overheadFraction }] },
+      { name: 'swarmgrad_volunteers', help: 'Volunteers by verification level.', type: 'gauge', samples: [...levels].map(([level, value]) => ({ labels: { run, level }, value })) },
     ];
   }
 
@@ -229,7 +279,13 @@ export class VolunteerGuard implements ResultGate {
     if (this.rollbacks.length > KEEP) this.rollbacks.shift();
     this.stage.rolledBack(target, record.fromStep - target, record.complete);
     this.ctx.rollback(state, record);
+    this.emitReport(true);
   }
+}
+
+/** A ban as reported (Infinity → null). */
+export function banRecord(entry: BanEntry): BanRecord {
+  return { ...entry, until: Number.isFinite(entry.until) ? entry.until : null };
 }
 
 /** A step's state for the ring: parameters (never mutated once stepped past), an optimizer state copy, the lr override. */

@@ -31,3 +31,4 @@ export {
 } from './float16.js';
 export { FrameEncoder } from './frame-encoder.js';
 export * from './events.js';
+export * from './verification.js';
