@@ -112,8 +112,18 @@ describe('verification of untrusted volunteers', () => {
     const refused = errorsOf(back)[0];
     expect(refused).toMatchObject({ code: CoordinatorErrorCode.BANNED, fatal: true });
     expect(back.closed).toBeDefined();
-    expect(next.coordinator.liftBan(`worker:${id}`)).toBe(true);
+    // The admin action lifts it (a wrong token is refused; an unknown key is BAD_STATE).
+    next.create({ run: RUN, token: 'lab', adminToken: 'root', verification: { bans } });
+    const dashboard = next.addDashboard();
+    dashboard.send({ type: 'admin', action: 'liftBan', value: `worker:${id}`, adminToken: 'guess' });
+    dashboard.send({ type: 'admin', action: 'liftBan', value: 'worker:nobody', adminToken: 'root' });
+    expect(dashboard.errors()).toEqual([CoordinatorErrorCode.ADMIN_REFUSED, CoordinatorErrorCode.BAD_STATE]);
+    expect(bans.find({ workerId: id }, next.clock.now)).toBeDefined();
+    dashboard.send({ type: 'admin', action: 'liftBan', value: `worker:${id}`, adminToken: 'root' });
+    expect(bans.find({ workerId: id }, next.clock.now)).toBeUndefined();
+    expect(next.coordinator.liftBan(`worker:${id}`)).toBe(false);
     const again = next.addWorker({ workerId: id });
+    expect(errorsOf(again)).toEqual([]);
     expect(again.welcome).toBeDefined();
     expect(again.welcome!.workerId).not.toBe(id); // volunteers never inherit an id
   });
