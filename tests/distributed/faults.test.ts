@@ -72,9 +72,12 @@ describe('faults', () => {
   });
 
   it('a worker joining mid-run is used from the next step; hash unchanged', async () => {
-    const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir('late-join'));
+    const out = tempDir('late-join');
+    const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], out);
     const { ws, port } = await run.server;
-    const worker = (name: string, ...extra: string[]) => spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra], { stdio: 'ignore' });
+    // Lab workers (with the lab token): volunteers' work would be verified, and there would be no trusted worker to verify it.
+    const worker = (name: string, ...extra: string[]) =>
+      spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--token-file', `${out}/lab-token`, '--backend', 'cpu', '--name', name, ...extra], { stdio: 'ignore' });
     // The early worker takes 0.5 s a task, so the run outlasts the late worker's start-up.
     const early = worker('early', '--slowdown-ms', '500');
     await waitFor(() => snapshot(port), (s) => s.step >= 5, 120_000, 'step 5');
