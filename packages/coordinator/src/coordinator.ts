@@ -34,7 +34,7 @@ import { Peers, workerEvent } from './peers.js';
 import { Reporter, plainConfig, type CoordinatorListener, type RunView } from './reporting.js';
 import { PASS_THROUGH_GATE } from './result-gate.js';
 import type { StepState } from './replay-ring.js';
-import { resolveVerification } from './verification-options.js';
+import { resolveVerification, type ResolvedVerification } from './verification-options.js';
 import { VolunteerGuard, stepState } from './volunteer-guard.js';
 import { Scheduler } from './scheduler.js';
 import { formatPrometheus } from './prometheus.js';
@@ -130,17 +130,7 @@ export class Coordinator {
     const verification = resolveVerification(options.verification, this.options.allowVolunteers);
     const allowVolunteers = verification.mode !== 'off';
     this.membership = new Membership({ clock: this.clock, token: options.token, adminToken: options.adminToken, allowVolunteers, heartbeatTimeoutMs, maxStrikes });
-    this.guard = new VolunteerGuard({
-      ...verification,
-      batchSize: this.config.batchSize,
-      membership: this.membership,
-      peers: () => this.peers,
-      clock: this.clock,
-      shadow: (phase, units) => this.scheduler.shadow(phase, units),
-      rollback: (state, record) => this.rollback(state, record),
-      emit: (event) => this.reporter.emit(event),
-      currentStep: () => this.phase?.step ?? this.stepValue,
-    });
+    this.guard = this.createGuard(verification);
     this.peers = new Peers(options.transport, this.membership, () => this.reporter, (_worker, connId) => this.workerGone(connId));
     this.reporter = new Reporter({ run: this.run, trainData: options.trainData, testData: options.testData, membership: this.membership, clock: this.clock, send, view: () => this.view() });
     this.scheduler = new Scheduler({
@@ -156,12 +146,7 @@ export class Coordinator {
         this.reporter.totals.shardsReissued += shards;
         this.reporter.emit(event);
       },
-      volunteers: {
-        untrustedShare: verification.untrustedShare,
-        // Verify mode: re-issued, waiting and evaluation units go to trusted workers only.
-        maySpare: (worker) => worker.trusted || !this.guard.verifying,
-        taskSent: (phase, task, worker) => this.guard.taskSent(phase, task, worker),
-      },
+      volunteers: this.guard,
     });
     this.aggregator = new Aggregator(this.guard.gate(options.resultGate ?? PASS_THROUGH_GATE), this.optimizer, this.parameterCount, this.config.batchSize);
     this.dashboards = new DashboardChannel({
@@ -616,6 +601,20 @@ export class Coordinator {
     const step = this.stepValue;
     this.pendingEval = evalDueAfter(step, { totalSteps: this.config.totalSteps, evalEvery: this.config.evalEvery, evalSamples: this.run.evalSamples });
     this.checkpoints.pending = this.checkpoints.dueAfter(step, this.config);
+  }
+
+  private createGuard(verification: ResolvedVerification): VolunteerGuard {
+    return new VolunteerGuard({
+      ...verification,
+      batchSize: this.config.batchSize,
+      membership: this.membership,
+      peers: () => this.peers,
+      clock: this.clock,
+      shadow: (phase, units) => this.scheduler.shadow(phase, units),
+      rollback: (state, record) => this.rollback(state, record),
+      emit: (event) => this.reporter.emit(event),
+      currentStep: () => this.phase?.step ?? this.stepValue,
+    });
   }
 
   /**

@@ -16,6 +16,7 @@ import type { Conn, Membership, WorkerRecord } from './membership.js';
 import type { Peers } from './peers.js';
 import type { MetricFamily } from './prometheus.js';
 import { ReplayRing, type StepState } from './replay-ring.js';
+import type { VolunteerScheduling } from './scheduler.js';
 import { implausibleTrainResult } from './result-compare.js';
 import type { ResultGate, ResultVerdict, ValidatedBlock, ValidatedResult } from './result-gate.js';
 import { ACCEPT } from './result-gate.js';
@@ -48,7 +49,7 @@ export interface GuardContext {
 const KEEP = 100;
 
 /** See the module comment. */
-export class VolunteerGuard implements ResultGate {
+export class VolunteerGuard implements ResultGate, VolunteerScheduling {
   readonly stage: VerificationStage;
   readonly credit = new CreditLedger();
   readonly ring: ReplayRing;
@@ -65,6 +66,16 @@ export class VolunteerGuard implements ResultGate {
   /** True while there is nothing to report: no volunteer seen, no ban. */
   get idle(): boolean {
     return this.ctx.policy.list().length === 0 && this.ctx.bans.size === 0;
+  }
+
+  /** Most of a step's samples planned for untrusted workers (1 unless verifying). */
+  get untrustedShare(): number {
+    return this.ctx.untrustedShare;
+  }
+
+  /** Verify mode: re-issued, waiting and evaluation units go to trusted workers only. */
+  maySpare(worker: WorkerRecord): boolean {
+    return worker.trusted || !this.verifying;
   }
 
   /** Whether volunteers' work is verified (mode `verify`). */
