@@ -100,6 +100,8 @@ export class Coordinator {
   /** Task id → worker id of the last completed or abandoned phase (to tell stale results from unknown ones). */
   private retired = new Map<string, string>();
   private pendingEval = false;
+  /** After a rollback: results for steps before it are stale (see `rollback`). */
+  private staleBelow = 0;
   private settling = false;
   private startedAt: number | null = null;
 
@@ -466,7 +468,7 @@ export class Coordinator {
   private onResult(conn: Conn, worker: WorkerRecord, msg: ResultMessage): void {
     const now = this.clock();
     const ref = { step: msg.step, taskId: msg.taskId };
-    const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired });
+    const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired, staleBelow: this.staleBelow });
     if ('code' in located) return this.rejectResult(conn, located.code, located.text, located.strike, ref);
     const { phase, task } = located;
     if (msg.kind !== phase.kind || msg.step !== phase.step) {
@@ -624,6 +626,7 @@ export class Coordinator {
    */
   private rollback(state: StepState, record: RollbackRecord): void {
     if (this.phase) this.retirePhase(this.phase);
+    this.staleBelow = Math.max(this.staleBelow, record.fromStep + 1);
     this.currentParams = state.params;
     this.optimizer.loadState(state.optimizer);
     this.lrOverride = state.lr;

@@ -57,6 +57,8 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
   private readonly overhead: VerificationReport['overhead'] = [];
   private samplesApplied = 0;
   private eventAt = 0;
+  /** True while a caught cheater is being dealt with: no phase completes meanwhile (it may be rolled back). */
+  private catching = false;
 
   constructor(private readonly ctx: GuardContext) {
     this.stage = new VerificationStage({ mode: ctx.mode, policy: ctx.policy, bans: ctx.bans, credit: this.credit });
@@ -193,7 +195,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
 
   /** Whether a complete phase may be applied (no held result it still waits for). */
   canComplete(phase: Phase): boolean {
-    return phase.kind !== 'train' || this.stage.outstanding(phase.step) === 0;
+    return !this.catching && (phase.kind !== 'train' || this.stage.outstanding(phase.step) === 0);
   }
 
   /** A train step was applied. */
@@ -266,11 +268,20 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
       const worker = this.ctx.membership.workers.get(outcome.workerId);
       this.credit.credit(outcome.workerId, worker?.name ?? null, outcome.samples);
     }
-    for (const outcome of outcomes) if (outcome.kind === 'mismatch') this.caught(phase, outcome);
+    for (const outcome of outcomes) if (outcome.kind === 'mismatch') this.caught(outcome);
   }
 
   /** A mismatch: ban, close, and undo everything the cheater contributed. */
-  private caught(phase: Phase, outcome: Extract<StageOutcome, { kind: 'mismatch' }>): void {
+  private caught(outcome: Extract<StageOutcome, { kind: 'mismatch' }>): void {
+    this.catching = true;
+    try {
+      this.ban(outcome);
+    } finally {
+      this.catching = false;
+    }
+  }
+
+  private ban(outcome: Extract<StageOutcome, { kind: 'mismatch' }>): void {
     const now = this.ctx.clock();
     const worker = this.ctx.membership.workers.get(outcome.workerId);
     const reason = `result does not match the trusted recomputation: ${outcome.reason}`;
