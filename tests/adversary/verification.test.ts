@@ -122,6 +122,10 @@ describe('untrusted volunteers cannot corrupt a run', () => {
     const { outcome: o, adversaries } = await runWith([{ attack, name: attack }]);
     expectClean(o);
     expectCaught(adversaries[0]!, o.bans);
+    // A sleeper's unchecked lies (if any were aggregated before it was caught) were rolled back completely.
+    const rollbacks = (o.last.verification as { rollbacks?: Array<{ complete: boolean; fromStep: number; toStep: number }> } | undefined)?.rollbacks ?? [];
+    for (const r of rollbacks) expect(r).toMatchObject({ complete: true });
+    if (!attack.startsWith('sleeper')) expect(rollbacks).toEqual([]);
   });
 
   it('an honest volunteer alone: exact outcome, never refused, verified credit', async () => {
