@@ -7,8 +7,12 @@ import { SWARMGRAD, snapshot, startCli, tempDir, waitFor, type RunResult } from 
 import { ATTACKS, guessAdminTokens, startAdversary, sybils, type Adversary, type Attack } from './adversary.js';
 
 // Issue #8: untrusted volunteers cannot corrupt a run. Every test runs a real `swarmgrad serve`
-// with one trusted lab worker process and adversarial volunteers over real sockets, and
-// compares the outcome with the same run without them.
+// with one trusted lab worker process and adversarial volunteers (real worker sessions whose
+// frames are rewritten, see adversary.ts) over real sockets, and compares the outcome with the
+// same run without them: paramsSha256, every step's loss and every evaluation must be equal.
+// Disconnection bound asserted: a volunteer that lies from its first result is refused on that
+// result (≤ 2 results sent: the one caught and possibly one in flight); a sleeper within 12 lies
+// at floor 0.5. Refused on return: it comes back with its worker id and gets BANNED.
 
 const RUN = ['--model', 'lenet5', '--data', 'synthetic', '--steps', '24', '--batch', '128', '--micro-batch', '8', '--seed', '11', '--run-id', 'verify-run', '--eval-every', '8', '--eval-samples', '128', '--checkpoint-every', '4', '--port', '0'];
 /** Verify mode, untrusted share capped at 30%, probation of 2 results, spot-check floor 0.5 (so sleepers are caught within a few results). */
