@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, job: benchJob, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity };
+const sections = { nn: benchNn, job: benchJob, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
@@ -326,3 +326,31 @@ async function benchCapacity() {
   console.log(`- coordinator: ${relays} peers either way → ~${relayed.coordinatorMs.toFixed(0)} ms/step, ${mb(relayed.bytesToWorkers)} MB out per step (independent of the workers behind the relays)`);
   console.log(`- each relay: ${fmt(perRelayWorkers)} workers → ~${((relayed.relayCpuMsPerStep / relays) * scale).toFixed(0)} ms CPU/step (linear in its workers: × ${scale.toFixed(1)})`);
 }
+
+async function benchVerification() {
+  const rows = [];
+  for (const volunteers of [2, 4]) {
+    try {
+      const out = execFileSync(process.execPath, [join(here, 'verification.mjs'), String(volunteers), '120'], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      const r = JSON.parse(out.trim().split('\n').pop());
+      const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '—');
+      rows.push({
+        'honest volunteers': volunteers,
+        steps: r.steps,
+        'check overhead, whole run': pct(r.overall),
+        'check overhead, steps 60-119': pct(r.steadyState),
+        'volunteer share of samples, steps 60-119': pct(r.untrustedShareSteady),
+        'verified results': r.verified,
+        mismatches: r.mismatches,
+      });
+    } catch (error) {
+      rows.push({ 'honest volunteers': volunteers, steps: 120, 'check overhead, whole run': `failed: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` });
+    }
+  }
+  table(
+    'Verification cost with honest volunteers (LeNet-5, synthetic 12×12, B = 128, m = 8; 1 trusted + V volunteer cpu workers; untrusted share 0.3, probation 5, floor 0.1): trusted samples recomputed for checks ÷ samples trained',
+    ['honest volunteers', 'steps', 'check overhead, whole run', 'check overhead, steps 60-119', 'volunteer share of samples, steps 60-119', 'verified results', 'mismatches'],
+    rows,
+  );
+}
+

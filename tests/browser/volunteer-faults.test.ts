@@ -26,8 +26,14 @@ const BATCH = 32;
 const MICRO_BATCH = 8;
 const SHARDS = BATCH / MICRO_BATCH;
 
-/** The trajectory (same in both runs): LeNet-5 on MNIST, seed 7, 12 steps of 32 in 4 micro-shards. */
-const RUN = ['--port', '0', '--backend', 'cpu', '--steps', String(STEPS), '--batch', String(BATCH), '--micro-batch', String(MICRO_BATCH), '--seed', '7', '--eval-every', '0', '--eval-samples', '200', '--json'];
+/**
+ * The trajectory (same in both runs): LeNet-5 on MNIST, seed 7, 12 steps of 32 in 4 micro-shards.
+ * `--volunteers trust`: these tests are about the tabs' own blocks being re-issued and a tab
+ * rejoining under its id; with verification (the default) a new tab's blocks are also held by
+ * the trusted worker (nothing to re-issue) and a volunteer never keeps its id across reconnects
+ * (tests/browser/volunteer-tamper.test.ts and tests/adversary cover verification).
+ */
+const RUN = ['--volunteers', 'trust', '--port', '0', '--backend', 'cpu', '--steps', String(STEPS), '--batch', String(BATCH), '--micro-batch', String(MICRO_BATCH), '--seed', '7', '--eval-every', '0', '--eval-samples', '200', '--json'];
 
 interface RunSummary {
   status: string;

@@ -74,9 +74,11 @@ describe('faults', () => {
   });
 
   it('a worker joining mid-run is used from the next step; hash unchanged', async () => {
-    const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir('late-join'), json: true });
+    const out = tempDir('late-join');
+    const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out, json: true });
     const { ws, port } = await run.server();
-    const worker = (name: string, ...extra: string[]) => launchSwarmgrad(['worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra]);
+    // Lab workers (with the lab token): volunteers' work would be verified, and there would be no trusted worker to verify it.
+    const worker = (name: string, ...extra: string[]) => launchSwarmgrad(['worker', '--coordinator', ws, '--token-file', `${out}/lab-token`, '--backend', 'cpu', '--name', name, ...extra]);
     // The early worker takes 0.5 s a task, so the run outlasts the late worker's start-up.
     const early = worker('early', '--slowdown-ms', '500');
     await waitFor(() => snapshot(port), (s) => s.step >= 5, { timeoutMs: 120_000, what: 'step 5' });

@@ -92,9 +92,13 @@ export class LiveSession {
   }
 
   /** Sends an admin action; the engine answers with events (or an `error`). */
-  admin(token: string, action: AdminAction, value?: number): boolean {
+  admin(token: string, action: AdminAction, value?: number | string): boolean {
     if (action === 'setLearningRate') {
-      if (value === undefined) return false;
+      if (typeof value !== 'number') return false;
+      return this.send({ type: 'admin', adminToken: token, action, value });
+    }
+    if (action === 'liftBan') {
+      if (typeof value !== 'string') return false;
       return this.send({ type: 'admin', adminToken: token, action, value });
     }
     return this.send({ type: 'admin', adminToken: token, action });

@@ -145,7 +145,7 @@ class DashboardApp implements AppContext {
     return session;
   }
 
-  admin(action: AdminAction, value?: number): boolean {
+  admin(action: AdminAction, value?: number | string): boolean {
     if (!this.canAdmin || !this.token) {
       this.toast('Unlock with the admin token first.', 'warn');
       return false;

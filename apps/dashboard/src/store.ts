@@ -13,11 +13,12 @@ import type {
   RunStatus,
   RunTotals,
   StepMetrics,
+  VerificationReport,
   WorkerSummary,
 } from './types.js';
 
 /** Parts of a {@link RunState} that changed, so views redraw only those. */
-export type Change = 'status' | 'steps' | 'evals' | 'workers' | 'config' | 'log';
+export type Change = 'status' | 'steps' | 'evals' | 'workers' | 'config' | 'log' | 'verification';
 
 /** One line of the event log. */
 export interface LogEntry {
@@ -48,6 +49,8 @@ export class RunState {
   history: StepMetrics[] = [];
   evals: EvalResult[] = [];
   totals: RunTotals | null = null;
+  /** Volunteer verification (snapshot field, `verification` events). */
+  verification: VerificationReport | null = null;
   startedAt: number | null = null;
   /** Server clock minus this page's clock, from the last snapshot. */
   clockOffset = 0;
@@ -180,6 +183,18 @@ export class RunState {
         this.applyWorkers(event.workers);
         changed.add('workers');
         break;
+      case 'verification':
+        this.verification = event.report;
+        changed.add('verification');
+        break;
+      case 'rollback':
+        // The steps from toStep on are replayed: their old records (and later evaluations) are void.
+        this.history = this.history.filter((h) => h.step < event.toStep);
+        this.evals = this.evals.filter((e) => e.step <= event.toStep);
+        this.step = event.toStep;
+        changed.add('steps').add('evals').add('status');
+        this.addLog(event.time, 'rollback', `rolled back from step ${event.fromStep} to ${event.toStep} after ${event.workerId} was caught: ${event.reason}${event.complete ? '' : ' (its first unchecked contribution is older than the replay ring: not undone)'}`, 'bad', changed);
+        break;
     }
     return changed;
   }
@@ -214,7 +229,8 @@ export class RunState {
     this.history = this.history.filter((h) => h.step < first).concat(s.history);
     if (s.evals.length >= this.evals.length) this.evals = s.evals;
     this.applyWorkers(s.workers);
-    changed.add('status').add('steps').add('evals').add('workers').add('config');
+    this.verification = s.verification ?? null;
+    changed.add('status').add('steps').add('evals').add('workers').add('config').add('verification');
   }
 
   /** Takes the engine's workers table (from a snapshot or a `workers` event). */

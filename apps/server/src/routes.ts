@@ -70,6 +70,17 @@ export function runRoutes(options: RunRoutesOptions): Route[] {
         sendJson(res, 200, { runId: engine.runId, step: engine.step, steps: engine.accounting().filter((entry) => entry.step >= since) } satisfies RunAccounting);
       },
     },
+    {
+      // One worker's verification standing and verified credit (`?worker=ID`), e.g. for a volunteer page.
+      methods: ['GET'],
+      path: '/api/runs/:id/verification',
+      handler: ({ res, params, query }) => {
+        if (!isLive(params.id!)) throw new HttpError(404, 'NOT_FOUND', `run ${JSON.stringify(params.id)} is not the live run`);
+        const worker = query.get('worker');
+        if (!worker) throw new HttpError(400, 'BAD_REQUEST', 'worker=ID is required');
+        sendJson(res, 200, engine.verificationOf(worker));
+      },
+    },
     ...createInsightsRoutes({ engine, testData: options.testData, runsRoot, ...options.insights }),
     {
       methods: ['GET'],

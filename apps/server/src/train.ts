@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Coordinator, paramsSha256, type RunSnapshot } from '@swarmgrad/coordinator';
-import { checkpointWriter, encodeCheckpoint, writeCheckpointAtomic } from '@swarmgrad/coordinator/node';
+import { BAN_FILE_NAME, checkpointWriter, encodeCheckpoint, persistentBanList, writeCheckpointAtomic } from '@swarmgrad/coordinator/node';
 import { planModel } from '@swarmgrad/nn/core';
 import { parseCommand, usage, UsageError, type CommandSpec } from './args.js';
 import { SERVE, TRAIN } from './commands.js';
@@ -82,7 +82,16 @@ async function startRun(prepared: PreparedRun, tokens: RunTokens, flags: TrainFl
     testData: data.test,
     transport: hub.transport,
     token: tokens.token,
-    allowVolunteers: !flags['no-volunteers'],
+    allowVolunteers: !flags['no-volunteers'] && flags.volunteers !== 'off',
+    verification: {
+      mode: flags.volunteers as 'off' | 'verify' | 'trust',
+      untrustedShare: checkedFraction('--untrusted-share', flags['untrusted-share'], true),
+      rateFloor: checkedFraction('--verify-rate-floor', flags['verify-rate-floor'], false),
+      probationResults: flags['probation-results'],
+      replaySteps: flags['replay-steps'],
+      banMs: flags['ban-hours'] > 0 ? flags['ban-hours'] * 3_600_000 : Number.POSITIVE_INFINITY,
+      bans: (await persistentBanList(join(outDir, BAN_FILE_NAME))).bans,
+    },
     adminToken: tokens.adminToken,
     onCheckpoint: checkpointWriter({ directory: outDir, keep: 3 }),
     ...(resumeFrom ? { resume: resumeFrom } : {}),
@@ -202,4 +211,10 @@ function report(live: LiveRun, summary: RunSummary, final: RunSnapshot, json: bo
       final.status === 'finished' ? `final checkpoint ${summary.checkpoint}` : `continue with: swarmgrad train --resume --out ${live.outDir}`,
     ].join('\n'),
   );
+}
+
+/** A fraction flag in (0, 1], or [0, 1] with `zeroAllowed`. */
+function checkedFraction(flag: string, value: number, zeroAllowed: boolean): number {
+  if (!(value <= 1) || (!zeroAllowed && !(value > 0))) throw new UsageError('BAD_VALUE', `${flag} must be ${zeroAllowed ? 'between 0 and 1' : 'above 0 and at most 1'}; got ${value}`);
+  return value;
 }

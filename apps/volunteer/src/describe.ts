@@ -5,7 +5,7 @@
 import type { WorkerSessionStatus } from '@swarmgrad/worker';
 
 /** Where the tab is, as the page draws it. `data-status` on `#state` holds this (tests read it). */
-export type TabStatus = 'idle' | 'choosing' | 'connecting' | 'connected' | 'computing' | 'paused' | 'reconnecting' | 'stopping' | 'stopped' | 'finished';
+export type TabStatus = 'idle' | 'choosing' | 'connecting' | 'connected' | 'computing' | 'paused' | 'reconnecting' | 'stopping' | 'stopped' | 'finished' | 'refused';
 
 /** Colour of the status dot. */
 export type Tone = 'idle' | 'ok' | 'busy' | 'warn' | 'bad';
@@ -31,6 +31,9 @@ export interface TabState {
   now: number;
 }
 
+/** Codes by which the coordinator refuses this tab for good: its results failed verification, or it is banned. */
+export const REFUSAL_CODES: ReadonlySet<string> = new Set(['VERIFICATION_FAILED', 'BANNED']);
+
 /** Human names of the backends. */
 export const BACKEND_LABELS: Record<string, string> = { webgpu: 'WebGPU', wasm: 'WebAssembly', cpu: 'CPU (JavaScript)' };
 
@@ -52,6 +55,9 @@ export function describe(state: TabState): Description {
   if (state.phase === 'stopped' || s === undefined || s.connection === 'stopped') {
     if (runOver || state.error?.code === 'RUN_FINISHED') {
       return { status: 'finished', title: `The run has ${state.runStatus === 'stopped' ? 'stopped' : 'finished'}`, detail: `Thank you! This tab computed ${plural(done, 'task')}.`, tone: 'ok' };
+    }
+    if (state.error !== undefined && REFUSAL_CODES.has(state.error.code)) {
+      return { status: 'refused', title: 'Refused by the coordinator', detail: `${state.error.message} (${state.error.code})`, tone: 'bad' };
     }
     if (state.error !== undefined) return { status: 'stopped', title: 'Stopped', detail: `${state.error.message} (${state.error.code})`, tone: 'bad' };
     return { status: 'stopped', title: 'Stopped', detail: `This tab computed ${plural(done, 'task')}. Start again whenever you like.`, tone: 'idle' };

@@ -42,6 +42,8 @@ const ui = {
   rate: $('rate'),
   share: $('share'),
   shareDetail: $('share-detail'),
+  verified: $('verified'),
+  verifiedDetail: $('verified-detail'),
   loss: $('loss'),
   accuracy: $('accuracy'),
   accuracyDetail: $('accuracy-detail'),
@@ -217,6 +219,11 @@ function render(): void {
 
   ui.tasks.textContent = (s?.tasksDone ?? 0).toLocaleString('en-US');
   ui.rate.textContent = live || s !== undefined ? formatRate(s?.samplesPerSecond) : '—';
+  const verified = share?.verified;
+  ui.verified.textContent = verified !== undefined ? verified.samples.toLocaleString('en-US') : '—';
+  ui.verifiedDetail.textContent =
+    verified === undefined ? '' : verified.refusal !== null ? `refused: ${verified.refusal}` : `${plural(verified.results, 'result')} verified${verified.level !== null ? ` · ${verified.level}` : ''}`;
+  ui.verified.dataset['samples'] = String(verified?.samples ?? 0);
   if (share !== undefined && share.total > 0) {
     ui.share.textContent = `${((100 * share.mine) / share.total).toFixed(share.mine === share.total || share.mine === 0 ? 0 : 1)}%`;
     ui.shareDetail.textContent = `${share.mine.toLocaleString('en-US')} of ${plural(share.total, 'shard')}`;

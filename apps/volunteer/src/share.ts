@@ -18,6 +18,18 @@ interface StepAccounting {
   blocks: AccountedBlock[];
 }
 
+/** This tab's verified contribution, from `GET /api/runs/current/verification?worker=ID` (summed over its worker ids). */
+export interface Verified {
+  /** Results a trusted worker recomputed and found equal (only these earn credit). */
+  results: number;
+  /** Training samples in those results. */
+  samples: number;
+  /** Verification level of the tab's newest worker id: probation, spot-checked, rejected. */
+  level: string | null;
+  /** Why the tab is refused (a ban's reason), if it is. */
+  refusal: string | null;
+}
+
 /** The share so far. */
 export interface Share {
   /** Micro-shards this tab computed that the coordinator accepted. */
@@ -26,6 +38,8 @@ export interface Share {
   total: number;
   /** Steps counted (completed since the tab joined). */
   steps: number;
+  /** The verified part of this tab's work. */
+  verified: Verified;
 }
 
 /** Polls the accounting while the tab contributes. */
@@ -35,7 +49,7 @@ export class ShareTracker {
   private timer: ReturnType<typeof setInterval> | undefined;
   private inFlight = false;
   private unavailable = false;
-  readonly share: Share = { mine: 0, total: 0, steps: 0 };
+  readonly share: Share = { mine: 0, total: 0, steps: 0, verified: { results: 0, samples: 0, level: null, refusal: null } };
 
   constructor(
     private readonly apiBase: string,
@@ -68,7 +82,7 @@ export class ShareTracker {
     this.nextStep = undefined;
     this.workerIds.clear();
     this.unavailable = false;
-    Object.assign(this.share, { mine: 0, total: 0, steps: 0 });
+    Object.assign(this.share, { mine: 0, total: 0, steps: 0, verified: { results: 0, samples: 0, level: null, refusal: null } });
   }
 
   /** Polls once more now (e.g. when the run finished). */
@@ -92,11 +106,27 @@ export class ShareTracker {
         for (const block of entry.blocks) if (this.workerIds.has(block.workerId)) this.share.mine += block.count;
         this.nextStep = entry.step + 1;
       }
+      await this.pollVerified();
       this.onChange(this.share);
     } catch {
       // The coordinator is unreachable for now: the next poll tries again.
     } finally {
       this.inFlight = false;
     }
+  }
+
+  /** Sums the verified credit of this tab's worker ids (a coordinator without the route leaves it at zero). */
+  private async pollVerified(): Promise<void> {
+    const verified: Verified = { results: 0, samples: 0, level: null, refusal: null };
+    for (const id of this.workerIds) {
+      const response = await fetch(`${this.apiBase}/api/runs/current/verification?worker=${encodeURIComponent(id)}`, { cache: 'no-store' });
+      if (!response.ok) continue;
+      const body = (await response.json()) as { level?: string | null; credit?: { verifiedResults: number; verifiedSamples: number }; ban?: { reason: string } | null };
+      verified.results += body.credit?.verifiedResults ?? 0;
+      verified.samples += body.credit?.verifiedSamples ?? 0;
+      verified.level = body.level ?? verified.level;
+      if (body.ban) verified.refusal = body.ban.reason;
+    }
+    this.share.verified = verified;
   }
 }

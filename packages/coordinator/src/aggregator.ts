@@ -86,6 +86,8 @@ export interface ResultContext {
   phase: Phase | null;
   step: number;
   retired: ReadonlyMap<string, string>;
+  /** After a rollback: results for steps below this (the steps before the rollback) are stale, not from the future. */
+  staleBelow?: number;
 }
 
 /**
@@ -101,7 +103,7 @@ export function locateTask(msg: ResultMessage, worker: WorkerRecord, at: ResultC
     return { code: CoordinatorErrorCode.BAD_RESULT, text: `result is for run ${msg.runId}; this coordinator runs ${at.runId}`, strike: true };
   }
   if (!phase || !task) {
-    if (at.retired.get(msg.taskId) === worker.id || msg.step < currentStep) {
+    if (at.retired.get(msg.taskId) === worker.id || msg.step < currentStep || msg.step < (at.staleBelow ?? 0)) {
       return { code: CoordinatorErrorCode.STALE_RESULT, text: `result for ${msg.kind} step ${msg.step} (task ${msg.taskId}) arrived after that work was complete`, strike: false };
     }
     if (msg.step > currentStep) return { code: CoordinatorErrorCode.BAD_RESULT, text: `result for step ${msg.step}; the coordinator is at step ${currentStep}`, strike: true };

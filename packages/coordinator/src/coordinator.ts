@@ -33,8 +33,13 @@ import { badConfig, checkOptions, type CoordinatorOptions } from './options.js';
 import { Peers, workerEvent } from './peers.js';
 import { Reporter, plainConfig, type CoordinatorListener, type RunView } from './reporting.js';
 import { PASS_THROUGH_GATE } from './result-gate.js';
+import type { StepState } from './replay-ring.js';
+import { resolveVerification, type ResolvedVerification } from './verification-options.js';
+import { VolunteerGuard, stepState } from './volunteer-guard.js';
 import { Scheduler } from './scheduler.js';
-import { errorText, type Phase, type TaskRecord } from './work.js';
+import { formatPrometheus } from './prometheus.js';
+import { errorText, jsonSafe, type Phase, type TaskRecord } from './work.js';
+import type { ReissueReason, RollbackRecord, WorkerVerification } from './events.js';
 
 export { DEFAULT_SAMPLES_PER_SECOND, SMALL_FRAME_BYTES } from './membership.js';
 export { WORKERS_EVENT_INTERVAL_MS, type CoordinatorListener } from './reporting.js';
@@ -82,6 +87,8 @@ export class Coordinator {
   private readonly checkpoints: CheckpointPolicy;
   private readonly peers: Peers;
   private readonly dashboards: DashboardChannel;
+  /** Volunteer verification (see `volunteer-guard.ts`). */
+  private readonly guard: VolunteerGuard;
   private resolveDone!: (snapshot: RunSnapshot) => void;
 
   private statusValue: RunStatus = 'waiting';
@@ -93,6 +100,8 @@ export class Coordinator {
   /** Task id → worker id of the last completed or abandoned phase (to tell stale results from unknown ones). */
   private retired = new Map<string, string>();
   private pendingEval = false;
+  /** After a rollback: results for steps before it are stale (see `rollback`). */
+  private staleBelow = 0;
   private settling = false;
   private startedAt: number | null = null;
 
@@ -119,8 +128,11 @@ export class Coordinator {
     }
     this.optimizer = createOptimizer(this.config.optimizer, this.parameterCount);
     const send = (conn: Conn, message: Message): void => this.peers.send(conn, message);
-    const { allowVolunteers, heartbeatTimeoutMs, maxStrikes } = this.options;
+    const { heartbeatTimeoutMs, maxStrikes } = this.options;
+    const verification = resolveVerification(options.verification, this.options.allowVolunteers);
+    const allowVolunteers = verification.mode !== 'off';
     this.membership = new Membership({ clock: this.clock, token: options.token, adminToken: options.adminToken, allowVolunteers, heartbeatTimeoutMs, maxStrikes });
+    this.guard = this.createGuard(verification);
     this.peers = new Peers(options.transport, this.membership, () => this.reporter, (_worker, connId) => this.workerGone(connId));
     this.reporter = new Reporter({ run: this.run, trainData: options.trainData, testData: options.testData, membership: this.membership, clock: this.clock, send, view: () => this.view() });
     this.scheduler = new Scheduler({
@@ -136,8 +148,9 @@ export class Coordinator {
         this.reporter.totals.shardsReissued += shards;
         this.reporter.emit(event);
       },
+      volunteers: this.guard,
     });
-    this.aggregator = new Aggregator(options.resultGate ?? PASS_THROUGH_GATE, this.optimizer, this.parameterCount, this.config.batchSize);
+    this.aggregator = new Aggregator(this.guard.gate(options.resultGate ?? PASS_THROUGH_GATE), this.optimizer, this.parameterCount, this.config.batchSize);
     this.dashboards = new DashboardChannel({
       runId: this.config.runId,
       membership: this.membership,
@@ -326,7 +339,7 @@ export class Coordinator {
         else this.peers.fatal(conn, CoordinatorErrorCode.HEARTBEAT_TIMEOUT, `no message for ${silentMs} ms; the heartbeat timeout is ${timeout} ms`, CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       }
       const phase = this.phase;
-      if (phase) this.scheduler.expireOverdue(phase, now, () => this.phase === phase);
+      if (phase) this.expireOverdue(phase, now);
       if (this.phase) this.scheduler.drainPending(this.phase);
     } catch (error) {
       this.peers.internalError(error, undefined);
@@ -341,12 +354,24 @@ export class Coordinator {
    * @param options.historyLimit keep only the last this many per-step records (default all)
    */
   snapshot(options: { historyLimit?: number } = {}): RunSnapshot {
-    return this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY);
+    const snapshot = this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY);
+    snapshot.verification = jsonSafe(this.guard.report()) as NonNullable<RunSnapshot['verification']>;
+    return snapshot;
+  }
+
+  /** One worker's verification standing and verified credit (for the JSON API and volunteer pages). */
+  verificationOf(workerId: string): WorkerVerification {
+    return jsonSafe(this.guard.workerVerification(workerId)) as WorkerVerification;
+  }
+
+  /** Lifts a ban (`worker:<id>`, `address:<ip>`, or a bare id/address); returns whether one was lifted. Also the admin action `liftBan`. */
+  liftBan(key: string): boolean {
+    return this.guard.liftBan(key);
   }
 
   /** Metrics in the Prometheus text format (for `GET /metrics`); every series has a `run` label. */
   metricsText(): string {
-    return this.reporter.metricsText();
+    return this.reporter.metricsText() + formatPrometheus(this.guard.metrics(this.config.runId));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -403,7 +428,8 @@ export class Coordinator {
       this.peers.fatal(conn, CoordinatorErrorCode.CODEC_UNSUPPORTED, text, CloseCode.POLICY_VIOLATION, 'codec unsupported');
       return;
     }
-    const worker = this.membership.admit(conn, hello, admission.trusted, codec);
+    if (this.guard.refuseBanned(conn, hello, admission.trusted)) return;
+    const worker = this.membership.admit(conn, this.guard.admissionHello(hello, admission.trusted), admission.trusted, codec);
     this.peers.send(conn, welcomeMessage(worker, this.run, this.options));
     this.reporter.emit(workerEvent(worker, 'joined', null));
     // A worker that joins mid-step only gets blocks that wait for a worker (see README: scheduling).
@@ -420,7 +446,10 @@ export class Coordinator {
     const taskId = error.ref?.taskId;
     if (!phase || taskId === undefined) return;
     const task = phase.tasks.get(taskId);
-    if (task && task.workerId === worker.id) this.scheduler.kill(phase, task, 'workerError');
+    if (task && task.workerId === worker.id) {
+      this.killTask(phase, task, 'workerError');
+      this.maybeComplete(phase);
+    }
   }
 
   /**
@@ -430,7 +459,7 @@ export class Coordinator {
   private onResult(conn: Conn, worker: WorkerRecord, msg: ResultMessage): void {
     const now = this.clock();
     const ref = { step: msg.step, taskId: msg.taskId };
-    const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired });
+    const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired, staleBelow: this.staleBelow });
     if ('code' in located) return this.rejectResult(conn, located.code, located.text, located.strike, ref);
     const { phase, task } = located;
     if (msg.kind !== phase.kind || msg.step !== phase.step) {
@@ -439,17 +468,46 @@ export class Coordinator {
     }
     const check = validateResult(msg, task, phase, worker.codec, this.parameterCount);
     if (!check.ok) return this.rejectResult(conn, check.code, check.message, true, ref, phase, task);
+    if (this.guard.isHeld(task.id)) {
+      this.guard.held(phase, task, worker, msg, check.blocks, now);
+      return this.maybeComplete(phase);
+    }
     // SEAM: validated → aggregated. `submit` asks the ResultGate (options.resultGate) first.
     const outcome = this.aggregator.submit(phase, task, worker, msg, check.blocks, now);
     if (!outcome.admitted) return this.rejectResult(conn, outcome.verdict.code, outcome.verdict.message, outcome.verdict.strike, ref, phase, task);
     if (phase.kind === 'train') worker.shardsDone += outcome.freshShards;
+    this.guard.accepted(phase, task, worker, outcome.freshShards * phase.shardSize);
+    if (this.phase !== phase) return; // a detected cheater rolled the run back
     if (outcome.fresh > 0) this.reporter.totals.resultsAccepted++;
     if (outcome.taskCompleted) this.membership.taskCompleted(worker, task.samples, now - task.sentAt);
     if (outcome.duplicates > 0) {
       const text = `${outcome.duplicates} block(s) of task ${task.id} were already delivered (first result wins); dropped`;
       this.rejectResult(conn, CoordinatorErrorCode.DUPLICATE_RESULT, text, false, ref);
     }
-    if (this.aggregator.isComplete(phase) && this.phase === phase) this.completePhase(phase);
+    this.maybeComplete(phase);
+  }
+
+  /** Applies `phase` if it is still in flight, every unit has a value and no held volunteer result is awaited. */
+  private maybeComplete(phase: Phase): void {
+    if (this.phase === phase && this.aggregator.isComplete(phase) && this.guard.canComplete(phase)) this.completePhase(phase);
+  }
+
+  /** Tasks past their deadline: their workers' estimates are halved and their missing blocks re-issued. */
+  private expireOverdue(phase: Phase, now: number): void {
+    for (const task of this.scheduler.overdue(phase, now)) {
+      if (this.phase !== phase) break;
+      if (!task.live) continue;
+      const worker = this.membership.workers.get(task.workerId);
+      if (worker) this.membership.penalise(worker);
+      this.killTask(phase, task, 'deadline');
+    }
+    this.maybeComplete(phase);
+  }
+
+  /** A task can no longer be counted on: its units are re-issued (scheduler) and a held one is not waited for. */
+  private killTask(phase: Phase, task: TaskRecord, reason: ReissueReason): void {
+    this.scheduler.kill(phase, task, reason);
+    this.guard.taskDied(task);
   }
 
   private onProtocolError(conn: Conn, error: ProtocolError): void {
@@ -469,7 +527,8 @@ export class Coordinator {
     if (phase && failTask && this.phase === phase) {
       const worker = this.membership.workers.get(failTask.workerId);
       if (worker && failTask.live) this.membership.penalise(worker);
-      this.scheduler.kill(phase, failTask, 'rejected');
+      this.killTask(phase, failTask, 'rejected');
+      this.maybeComplete(phase);
     }
     this.peers.reject(conn, code, text, { strike, ref, countAsResult: true });
   }
@@ -477,7 +536,9 @@ export class Coordinator {
   /** A worker's connection is gone: the live tasks sent on it are re-issued. */
   private workerGone(connId: string): void {
     const phase = this.phase;
-    if (phase) for (const task of this.scheduler.tasksOn(phase, connId)) this.scheduler.kill(phase, task, 'disconnect');
+    if (!phase) return;
+    for (const task of this.scheduler.tasksOn(phase, connId)) this.killTask(phase, task, 'disconnect');
+    this.maybeComplete(phase);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -507,6 +568,7 @@ export class Coordinator {
   }
 
   private startTrainStep(): void {
+    this.guard.stepStarting(stepState(this.stepValue, this.currentParams, this.optimizer.state(), this.lrOverride));
     const plan = this.scheduler.planTrainStep(this.stepValue, this.currentParams);
     this.phase = plan.phase;
     this.scheduler.sendShares(plan);
@@ -540,9 +602,43 @@ export class Coordinator {
     this.currentParams = applied.params;
     this.stepValue = phase.step + 1;
     this.reporter.recordStep(phase, applied, now);
+    this.guard.stepApplied(phase.step);
     const step = this.stepValue;
     this.pendingEval = evalDueAfter(step, { totalSteps: this.config.totalSteps, evalEvery: this.config.evalEvery, evalSamples: this.run.evalSamples });
     this.checkpoints.pending = this.checkpoints.dueAfter(step, this.config);
+  }
+
+  private createGuard(verification: ResolvedVerification): VolunteerGuard {
+    return new VolunteerGuard({
+      ...verification,
+      batchSize: this.config.batchSize,
+      membership: this.membership,
+      peers: () => this.peers,
+      clock: this.clock,
+      shadow: (phase, units) => this.scheduler.shadow(phase, units),
+      rollback: (state, record) => this.rollback(state, record),
+      emit: (event) => this.reporter.emit(event),
+      currentStep: () => this.phase?.step ?? this.stepValue,
+    });
+  }
+
+  /**
+   * A detected cheater had unchecked blocks in step `state.step` or later: abandon the phase
+   * in flight, restore the state before that step, drop the records of the replayed steps,
+   * and go on from there (deterministically, so the replay lands on the clean trajectory).
+   */
+  private rollback(state: StepState, record: RollbackRecord): void {
+    if (this.phase) this.retirePhase(this.phase);
+    this.staleBelow = Math.max(this.staleBelow, record.fromStep + 1);
+    this.currentParams = state.params;
+    this.optimizer.loadState(state.optimizer);
+    this.lrOverride = state.lr;
+    this.stepValue = state.step;
+    this.pendingEval = false;
+    this.checkpoints.pending = false;
+    this.reporter.rollBack(state.step);
+    this.reporter.emit(jsonSafe({ kind: 'rollback', ...record }) as RollbackRecord & { kind: 'rollback' });
+    this.advance();
   }
 
   private finishEval(phase: Phase): void {

@@ -15,6 +15,8 @@ export interface RunControl {
   resume(): void;
   stop(): void;
   setLearningRate(lr: number): void;
+  /** Lifts a ban; false when there is none with that key. */
+  liftBan(key: string): boolean;
 }
 
 /** What the channel needs from the coordinator. */
@@ -84,6 +86,9 @@ export class DashboardChannel {
           return this.ctx.control.stop();
         case 'setLearningRate':
           return this.ctx.control.setLearningRate(msg.value);
+        case 'liftBan':
+          if (!this.ctx.control.liftBan(msg.value)) this.ctx.peers.reject(conn, CoordinatorErrorCode.BAD_STATE, `no ban ${JSON.stringify(msg.value)} to lift`, { strike: false });
+          return;
       }
     } catch (error) {
       if (!(error instanceof CoordinatorError)) throw error;

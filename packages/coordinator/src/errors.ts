@@ -58,6 +58,12 @@ export const CoordinatorErrorCode = {
   CHECKPOINT_FORMAT: 'CHECKPOINT_FORMAT',
   /** Thrown: a checkpoint that is truncated, fails its SHA-256 check, or whose content is inconsistent. */
   CHECKPOINT_CORRUPT: 'CHECKPOINT_CORRUPT',
+  /** An untrusted worker's result did not match the trusted recomputation of the same blocks. Fatal; the worker is banned. */
+  VERIFICATION_FAILED: 'VERIFICATION_FAILED',
+  /** A banned worker (by worker id or address) said hello; the message gives the reason and the expiry. Fatal. */
+  BANNED: 'BANNED',
+  /** A train result that cannot be right: an all-zero gradient with a positive loss (a broken backend), or a negative loss. Strike; re-issued. */
+  IMPLAUSIBLE_RESULT: 'IMPLAUSIBLE_RESULT',
   /** Sent to a peer when handling its message failed unexpectedly (a bug); also emitted as an `error` event. */
   INTERNAL: 'INTERNAL',
 } as const;

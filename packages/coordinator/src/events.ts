@@ -30,6 +30,15 @@ export type {
   WorkerEvent,
   WorkerSummary,
   WorkersEvent,
+  RollbackEvent,
+  RollbackRecord,
+  VerificationEvent,
+  VerificationReport,
+  VerificationRecord,
+  BanRecord,
+  CreditEntry,
+  VolunteerMode,
+  WorkerVerification,
 } from '@swarmgrad/protocol';
 
 /** Everything a dashboard needs to draw a run; plain JSON (see `@swarmgrad/protocol`). */

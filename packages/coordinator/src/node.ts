@@ -141,3 +141,4 @@ export async function latestCheckpoint(
   }
   return undefined;
 }
+export { BAN_FILE_NAME, persistentBanList } from './ban-file.js';

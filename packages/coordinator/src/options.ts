@@ -8,6 +8,7 @@ import type { Checkpoint } from './checkpoint.js';
 import type { EngineOptionsInput, RunConfig } from './config.js';
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 import type { ResultGate } from './result-gate.js';
+import type { VerificationOptions } from './verification-options.js';
 
 /** Where the engine's messages go. The adapter (e.g. a `ws` server) encodes and sends them. */
 export interface CoordinatorTransport {
@@ -59,6 +60,11 @@ export interface CoordinatorOptions extends EngineOptionsInput {
    * `ResultGate`; the place to verify untrusted volunteers). Default: `PASS_THROUGH_GATE`.
    */
   resultGate?: ResultGate;
+  /**
+   * How untrusted volunteers are verified (mode `verify` by default: probation, spot checks,
+   * bans, rollback; see the README's "Verification of untrusted volunteers").
+   */
+  verification?: VerificationOptions;
 }
 
 

@@ -135,6 +135,19 @@ export class Reporter {
     }
   }
 
+  /**
+   * The run rolled back to the state before `step`: the records of steps ≥ `step` (and of
+   * evaluations after it) are dropped; the replay records them again.
+   */
+  rollBack(step: number): void {
+    const B = this.ctx.run.config.batchSize;
+    const dropped = this.stepHistory.filter((s) => s.step >= step).length;
+    this.stepHistory.splice(0, this.stepHistory.length, ...this.stepHistory.filter((s) => s.step < step));
+    this.evalHistory.splice(0, this.evalHistory.length, ...this.evalHistory.filter((e) => e.step <= step));
+    this.accountingLog.splice(0, this.accountingLog.length, ...this.accountingLog.filter((a) => a.step < step));
+    this.totals.samplesTrained -= dropped * B;
+  }
+
   /** An evaluation finished: records and emits it. */
   recordEval(result: EvalResult): void {
     this.evalHistory.push(result);

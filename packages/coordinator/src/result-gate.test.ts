@@ -19,7 +19,7 @@ const cheat: FakeWorkerOptions = {
 
 async function train(gate: ResultGate | undefined): Promise<Harness> {
   const harness = new Harness(3);
-  harness.create({ run: RUN, testData: undefined, token: 'lab', resultGate: gate });
+  harness.create({ run: RUN, testData: undefined, token: 'lab', resultGate: gate, verification: { mode: 'trust' } });
   harness.addWorker({ token: 'lab', samplesPerSecond: 100 });
   harness.addWorker({ ...cheat, samplesPerSecond: 100 });
   harness.addWorker({ ...cheat, samplesPerSecond: 100 });
@@ -63,7 +63,7 @@ describe('ResultGate (the seam between validation and aggregation)', () => {
   it('a refusal with a strike counts against the worker and closes it at maxStrikes', async () => {
     const harness = new Harness(4);
     const gate: ResultGate = { admit: (r) => (r.trusted ? { action: 'accept' } : { action: 'reject', code: CoordinatorErrorCode.RESULT_REFUSED, message: 'refused', strike: true }) };
-    harness.create({ run: RUN, testData: undefined, token: 'lab', resultGate: gate, maxStrikes: 2 });
+    harness.create({ run: RUN, testData: undefined, token: 'lab', resultGate: gate, maxStrikes: 2, verification: { mode: 'trust' } });
     harness.addWorker({ token: 'lab' });
     const volunteer = harness.addWorker({});
     harness.coordinator.start();

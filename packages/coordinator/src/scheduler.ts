@@ -16,6 +16,7 @@ import type { CoordinatorLimits, ResolvedEngineOptions, ResolvedRun } from './co
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 import type { Conn, Membership, WorkerRecord } from './membership.js';
 import { createPhase, makeUnit, type Phase, type TaskRecord, type Unit } from './work.js';
+import { assignWithUntrustedCap } from './untrusted-share.js';
 
 /** Largest power of two ≤ `n` (n ≥ 1). */
 export function floorPowerOfTwo(n: number): number {
@@ -202,6 +203,16 @@ interface TaskSamples {
   y: Int32Array | Float32Array;
 }
 
+/**
+ * With an untrusted share cap, the largest block size at which every untrusted worker can
+ * still get a block within the cap (else blocks would be too big for any volunteer).
+ */
+function capBlockSize(shardCount: number, live: readonly WorkerRecord[], cap: number): number {
+  const untrusted = live.filter((w) => !w.trusted).length;
+  if (cap >= 1 || untrusted === 0 || untrusted === live.length) return Number.POSITIVE_INFINITY;
+  return floorPowerOfTwo(Math.max(1, Math.floor((cap * shardCount) / untrusted)));
+}
+
 /** What the scheduler needs from the run and from the coordinator. */
 export interface SchedulerContext {
   run: ResolvedRun;
@@ -216,6 +227,18 @@ export interface SchedulerContext {
   send(conn: Conn, message: Message): void;
   /** Blocks were handed out again (`shards` micro-shards); the coordinator counts and reports it. */
   reissued(event: ReissueEvent, shards: number): void;
+  /** Volunteer verification's say in scheduling (absent: every worker is alike). */
+  volunteers?: VolunteerScheduling;
+}
+
+/** How volunteer verification shapes scheduling (see `VolunteerGuard`). */
+export interface VolunteerScheduling {
+  /** Most of a step's samples planned for untrusted workers (1: no cap). */
+  untrustedShare: number;
+  /** Whether `worker` may take re-issued, waiting or evaluation units (verify mode: trusted workers only). */
+  maySpare(worker: WorkerRecord, phase: Phase): boolean;
+  /** A task was sent to `worker` (the guard may shadow it on a trusted worker). */
+  taskSent(phase: Phase, task: TaskRecord, worker: WorkerRecord): void;
 }
 
 /** A planned phase and each worker's share of it, before any task is sent. */
@@ -252,7 +275,8 @@ export class Scheduler {
     const { maxBlockShards } = this.caps;
     const m = config.microShardSize;
     const live = membership.liveWorkers();
-    const blockSize = blockSizeFor(shardCount, live.length, maxBlockShards);
+    const cap = this.ctx.volunteers?.untrustedShare ?? 1;
+    const blockSize = Math.min(blockSizeFor(shardCount, live.length, maxBlockShards), capBlockSize(shardCount, live, cap));
     const unitOf = (block: ShardBlock): Unit => makeUnit(block.start, block.count, block.count * m);
     const planned = planBlocks(shardCount, blockSize).map(unitOf);
     const init = this.phaseInit('train', step, shardCount, m, this.ctx.schedule.batch(step).indices, params);
@@ -261,16 +285,22 @@ export class Scheduler {
       for (const unit of planned) phase.pending.add(unit.start);
       return { phase, shares: new Map() };
     }
-    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: 0 }));
-    const byShare = [...assignGreedy(planned, loads)].sort((a, b) => b[1].length - a[1].length);
+    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: 0, trusted: w.trusted }));
+    const capped = cap < 1 ? assignWithUntrustedCap(planned, loads, cap) : { byWorker: assignGreedy(planned, loads), unassigned: [] };
+    // Trusted workers' shares come first, so untrusted ones get the last (never larger) blocks and stay within the cap.
+    const trustedFirst = (id: string) => (membership.workers.get(id)?.trusted ? 0 : 1);
+    const byShare = [...capped.byWorker].sort((a, b) => trustedFirst(a[0]) - trustedFirst(b[0]) || b[1].length - a[1].length);
     const shares = new Map<string, Unit[]>();
     let next = 0;
     for (const [workerId, list] of byShare) {
       shares.set(workerId, mergeSiblingBlocks(planned.slice(next, next + list.length), maxBlockShards, (block) => unitOf(block)));
       next += list.length;
     }
-    const units = [...shares.values()].flat().sort((a, b) => a.start - b.start);
-    return { phase: createPhase(init, units), shares };
+    const waiting = planned.slice(next);
+    const units = [...shares.values(), waiting].flat().sort((a, b) => a.start - b.start);
+    const phase = createPhase(init, units);
+    for (const unit of waiting) phase.pending.add(unit.start);
+    return { phase, shares };
   }
 
   /** A phase of `kind` at `step` over `units` (each waits to be assigned). */
@@ -289,7 +319,7 @@ export class Scheduler {
 
   /** Hands `units` to the connected workers (greedy), or leaves them waiting when none is connected. */
   assignOrWait(phase: Phase, units: Unit[]): void {
-    const live = this.ctx.membership.liveWorkers();
+    const live = this.spareWorkers(phase);
     if (live.length === 0) for (const unit of units) phase.pending.add(unit.start);
     else this.assign(phase, units, live);
   }
@@ -297,7 +327,7 @@ export class Scheduler {
   /** Hands blocks that wait for a worker to the connected workers. */
   drainPending(phase: Phase): void {
     if (phase.pending.size === 0) return;
-    const live = this.ctx.membership.liveWorkers();
+    const live = this.spareWorkers(phase);
     if (live.length === 0) return;
     const units = [...phase.pending].sort((a, b) => a - b).map((start) => phase.unitByStart.get(start)!);
     phase.pending.clear();
@@ -307,20 +337,6 @@ export class Scheduler {
   /** Live tasks of `phase` with blocks still missing past their deadline at `now`. */
   overdue(phase: Phase, now: number): TaskRecord[] {
     return [...phase.tasks.values()].filter((task) => task.live && task.missing.size > 0 && now >= task.deadlineAt);
-  }
-
-  /**
-   * Tasks past their deadline at `now`: their workers' estimates are halved and their
-   * missing blocks re-issued. Stops early once `stillCurrent()` is false.
-   */
-  expireOverdue(phase: Phase, now: number, stillCurrent: () => boolean): void {
-    for (const task of this.overdue(phase, now)) {
-      if (!stillCurrent()) break;
-      if (!task.live) continue;
-      const worker = this.ctx.membership.workers.get(task.workerId);
-      if (worker) this.ctx.membership.penalise(worker);
-      this.kill(phase, task, 'deadline');
-    }
   }
 
   /** Live tasks of `phase` sent on connection `connId`. */
@@ -346,13 +362,31 @@ export class Scheduler {
   private reissue(phase: Phase, units: Unit[], fromWorker: string, reason: ReissueReason): void {
     const shards = units.reduce((sum, u) => sum + u.count, 0);
     phase.shardsReissued += shards;
-    const live = this.ctx.membership.liveWorkers();
+    const live = this.spareWorkers(phase);
     let eligible = live.filter((w) => w.id !== fromWorker);
     if (eligible.length === 0) eligible = live;
     const toWorkers = eligible.length === 0 ? [] : this.assign(phase, units, eligible);
     if (eligible.length === 0) for (const unit of units) phase.pending.add(unit.start);
     const blocks = units.map((u) => ({ start: u.start, count: u.count }));
     this.ctx.reissued({ kind: 'reissue', step: phase.step, taskKind: phase.kind, reason, fromWorker, toWorkers, blocks }, shards);
+  }
+
+  /**
+   * Hands `units` (a held volunteer task's) to trusted workers as well, so a trusted value of
+   * each is computed. Returns false when no trusted worker is connected.
+   */
+  shadow(phase: Phase, units: Unit[]): boolean {
+    const trusted = this.ctx.membership.liveWorkers().filter((w) => w.trusted);
+    if (trusted.length === 0) return false;
+    this.assign(phase, units, trusted);
+    return true;
+  }
+
+  /** Connected workers that may take re-issued, waiting and evaluation units. */
+  private spareWorkers(phase: Phase): WorkerRecord[] {
+    const live = this.ctx.membership.liveWorkers();
+    const hooks = this.ctx.volunteers;
+    return hooks ? live.filter((w) => hooks.maySpare(w, phase)) : live;
   }
 
   /** Greedy earliest-finish assignment of `units` over `workers`, then one task per group. Returns the workers that got work. */
@@ -398,6 +432,7 @@ export class Scheduler {
     const deadlineMs = Math.ceil(Math.max(this.ctx.options.minDeadlineMs, this.ctx.options.deadlineFactor * expectedMs));
     const task = this.recordTask(phase, worker, conn, units, indices.length, now, deadlineMs);
     this.ctx.send(conn, this.taskMessage(phase, task, indices, deadlineMs, batch));
+    this.ctx.volunteers?.taskSent(phase, task, worker);
   }
 
   private recordTask(phase: Phase, worker: WorkerRecord, conn: Conn, units: Unit[], samples: number, now: number, deadlineMs: number): TaskRecord {

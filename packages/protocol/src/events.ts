@@ -13,6 +13,7 @@
  * does not depend on. On the wire both are JSON objects; the coordinator instantiates them
  * with the model library's `ModelSpec` and `OptimizerConfig` (and so may a dashboard).
  */
+import type { RollbackEvent, VerificationEvent, VerificationReport } from './verification.js';
 import type { Backend, DatasetDescriptor, Environment, GradientCodecName, JsonObject, ShardBlock, TaskKind } from './messages.js';
 
 /** What a run trains and how. Plain JSON: it travels in snapshots and checkpoints. */
@@ -190,7 +191,9 @@ export type CoordinatorEvent =
   | CheckpointEvent
   | LearningRateEvent
   | ErrorEvent
-  | WorkersEvent;
+  | WorkersEvent
+  | RollbackEvent
+  | VerificationEvent;
 
 /** The first event a subscribed dashboard receives; its `seq` is the last event's, so the next event has `seq + 1`. */
 export type SnapshotEvent<TConfig = RunConfig> = {
@@ -284,6 +287,8 @@ export interface RunSnapshot<TConfig = RunConfig> {
   /** Clock (ms) at `start()` (null before), and now. */
   startedAt: number | null;
   time: number;
+  /** Volunteer verification: per-worker state, bans, credit leaderboard, rollbacks, overhead (absent in past runs read from checkpoints). */
+  verification?: VerificationReport;
 }
 
 /** Who computed one accepted block of a completed step. */

@@ -34,3 +34,4 @@ export { FrameEncoder } from './frame-encoder.js';
 export { applyParamsDelta, encodeParamsDelta } from './params-delta.js';
 export * from './events.js';
 export type * from './http.js';
+export * from './verification.js';

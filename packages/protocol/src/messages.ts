@@ -71,7 +71,7 @@ export const WORKER_STATUSES = ['idle', 'busy', 'paused'] as const;
 export type WorkerStatus = (typeof WORKER_STATUSES)[number];
 
 /** Dashboard admin actions. */
-export const ADMIN_ACTIONS = ['pause', 'resume', 'stop', 'setLearningRate'] as const;
+export const ADMIN_ACTIONS = ['pause', 'resume', 'stop', 'setLearningRate', 'liftBan'] as const;
 /** A dashboard admin action. */
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
@@ -452,8 +452,15 @@ export interface AdminSetLearningRateMessage extends AdminBase {
   value: number;
 }
 
+/** D→C. Lift a ban of an untrusted worker (`worker:<id>`, `address:<ip>`, or a bare worker id or address). */
+export interface AdminLiftBanMessage extends AdminBase {
+  action: 'liftBan';
+  /** The ban's key, as the snapshot's `bans[].key` shows it. */
+  value: string;
+}
+
 /** D→C. An admin command; narrow on `action`. */
-export type AdminMessage = AdminControlMessage | AdminSetLearningRateMessage;
+export type AdminMessage = AdminControlMessage | AdminSetLearningRateMessage | AdminLiftBanMessage;
 
 // ---------------------------------------------------------------------------------------------
 // unions

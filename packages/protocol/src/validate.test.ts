@@ -468,5 +468,19 @@ describe('task samples as 8-bit pixels', () => {
     expect(codeOf({ ...base, pixels, pixelNormalization: { mean: [0, 0, 0], std: [1, 1] } })).toBe('LENGTH_MISMATCH');
     expect(codeOf({ ...base, pixels, pixelNormalization: { mean: ['0'], std: [1] } })).toBe('BAD_FIELD');
     expect(codeOf({ ...base, pixels })).toBeUndefined();
+
+describe('admin liftBan', () => {
+  it('round-trips with its key and refuses an empty or non-string key', () => {
+    const lift = { type: 'admin', action: 'liftBan', value: 'worker:w7', adminToken: 'admin-secret' } as Message;
+    expect(decodeMessage(encodeMessage(lift))).toEqual(lift);
+    for (const value of ['', 7, undefined]) {
+      let error: unknown;
+      try {
+        validateMessage({ ...lift, value });
+      } catch (e) {
+        error = e;
+      }
+      expect(isProtocolError(error, ProtocolErrorCode.BAD_FIELD)).toBe(true);
+    }
   });
 });

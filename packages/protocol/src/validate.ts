@@ -513,6 +513,8 @@ function validateAdmin(fields: Fields): AdminMessage {
   if (action === 'setLearningRate') {
     const value = fields.finite('value', Number.MIN_VALUE);
     admin = { type: 'admin', action, value, adminToken };
+  } else if (action === 'liftBan') {
+    admin = { type: 'admin', action, value: fields.text('value', MAX_LABEL_LENGTH, 1), adminToken };
   } else {
     admin = { type: 'admin', action, adminToken };
   }

@@ -182,6 +182,18 @@ describe('GradientWorker errors', () => {
     expect(only(sent, 'result').map((r) => r.taskId)).toEqual(['new']);
   });
 
+  it('params of an earlier step (a coordinator rollback) replace the later ones, so the replayed step can be computed', async () => {
+    const { worker, sent } = makeWorker({ maxParamSteps: 2 });
+    worker.handle(welcome());
+    for (const step of [3, 4]) worker.handle({ type: 'params', runId: 'run-1', step, params: randomParams(step + 1) });
+    worker.handle({ type: 'params', runId: 'run-1', step: 2, params: randomParams(3) });
+    worker.handle(task({ taskId: 'replayed', step: 2, blocks: [{ start: 0, count: 1 }], microShardSize: 4, sampleCount: 4 }));
+    worker.handle(task({ taskId: 'void', step: 4, blocks: [{ start: 0, count: 1 }], microShardSize: 4, sampleCount: 4 }));
+    await worker.whenIdle();
+    expect(only(sent, 'result').map((r) => r.taskId)).toEqual(['replayed']);
+    expect(only(sent, 'error').map((e) => [e.code, e.ref?.taskId])).toEqual([['MISSING_PARAMS', 'void']]);
+  });
+
   it('refuses a welcome whose parameterCount differs from the model it builds (fatal)', () => {
     const { worker, sent } = makeWorker();
     let thrown: unknown;

@@ -150,7 +150,8 @@ const YIELD_EVERY_MS = 25;
  * - `welcome`: builds the model (`createModel(modelSpec)`), checks `parameterCount`, keeps
  *   the run id, codec and limits. A model it cannot build or whose parameter count differs
  *   is fatal: it sends a fatal `error` and `handle` throws a {@link WorkerError}.
- * - `params`: kept per step (the `maxParamSteps` most recent steps).
+ * - `params`: kept per step (the `maxParamSteps` most recent steps); params for an earlier
+ *   step than some held (a coordinator rollback) drop the later ones.
  * - `task`: queued and computed one at a time in arrival order, at the params of
  *   `task.step` (`MISSING_PARAMS` error when it has none), and answered with a `result`
  *   (or with an `error` whose `ref` names the task).
@@ -381,6 +382,9 @@ export class GradientWorker {
     if (!this.#accepts(message.runId, { step: message.step }, 'params')) return;
     const params = message.delta ? this.#applyDelta(message) : message.params;
     if (params === undefined) return;
+    // Params for an earlier step than some held: the coordinator rolled the run back (after a
+    // detected cheater) and replays from there; the later steps' params are void.
+    for (const step of [...this.#params.keys()]) if (step > message.step) this.#params.delete(step);
     this.#params.set(message.step, params);
     if (this.#params.size > this.#maxParamSteps) {
       const steps = [...this.#params.keys()].sort((a, b) => a - b);

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { collectPageProblems, type PageProblem } from './launch-chromium.js';
 import { REPO_ROOT } from '../../support/launch.js';
 
@@ -43,10 +43,10 @@ export interface VolunteerTab {
 /**
  * Opens the volunteer page of the run at `baseUrl` in a new context of `browser` (its own
  * storage, like another browser profile). `query` becomes the URL's parameters
- * (`backend`, `slowdownMs`, `name`, ...).
+ * (`backend`, `slowdownMs`, `name`, ...). `given`: a context prepared by the caller (e.g. with routes).
  */
-export async function openVolunteerTab(browser: Browser, baseUrl: string, query: Record<string, string> = {}, viewport = { width: 1280, height: 860 }): Promise<VolunteerTab> {
-  const context = await browser.newContext({ viewport });
+export async function openVolunteerTab(browser: Browser, baseUrl: string, query: Record<string, string> = {}, viewport = { width: 1280, height: 860 }, given?: BrowserContext): Promise<VolunteerTab> {
+  const context = given ?? (await browser.newContext({ viewport }));
   const page = await context.newPage();
   const problems = collectPageProblems(page);
   // Dedicated workers' console messages (the page's `console` event carries most of them
@@ -64,7 +64,7 @@ export async function openVolunteerTab(browser: Browser, baseUrl: string, query:
 
 /** What the tab shows (the DOM of `apps/volunteer/index.html`). */
 export interface TabView {
-  /** `data-status` of `#state`: idle, choosing, connecting, connected, computing, paused, reconnecting, stopping, stopped, finished. */
+  /** `data-status` of `#state`: idle, choosing, connecting, connected, computing, paused, reconnecting, stopping, stopped, finished, refused. */
   status: string;
   title: string;
   detail: string;

@@ -8,6 +8,7 @@ import { card, h, replace, setText } from '../dom.js';
 import { formatAgo, formatClock, formatDuration, formatInt, formatNumber, formatPercent, formatRate, formatShape } from '../format.js';
 import type { Change } from '../store.js';
 import type { AppContext, View } from './view.js';
+import { VerificationCard } from './verification-card.js';
 
 const COLOURS = {
   train: 'var(--c-train)',
@@ -29,6 +30,7 @@ export class TrainingView implements View {
   private readonly timeChart = new StackedBars({ yFormat: (v) => (v >= 1000 ? `${Number((v / 1000).toPrecision(3))} s` : `${Math.round(v)} ms`), empty: 'waiting for the first step' });
   private readonly workersBody = h('tbody');
   private readonly workersNote = h('p', { class: 'muted small' });
+  private readonly verificationCard = new VerificationCard((key) => this.app.admin('liftBan', key));
   private readonly stepsBody = h('tbody');
   private readonly modelBody = h('tbody');
   private readonly modelFoot = h('tfoot');
@@ -93,6 +95,7 @@ export class TrainingView implements View {
         card('Step time', this.withId(this.timeChart.element, 'chart-step-time')),
       ),
       card('Workers', [table(['Worker', 'Kind', 'Backend', 'Throughput', 'Tasks', 'Shards', 'Rejected', 'Trust', 'Last seen'], this.workersBody, 'workers'), this.workersNote]),
+      this.verificationCard.element,
       card('Recent steps', table(['Step', 'Epoch', 'Loss', 'LR', 'Samples/s', 'Step time', 'Compute', 'Transfer', 'Wait', 'Workers', 'Backends', 'Re-issued'], this.stepsBody, 'recent-steps')),
       h(
         'div',
@@ -105,7 +108,7 @@ export class TrainingView implements View {
   }
 
   show(): void {
-    this.update(new Set(['status', 'steps', 'evals', 'workers', 'config', 'log', 'admin', 'connection']));
+    this.update(new Set(['status', 'steps', 'evals', 'workers', 'config', 'log', 'admin', 'connection', 'verification']));
     clearInterval(this.clock);
     // Only "last seen" and ETAs age between events: re-render them locally, nothing is fetched.
     this.clock = setInterval(() => this.renderWorkers(), 1000);
@@ -126,6 +129,7 @@ export class TrainingView implements View {
       this.renderLossAndSpeed();
     }
     if (changes.has('workers') || changes.has('status')) this.renderWorkers();
+    if (changes.has('verification')) this.verificationCard.render(this.app.run.verification);
     if (changes.has('config')) this.renderConfig();
     if (changes.has('config') || changes.has('workers') || changes.has('steps')) this.renderTotals();
     if (changes.has('log')) this.renderLog();

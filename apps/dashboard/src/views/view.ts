@@ -14,7 +14,7 @@ export interface AppContext {
   /** A verified admin token is held (admin actions are enabled). */
   readonly canAdmin: boolean;
   /** Sends an admin action; false when it could not be sent. */
-  admin(action: AdminAction, value?: number): boolean;
+  admin(action: AdminAction, value?: number | string): boolean;
   /** The insights session of the run shown. */
   readonly insights: InsightsSession;
   /** Switches views (and optionally runs). */
