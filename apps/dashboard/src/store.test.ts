@@ -87,7 +87,7 @@ describe('RunState.apply', () => {
     expect(state.evals).toHaveLength(1);
     expect(state.seq).toBe(42);
     expect([...state.workers.keys()]).toEqual(['a', 'b']);
-    expect([...changed].sort()).toEqual(['config', 'evals', 'status', 'steps', 'workers']);
+    expect([...changed].sort()).toEqual(['config', 'evals', 'status', 'steps', 'verification', 'workers']);
     state.apply({ kind: 'workers', workers: [worker('a', false)] } as never, 43);
     expect(state.workers.get('a')?.connected).toBe(false);
     expect(state.seq).toBe(43);

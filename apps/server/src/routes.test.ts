@@ -108,6 +108,14 @@ describe('the route table on a real server', () => {
     expect(await get('/dashboard/%ZZ')).toMatchObject({ status: 400, json: { error: 'BAD_REQUEST' } });
   });
 
+  it('GET /api/runs/current/verification?worker=ID: the standing of one worker on the live run; worker required', async () => {
+    const answer = await get('/api/runs/current/verification?worker=w-unknown');
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ workerId: 'w-unknown' });
+    expect(await get('/api/runs/current/verification')).toMatchObject({ status: 400, json: { error: 'BAD_REQUEST' } });
+    expect(await get('/api/runs/past-run/verification?worker=w1')).toMatchObject({ status: 404, json: { error: 'NOT_FOUND' } });
+  });
+
   it('GET /api/runs/current/accounting: the live run only, since a step number', async () => {
     expect(await get('/api/runs/current/accounting?since=0')).toMatchObject({ status: 200, json: { runId: 'live-run', step: 0, steps: [] } });
     for (const since of ['-1', '1.5', 'x']) {
@@ -205,7 +213,7 @@ describe('the route table on a real server', () => {
   });
 
   it('every route of the table is covered above', () => {
-    const covered = ['/metrics', '/healthz', '/api/runs', '/api/runs/:id', '/api/runs/:id/accounting', '/api/runs/:id/insights', '/api/runs/:id/insights/:view', '/ws', '/api/*', '/dashboard', '/dashboard/*', '/unbuilt', '/unbuilt/*'];
+    const covered = ['/metrics', '/healthz', '/api/runs', '/api/runs/:id', '/api/runs/:id/accounting', '/api/runs/:id/verification', '/api/runs/:id/insights', '/api/runs/:id/insights/:view', '/ws', '/api/*', '/dashboard', '/dashboard/*', '/unbuilt', '/unbuilt/*'];
     const table = runRoutes({ engine, testData: undefined, runsRoot: root, webApps: [{ prefix: '/dashboard', dir: dashboard }, { prefix: '/unbuilt', dir: unbuilt }] });
     expect(table.map((r) => r.path).sort()).toEqual([...covered].sort());
   });
