@@ -1,4 +1,4 @@
-import { paramsSha256, type Checkpoint } from '@swarmgrad/coordinator';
+import { CoordinatorError, CoordinatorErrorCode, paramsSha256, type Checkpoint } from '@swarmgrad/coordinator';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { createModel, useBackend, type BackendName } from '@swarmgrad/nn';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
@@ -6,7 +6,7 @@ import { loadData } from './run-setup.js';
 
 const evalSpecs = {
   checkpoint: { type: 'string', help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-  data: { type: 'string', help: 'mnist, idx:DIR or synthetic[:SEED] (default: the run\'s dataset)' },
+  data: { type: 'string', help: 'mnist, idx:DIR or synthetic[:SEED] (default: the run\'s dataset when it is mnist or synthetic; an idx:DIR run needs --data)' },
   backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
   json: { type: 'boolean', help: 'print JSON' },
   help: { type: 'boolean', help: 'show this help' },
@@ -45,6 +45,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
       for (let k = 1; k < classes; k++) if (probs[i * classes + k]! > probs[i * classes + best]!) best = k;
       confusion[y[i]!]![best]!++;
     }
+  }
+  if (!Number.isFinite(lossSum)) {
+    throw new CoordinatorError(CoordinatorErrorCode.NON_FINITE_STATE, `${path}: the model's loss on the test set is ${lossSum / n} (largest parameter magnitude ${largestMagnitude(checkpoint.params)}); these parameters do not give finite outputs`);
   }
   const result = { checkpoint: path, runId: checkpoint.run.runId, step: checkpoint.step, samples: n, accuracy: correct / n, loss: lossSum / n, confusion, paramsSha256: paramsSha256(checkpoint.params) };
   if (flags.json) {
@@ -126,9 +129,16 @@ async function loadCheckpoint(path: string): Promise<Checkpoint> {
   }
 }
 
+function largestMagnitude(params: Float32Array): number {
+  let largest = 0;
+  for (const value of params) largest = Math.max(largest, Math.abs(value));
+  return largest;
+}
+
+/** The run's dataset, when it is a bundled one; a path named inside a checkpoint is never followed without `--data`. */
 function datasetName(checkpoint: Checkpoint): string {
   const d = checkpoint.run.dataset;
-  if (d.name === 'idx') return `idx:${String(d.dir)}`;
+  if (d.name === 'idx') throw new UsageError(`the checkpoint's run trained on idx:${JSON.stringify(d.dir)}; eval does not follow a path named inside a checkpoint: pass --data idx:DIR to choose the test set`);
   if (d.name === 'synthetic') return `synthetic:${String(d.seed)}`;
   return d.name;
 }

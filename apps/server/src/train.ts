@@ -148,8 +148,6 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
   const server = await startRunServer(engine, hub, {
     port: get<number>('port'),
     host: get<string>('host'),
-    // The engine answers frames over its limit with FRAME_TOO_LARGE; ws cuts only far larger ones.
-    maxFrameBytes: engine.limits.maxFrameBytes + 1024 * 1024,
     listRuns: () => listRuns(resolve(outDir, '..')),
     readRun: (id) => readRun(resolve(outDir, '..'), id),
     extraRoutes: async (req, res) => (await insights(req, res)) || serveWebApps(req, res),
@@ -201,6 +199,8 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     interrupted = true;
     progress.log(`${signal}: stopping the run at step ${engine.step} (checkpoint in ${outDir}; continue with --resume --out ${outDir})`);
     engine.stop();
+    // Whatever the load: no new connections, and nobody else's frames compete with the checkpoint.
+    hub.shutdown();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -53,6 +53,10 @@ export const CoordinatorErrorCode = {
   CHECKPOINT_FORMAT: 'CHECKPOINT_FORMAT',
   /** Thrown: a checkpoint that is truncated, fails its SHA-256 check, or whose content is inconsistent. */
   CHECKPOINT_CORRUPT: 'CHECKPOINT_CORRUPT',
+  /** Thrown: a checkpoint whose model has more than `MAX_CHECKPOINT_PARAMETERS` parameters (refused before anything is allocated). */
+  CHECKPOINT_TOO_LARGE: 'CHECKPOINT_TOO_LARGE',
+  /** Parameters or optimizer state that are not finite, or that give a non-finite loss (a step that produced them stops the run; `eval` reports it). */
+  NON_FINITE_STATE: 'NON_FINITE_STATE',
   /** Sent to a peer when handling its message failed unexpectedly (a bug); also emitted as an `error` event. */
   INTERNAL: 'INTERNAL',
 } as const;
