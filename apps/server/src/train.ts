@@ -81,7 +81,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     if (!out) throw new UsageError('--resume needs --out DIR: the folder of the run to continue');
     outDir = resolve(out);
     if (!(await listCheckpoints(outDir)).length) throw new UsageError(`--resume: no checkpoint in ${outDir}`);
-    resumeFrom = await latestCheckpoint(outDir, undefined, (path, error) => console.error(`swarmgrad: skipping unreadable checkpoint ${path}: ${error.message}`));
+    resumeFrom = await latestCheckpoint(outDir, undefined, (path, error) => console.error(`swarmgrad: skipping unreadable checkpoint ${path}: ${error.code}: ${error.message}`));
     if (!resumeFrom) throw new UsageError(`--resume: every checkpoint in ${outDir} is unreadable`);
   }
 

@@ -225,6 +225,8 @@ export function startWorkerSession(options: WorkerSessionOptions): WorkerSession
   let connection: ConnectionState = 'starting';
   let choice: BackendChoice | undefined = typeof options.backend === 'object' ? options.backend : undefined;
   let workerId: string | undefined;
+  /** The secret of the last welcome; a reconnect presents it with `workerId`. */
+  let resumeToken: string | undefined;
   let trusted: boolean | undefined;
   let connections = 0;
   let failedAttempts = 0;
@@ -285,6 +287,7 @@ export function startWorkerSession(options: WorkerSessionOptions): WorkerSession
     if (rate !== undefined) capabilities.samplesPerSecond = rate;
     const message: WorkerHelloMessage = { type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', capabilities };
     if (workerId !== undefined) message.workerId = workerId;
+    if (workerId !== undefined && resumeToken !== undefined) message.resumeToken = resumeToken;
     if (options.token !== undefined) message.token = options.token;
     if (options.name !== undefined) message.name = options.name;
     return message;
@@ -430,6 +433,7 @@ export function startWorkerSession(options: WorkerSessionOptions): WorkerSession
             limits = { maxFrameBytes, maxShardsPerTask: message.limits.maxShardsPerTask, parameterCount: message.parameterCount };
             sendLimit = message.limits.maxFrameBytes;
             workerId = message.workerId;
+            resumeToken = message.resumeToken;
             trusted = message.trusted;
             route = send;
             try {
