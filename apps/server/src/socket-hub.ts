@@ -67,6 +67,11 @@ export class SocketHub {
 
   readonly transport: CoordinatorTransport = {
     send: (connId: string, message: Message): void => this.send(connId, message),
+    writable: (connId: string): boolean => {
+      const entry = this.entries.get(connId);
+      // A worker with more than one parameter frame unsent gets no new task until it drains.
+      return entry !== undefined && entry.ws.bufferedAmount <= this.workerBudget / 3;
+    },
     close: (connId: string, code: number, reason: string): void => {
       const entry = this.entries.get(connId);
       if (!entry) return;
