@@ -1,9 +1,18 @@
 /**
  * The JSON the dashboard reads: run events and snapshots (types from
- * `@swarmgrad/coordinator`, imported as types only: no engine code reaches the bundle), the
- * HTTP API's run listings and past runs (`apps/server`'s `runs.ts`), and the insights routes
- * (`apps/server/src/insights.ts`).
+ * `@swarmgrad/protocol`, imported as types only), the HTTP API's run listings and past runs
+ * (`apps/server`'s `runs.ts`), and the insights routes (`apps/server/src/insights.ts`).
  */
+import type { ModelSpec, OptimizerConfig } from '@swarmgrad/nn/core';
+import type {
+  CoordinatorEvent,
+  EvalResult,
+  ModelSummary,
+  RunConfig as WireRunConfig,
+  RunSnapshot as WireRunSnapshot,
+  SnapshotEvent as WireSnapshotEvent,
+  StepMetrics,
+} from '@swarmgrad/protocol';
 
 export type {
   CheckpointEvent,
@@ -13,16 +22,19 @@ export type {
   ModelSummary,
   RejectedEvent,
   ReissueEvent,
-  RunConfig,
-  RunSnapshot,
   RunStatus,
-  SnapshotEvent,
   StatusEvent,
   StepMetrics,
   WorkerEvent,
   WorkerSummary,
-} from '@swarmgrad/coordinator';
-import type { CoordinatorEvent, EvalResult, ModelSummary, RunConfig, RunSnapshot, SnapshotEvent, StepMetrics } from '@swarmgrad/coordinator';
+} from '@swarmgrad/protocol';
+
+/** A run's config, with the model spec and optimizer typed by the model library. */
+export type RunConfig = WireRunConfig<ModelSpec, OptimizerConfig>;
+/** Everything the dashboard draws a run from. */
+export type RunSnapshot = WireRunSnapshot<RunConfig>;
+/** The first event after subscribing. */
+export type SnapshotEvent = WireSnapshotEvent<RunConfig>;
 
 /** Every event a subscribed dashboard receives. */
 export type RunEvent = CoordinatorEvent | SnapshotEvent;

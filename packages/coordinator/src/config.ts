@@ -3,45 +3,17 @@
  * their validation. Everything that determines the parameter trajectory lives in
  * `RunConfig`; everything else (tokens, timeouts, limits) is an engine option.
  */
-import type { DatasetDescriptor, GradientCodecName, JsonValue, WireLimits } from '@swarmgrad/protocol';
+import type { JsonValue, RunConfig as WireRunConfig, WireLimits } from '@swarmgrad/protocol';
 import { DEFAULT_DECODE_LIMITS, GRADIENT_CODECS, frameBytesFor } from '@swarmgrad/protocol';
 import { planModel, validateOptimizerConfig, type ModelPlan, type ModelSpec, type OptimizerConfig } from '@swarmgrad/nn/core';
 import type { Dataset } from '@swarmgrad/data';
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 
-/** What a run trains and how. Plain JSON: it travels in snapshots and checkpoints. */
-export interface RunConfig {
-  /** Id of the run (1..256 characters); workers and dashboards see it in every message. */
-  runId: string;
-  /** The model, an `@swarmgrad/nn` spec; sent to workers in `welcome`. */
-  modelSpec: ModelSpec;
-  /** Which data the run trains on (sent to workers in `welcome`; the samples themselves travel inline in tasks). */
-  dataset: DatasetDescriptor;
-  /** Global batch size B per step (integer ≥ 1, ≤ the training set's length, a multiple of `microShardSize`). */
-  batchSize: number;
-  /** Samples per micro-shard m (integer ≥ 1). A step has M = B / m micro-shards. */
-  microShardSize: number;
-  /** Optimizer, as `@swarmgrad/nn`'s `OptimizerConfig` (its schedule gives the learning rate per step). */
-  optimizer: OptimizerConfig;
-  /** Seed of the sampling schedule (integer in [0, 2^32)). Parameters are initialised from it too unless a checkpoint is resumed. */
-  seed: number;
-  /** Steps to train (integer ≥ 0). */
-  totalSteps: number;
-  /** Evaluate every this many steps (integer ≥ 0; 0 = only at the end). Needs `testData`. */
-  evalEvery?: number;
-  /** Evaluate on the first this many test samples, in order (integer ≥ 1; default all). */
-  evalSamples?: number;
-  /** Samples per evaluation shard (integer ≥ 1; default `microShardSize`). */
-  evalShardSize?: number;
-  /** Call `onCheckpoint` every this many steps (integer ≥ 0; 0 = only at the end). */
-  checkpointEvery?: number;
-  /**
-   * Gradient codec workers should use (default `f32`). `f32` is exact and the only codec
-   * that keeps steps bitwise deterministic; a worker that cannot use the run's codec is
-   * told to use `f32` instead.
-   */
-  codec?: GradientCodecName;
-}
+/**
+ * What a run trains and how: `@swarmgrad/protocol`'s `RunConfig` (it travels in snapshots
+ * and checkpoints) with the model spec and optimizer config typed by `@swarmgrad/nn`.
+ */
+export type RunConfig = WireRunConfig<ModelSpec, OptimizerConfig>;
 
 /** Fields of a `RunConfig` that determine the parameter trajectory; a resumed checkpoint must agree on all of them. */
 export const TRAJECTORY_FIELDS = ['runId', 'modelSpec', 'dataset', 'batchSize', 'microShardSize', 'optimizer', 'seed', 'codec'] as const;

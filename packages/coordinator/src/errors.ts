@@ -33,6 +33,11 @@ export const CoordinatorErrorCode = {
   STALE_RESULT: 'STALE_RESULT',
   /** A result for a block another result already delivered (first result wins). Dropped, no strike. */
   DUPLICATE_RESULT: 'DUPLICATE_RESULT',
+  /**
+   * The `ResultGate` refused a validated result (e.g. it failed verification). Strike when
+   * the gate says so; the task's missing blocks are re-issued.
+   */
+  RESULT_REFUSED: 'RESULT_REFUSED',
   /** A result names a task this worker was never given. Strike. */
   UNKNOWN_TASK: 'UNKNOWN_TASK',
   /** An `admin` message (or `subscribe.adminToken`) without the right admin token, or while no admin token is configured. Strike, not fatal by itself. */

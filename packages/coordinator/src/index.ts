@@ -62,3 +62,11 @@ export {
   type WorkerLoad,
 } from './scheduler.js';
 export { formatPrometheus, type MetricFamily } from './prometheus.js';
+export {
+  ACCEPT,
+  PASS_THROUGH_GATE,
+  type ResultGate,
+  type ResultVerdict,
+  type ValidatedBlock,
+  type ValidatedResult,
+} from './result-gate.js';

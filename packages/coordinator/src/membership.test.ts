@@ -3,6 +3,8 @@ import type { EventMessage, WelcomeMessage } from '@swarmgrad/protocol';
 import { Harness, tinyRun } from './testing/harness.js';
 import { CloseCode, CoordinatorErrorCode } from './errors.js';
 import type { RunSnapshot, StepMetrics } from './events.js';
+import { DEFAULT_SAMPLES_PER_SECOND, chooseCodec, safeEqual } from './membership.js';
+import { Parts, workerHello } from './testing/parts.js';
 
 const RUN = tinyRun({ batchSize: 32, microShardSize: 4, totalSteps: 4 });
 
@@ -208,5 +210,90 @@ describe('metrics', () => {
     expect(text).toMatch(/swarmgrad_eval_accuracy\{run="test-run"\} (0|1|0\.\d+)\n/);
     expect(text).toContain('swarmgrad_samples_trained_total{run="test-run"} 128');
     for (const line of text.trimEnd().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+\deE.Inaf]+)$/);
+  });
+});
+
+describe('Membership alone', () => {
+  it('admits by token: lab token trusted, none a volunteer (or refused), a wrong one refused', () => {
+    const lab = new Parts({}, { token: 'lab' }).membership;
+    expect(lab.authenticate(workerHello({ token: 'lab' }))).toEqual({ admitted: true, trusted: true });
+    expect(lab.authenticate(workerHello({}))).toEqual({ admitted: true, trusted: false });
+    expect(lab.authenticate(workerHello({ token: 'lab2' }))).toEqual({ admitted: false, reason: 'wrong lab token' });
+    expect(lab.authenticate(workerHello({ token: '' }))).toMatchObject({ admitted: false });
+    const closed = new Parts({}, { token: 'lab', allowVolunteers: false }).membership;
+    expect(closed.authenticate(workerHello({}))).toMatchObject({ admitted: false });
+    expect(new Parts().membership.authenticate(workerHello({ token: 'anything' }))).toEqual({ admitted: true, trusted: true });
+  });
+
+  it('compares tokens whole, whatever their lengths', () => {
+    expect(safeEqual('secret', 'secret')).toBe(true);
+    for (const other of ['', 's', 'secre', 'secreT', 'secret ', 'secretsecret']) expect(safeEqual('secret', other)).toBe(false);
+  });
+
+  it('chooses the run codec, else f32, else none', () => {
+    expect(chooseCodec(['f32', 'f16'], 'f16')).toBe('f16');
+    expect(chooseCodec(['f32'], 'int8')).toBe('f32');
+    expect(chooseCodec(['int8'], 'f16')).toBeUndefined();
+  });
+
+  it('gives fresh ids, and reattaches a disconnected worker that names its id (keeping its measured rate)', () => {
+    const parts = new Parts();
+    const a = parts.join(50);
+    const b = parts.join();
+    expect([a.worker.id, b.worker.id]).toEqual(['w1', 'w2']);
+    parts.membership.taskCompleted(a.worker, 400, 2000);
+    expect(a.worker.rate).toBe(200);
+    expect(parts.membership.detach(a.conn)).toBe(a.worker);
+    expect(parts.membership.detach(a.conn)).toBeUndefined();
+    expect(parts.membership.liveWorkers().map((w) => w.id)).toEqual(['w2']);
+    parts.membership.open('again', null);
+    const conn = parts.membership.conns.get('again')!;
+    const back = parts.membership.admit(conn, workerHello({ workerId: 'w1', samplesPerSecond: 5 }), false, 'f32');
+    expect(back).toBe(a.worker);
+    expect([back.connId, back.trusted, back.rate, back.rateSource]).toEqual(['again', false, 200, 'measured']);
+    // A connected worker's id cannot be taken over: the newcomer gets a fresh id.
+    parts.membership.open('thief', null);
+    expect(parts.membership.admit(parts.membership.conns.get('thief')!, workerHello({ workerId: 'w2' }), true, 'f32').id).toBe('w3');
+  });
+
+  it('estimates throughput: hint, else the mean of known workers, else the default; EWMA; halved on penalty', () => {
+    const parts = new Parts();
+    const { membership } = parts;
+    const first = parts.join().worker;
+    expect(membership.rateOf(first)).toBe(DEFAULT_SAMPLES_PER_SECOND);
+    const hinted = parts.join(300).worker;
+    const other = parts.join(100).worker;
+    expect(membership.rateOf(first)).toBe(200);
+    membership.taskCompleted(hinted, 100, 1000);
+    expect([hinted.rate, hinted.rateSource]).toEqual([100, 'measured']);
+    membership.taskCompleted(hinted, 300, 1000);
+    expect(hinted.rate).toBe(200);
+    expect(hinted.tasksDone).toBe(2);
+    membership.penalise(other);
+    expect([other.rate, other.rateSource]).toEqual([50, 'measured']);
+  });
+
+  it('counts strikes per connection and says when the limit is reached', () => {
+    const parts = new Parts({}, { maxStrikes: 2 });
+    const { conn, worker } = parts.join();
+    expect(parts.membership.strike(conn)).toBe(false);
+    expect(parts.membership.strike(conn)).toBe(true);
+    expect([conn.strikes, worker.rejected]).toEqual([2, 2]);
+  });
+
+  it('finds connections without hello and silent workers, not dashboards', () => {
+    const parts = new Parts({}, { heartbeatTimeoutMs: 1000 });
+    const { membership, clock } = parts;
+    membership.open('pending', null);
+    const { conn } = parts.join();
+    membership.open('dash', null);
+    membership.conns.get('dash')!.role = 'dashboard';
+    clock.now += 999;
+    expect(membership.expired(clock.now)).toEqual([]);
+    membership.touch(conn, clock.now);
+    clock.now += 1;
+    expect(membership.expired(clock.now).map((e) => [e.conn.id, e.missing, e.silentMs])).toEqual([['pending', 'hello', 1000]]);
+    clock.now += 999;
+    expect(membership.expired(clock.now).map((e) => e.conn.id)).toEqual(['pending', conn.id]);
   });
 });

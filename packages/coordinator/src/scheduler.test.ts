@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks } from './scheduler.js';
+import { Prng } from '@swarmgrad/data';
+import { Scheduler, assignGreedy, blockSizeFor, floorPowerOfTwo, groupIntoTasks, mergeSiblingBlocks, planBlocks, taskIndices } from './scheduler.js';
+import type { ReissueEvent } from './events.js';
+import { Parts } from './testing/parts.js';
 import { isAlignedBlock } from '@swarmgrad/nn/core';
 
 describe('scheduler', () => {
@@ -70,5 +73,101 @@ describe('mergeSiblingBlocks', () => {
     expect(blocks(mergeSiblingBlocks([unit(2, 2), unit(4, 2)], 8, make))).toEqual([[2, 2], [4, 2]]);
     expect(blocks(mergeSiblingBlocks([unit(0, 4), unit(4, 4)], 4, make))).toEqual([[0, 4], [4, 4]]);
     expect(blocks(mergeSiblingBlocks([unit(0, 2), unit(2, 1)], 8, make))).toEqual([[0, 2], [2, 1]]);
+  });
+});
+
+function schedulerFor(parts: Parts, reissues: { event: ReissueEvent; shards: number }[] = []): Scheduler {
+  return new Scheduler({
+    run: parts.run,
+    options: parts.options,
+    schedule: parts.schedule,
+    trainData: parts.data.train,
+    testData: parts.data.test,
+    membership: parts.membership,
+    clock: parts.clock.read,
+    send: parts.send,
+    reissued: (event, shards) => reissues.push({ event, shards }),
+  });
+}
+
+describe('taskIndices (micro-shard slicing through @swarmgrad/data)', () => {
+  it("gives each unit's micro-shards of the step's batch, in unit order, like BatchSchedule.shardBlock", () => {
+    const parts = new Parts({ batchSize: 48, microShardSize: 3 });
+    const rng = Prng.fromSeed(5);
+    for (let trial = 0; trial < 50; trial++) {
+      const step = rng.nextInt(40);
+      const indices = parts.schedule.batch(step).indices;
+      const units = planBlocks(16, 1 << rng.nextInt(5)).filter(() => rng.nextInt(2) === 0);
+      const got = taskIndices({ kind: 'train', shardSize: 3, indices }, units.map((b) => ({ start: b.start, count: b.count, samples: b.count * 3 })));
+      const expected = units.flatMap((b) => [...parts.schedule.shardBlock(step, b.start, b.count)]);
+      expect([...got]).toEqual(expected);
+    }
+  });
+
+  it('gives eval units consecutive test samples, the last one short', () => {
+    const units = [
+      { start: 0, count: 1, samples: 4 },
+      { start: 2, count: 1, samples: 2 },
+    ];
+    expect([...taskIndices({ kind: 'eval', shardSize: 4, indices: new Uint32Array(0) }, units)]).toEqual([0, 1, 2, 3, 8, 9]);
+  });
+});
+
+describe('Scheduler alone', () => {
+  it('covers every micro-shard once, sends params once per connection, and sets deadlines from the estimate', () => {
+    const parts = new Parts({ batchSize: 48, microShardSize: 4 });
+    const a = parts.join(100);
+    const b = parts.join(300);
+    const scheduler = schedulerFor(parts);
+    const params = new Float32Array(parts.run.plan.paramCount).fill(0.5);
+    const plan = scheduler.planTrainStep(2, params);
+    scheduler.sendShares(plan);
+    const tasks = [...parts.to(a.conn.id, 'task'), ...parts.to(b.conn.id, 'task')];
+    const covered = tasks.flatMap((t) => t.blocks.flatMap((blk) => Array.from({ length: blk.count }, (_, i) => blk.start + i))).sort((x, y) => x - y);
+    expect(covered).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(parts.to(a.conn.id, 'params')).toHaveLength(1);
+    expect(parts.to(b.conn.id, 'params')[0]!.params).toBe(params);
+    // The faster worker gets the larger share.
+    const samplesOf = (connId: string): number => parts.to(connId, 'task').reduce((n, t) => n + t.indices.length, 0);
+    expect(samplesOf(b.conn.id)).toBeGreaterThan(samplesOf(a.conn.id));
+    for (const task of tasks) {
+      expect(task.deadlineMs).toBeGreaterThanOrEqual(parts.options.minDeadlineMs);
+      expect(task.step).toBe(2);
+    }
+    expect(plan.phase.pending.size).toBe(0);
+  });
+
+  it('with nobody connected every block waits, and is handed out when a worker comes', () => {
+    const parts = new Parts();
+    const scheduler = schedulerFor(parts);
+    const { phase } = scheduler.planTrainStep(0, new Float32Array(parts.run.plan.paramCount));
+    expect(phase.pending.size).toBe(phase.units.length);
+    scheduler.drainPending(phase);
+    const { conn } = parts.join();
+    scheduler.drainPending(phase);
+    expect(phase.pending.size).toBe(0);
+    expect(parts.to(conn.id, 'task').length).toBeGreaterThan(0);
+  });
+
+  it('re-issues the blocks of a killed task to another worker, once, and reports it', () => {
+    const parts = new Parts();
+    const a = parts.join();
+    const b = parts.join();
+    const reissues: { event: ReissueEvent; shards: number }[] = [];
+    const scheduler = schedulerFor(parts, reissues);
+    const plan = scheduler.planTrainStep(0, new Float32Array(parts.run.plan.paramCount));
+    scheduler.sendShares(plan);
+    const [task] = scheduler.tasksOn(plan.phase, a.conn.id);
+    const before = parts.to(b.conn.id, 'task').length;
+    parts.clock.now = task!.deadlineAt;
+    expect(scheduler.overdue(plan.phase, parts.clock.now)).toContain(task);
+    scheduler.kill(plan.phase, task!, 'deadline');
+    scheduler.kill(plan.phase, task!, 'deadline');
+    expect(reissues).toHaveLength(1);
+    expect(reissues[0]!.event).toMatchObject({ kind: 'reissue', reason: 'deadline', fromWorker: a.worker.id, toWorkers: [b.worker.id] });
+    expect(reissues[0]!.shards).toBe(task!.units.reduce((n, u) => n + u.count, 0));
+    expect(plan.phase.shardsReissued).toBe(reissues[0]!.shards);
+    const again = parts.to(b.conn.id, 'task').slice(before);
+    expect(again.flatMap((t) => t.blocks)).toEqual(task!.units.map((u) => ({ start: u.start, count: u.count })));
   });
 });

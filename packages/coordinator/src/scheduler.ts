@@ -1,9 +1,21 @@
 /**
- * Pure scheduling helpers: how a step's micro-shards are cut into aligned blocks and how
- * blocks are spread over workers. None of this affects the numbers a step produces (the
- * tree sum does not depend on who computed which block); it only affects speed.
+ * The scheduler: how a step's micro-shards are cut into aligned blocks, how blocks are
+ * spread over workers and packed into `task` messages, their deadlines, and re-issue when
+ * a task fails. First the pure helpers, then the `Scheduler` that applies them to a phase.
+ * None of this affects the numbers a step produces (the tree sum does not depend on who
+ * computed which block); it only affects speed.
+ *
+ * Throughput-based scheduling (e.g. probe blocks for newcomers, measured rather than hinted
+ * speeds) changes `Membership.rateOf` and `Scheduler.assign`.
  */
-import type { ShardBlock } from '@swarmgrad/protocol';
+import type { Message, ShardBlock, TaskMessage } from '@swarmgrad/protocol';
+import type { BatchSchedule, Dataset } from '@swarmgrad/data';
+import { microShards } from '@swarmgrad/data';
+import type { ReissueEvent, ReissueReason } from './events.js';
+import type { CoordinatorLimits, ResolvedEngineOptions, ResolvedRun } from './config.js';
+import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
+import type { Conn, Membership, WorkerRecord } from './membership.js';
+import { createPhase, makeUnit, type Phase, type TaskRecord, type Unit } from './work.js';
 
 /** Largest power of two ≤ `n` (n ≥ 1). */
 export function floorPowerOfTwo(n: number): number {
@@ -147,4 +159,290 @@ export function mergeSiblingBlocks<U extends WorkUnit>(units: readonly U[], maxB
     current = next;
   }
   return current;
+}
+
+function sampleBytes(data: Dataset): number {
+  const { x, y } = data.batch([0]) as { x: Float32Array; y: Int32Array | Float32Array };
+  return x.length * 4 + y.length * 4 + 4;
+}
+
+/** Frame bytes kept free for a message's fields besides its big arrays. */
+const FRAME_SLACK = 64 * 1024;
+
+/**
+ * Task sizes: a task frame carries its samples inline; a train result carries one gradient
+ * per block. @throws CoordinatorError `BAD_CONFIG` when a frame cannot hold one shard.
+ */
+export function taskCaps(run: ResolvedRun, limits: CoordinatorLimits, trainData: Dataset, testData: Dataset | undefined): { train: TaskCaps; eval: TaskCaps; maxBlockShards: number } {
+  const { config } = run;
+  const bytesPerSample = Math.max(sampleBytes(trainData), testData ? sampleBytes(testData) : 0);
+  const maxSamples = Math.floor((limits.maxFrameBytes - FRAME_SLACK) / bytesPerSample);
+  const largestShard = Math.max(config.microShardSize, config.evalShardSize);
+  if (maxSamples < largestShard) {
+    throw new CoordinatorError(CoordinatorErrorCode.BAD_CONFIG, 
+      `limits.maxFrameBytes ${limits.maxFrameBytes} cannot hold a task of one shard (${largestShard} samples of ${bytesPerSample} bytes); raise it or lower the shard size`,
+    );
+  }
+  const maxBlocks = Math.max(1, Math.floor((limits.maxFrameBytes - FRAME_SLACK) / (4 * run.plan.paramCount + 64)));
+  return {
+    train: { maxShards: limits.maxShardsPerTask, maxBlocks, maxSamples },
+    eval: { maxShards: limits.maxShardsPerTask, maxBlocks: limits.maxShardsPerTask, maxSamples },
+    maxBlockShards: floorPowerOfTwo(Math.min(limits.maxShardsPerTask, Math.floor(maxSamples / config.microShardSize))),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the scheduler proper
+
+/** What the scheduler needs from the run and from the coordinator. */
+export interface SchedulerContext {
+  run: ResolvedRun;
+  /** Frame limits (they bound task sizes) and the deadline rule: max(minDeadlineMs, deadlineFactor × expected time). */
+  options: Pick<ResolvedEngineOptions, 'limits' | 'minDeadlineMs' | 'deadlineFactor'>;
+  schedule: BatchSchedule;
+  trainData: Dataset;
+  testData: Dataset | undefined;
+  membership: Membership;
+  clock: () => number;
+  /** Sends a message on a connection (the coordinator's guarded transport). */
+  send(conn: Conn, message: Message): void;
+  /** Blocks were handed out again (`shards` micro-shards); the coordinator counts and reports it. */
+  reissued(event: ReissueEvent, shards: number): void;
+}
+
+/** A planned phase and each worker's share of it, before any task is sent. */
+export interface PhasePlan {
+  phase: Phase;
+  /** Worker id → its units (a worker's share is one contiguous run of blocks). */
+  shares: Map<string, Unit[]>;
+}
+
+/**
+ * Turns phases into tasks: plans a step's blocks, sends each worker its share, watches
+ * deadlines, re-issues the blocks of failed tasks, and hands waiting blocks to workers that
+ * join. Owns the scheduling fields of a `Phase` (`tasks`, `holders`, `pending`).
+ */
+export class Scheduler {
+  private taskCounter = 0;
+  private readonly caps: { train: TaskCaps; eval: TaskCaps; maxBlockShards: number };
+
+  /** @throws CoordinatorError `BAD_CONFIG` when a frame of `options.limits` cannot hold a task of one shard. */
+  constructor(private readonly ctx: SchedulerContext) {
+    this.caps = taskCaps(ctx.run, ctx.options.limits, ctx.trainData, ctx.testData);
+  }
+
+  /**
+   * Plans training step `step` at `params`. The greedy decides each worker's share; each
+   * then gets a contiguous run of blocks (largest share first), whose sibling blocks merge
+   * into their parents: a worker sends one gradient per merged block instead of one per
+   * block, with the same bits (a parent is exactly left + right). With no worker connected
+   * every block waits for one. Send the shares with `sendShares`.
+   */
+  planTrainStep(step: number, params: Float32Array): PhasePlan {
+    const { shardCount, config } = this.ctx.run;
+    const { membership } = this.ctx;
+    const { maxBlockShards } = this.caps;
+    const m = config.microShardSize;
+    const live = membership.liveWorkers();
+    const blockSize = blockSizeFor(shardCount, live.length, maxBlockShards);
+    const unitOf = (block: ShardBlock): Unit => makeUnit(block.start, block.count, block.count * m);
+    const planned = planBlocks(shardCount, blockSize).map(unitOf);
+    const init = this.phaseInit('train', step, shardCount, m, this.ctx.schedule.batch(step).indices, params);
+    if (live.length === 0) {
+      const phase = createPhase(init, planned);
+      for (const unit of planned) phase.pending.add(unit.start);
+      return { phase, shares: new Map() };
+    }
+    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: 0 }));
+    const byShare = [...assignGreedy(planned, loads)].sort((a, b) => b[1].length - a[1].length);
+    const shares = new Map<string, Unit[]>();
+    let next = 0;
+    for (const [workerId, list] of byShare) {
+      shares.set(workerId, mergeSiblingBlocks(planned.slice(next, next + list.length), maxBlockShards, (block) => unitOf(block)));
+      next += list.length;
+    }
+    const units = [...shares.values()].flat().sort((a, b) => a.start - b.start);
+    return { phase: createPhase(init, units), shares };
+  }
+
+  /** A phase of `kind` at `step` over `units` (each waits to be assigned). */
+  planPhase(kind: Phase['kind'], step: number, shardCount: number, shardSize: number, units: Unit[], params: Float32Array): Phase {
+    return createPhase(this.phaseInit(kind, step, shardCount, shardSize, new Uint32Array(0), params), units);
+  }
+
+  /** Sends each worker its planned share, packed into tasks. */
+  sendShares(plan: PhasePlan): void {
+    const caps = plan.phase.kind === 'train' ? this.caps.train : this.caps.eval;
+    for (const [workerId, list] of plan.shares) {
+      const worker = this.ctx.membership.workers.get(workerId)!;
+      for (const group of groupIntoTasks(list, caps)) this.sendTask(plan.phase, worker, group);
+    }
+  }
+
+  /** Hands `units` to the connected workers (greedy), or leaves them waiting when none is connected. */
+  assignOrWait(phase: Phase, units: Unit[]): void {
+    const live = this.ctx.membership.liveWorkers();
+    if (live.length === 0) for (const unit of units) phase.pending.add(unit.start);
+    else this.assign(phase, units, live);
+  }
+
+  /** Hands blocks that wait for a worker to the connected workers. */
+  drainPending(phase: Phase): void {
+    if (phase.pending.size === 0) return;
+    const live = this.ctx.membership.liveWorkers();
+    if (live.length === 0) return;
+    const units = [...phase.pending].sort((a, b) => a - b).map((start) => phase.unitByStart.get(start)!);
+    phase.pending.clear();
+    this.assign(phase, units, live);
+  }
+
+  /** Live tasks of `phase` with blocks still missing past their deadline at `now`. */
+  overdue(phase: Phase, now: number): TaskRecord[] {
+    return [...phase.tasks.values()].filter((task) => task.live && task.missing.size > 0 && now >= task.deadlineAt);
+  }
+
+  /** Live tasks of `phase` sent on connection `connId`. */
+  tasksOn(phase: Phase, connId: string): TaskRecord[] {
+    return [...phase.tasks.values()].filter((task) => task.connId === connId && task.live);
+  }
+
+  /** A task can no longer be counted on: its units that nobody else holds are re-issued. */
+  kill(phase: Phase, task: TaskRecord, reason: ReissueReason): void {
+    if (!task.live) return;
+    task.live = false;
+    const orphans: Unit[] = [];
+    for (const unit of task.units) {
+      if (!task.missing.has(unit.start)) continue;
+      const holders = phase.holders.get(unit.start);
+      holders?.delete(task);
+      if (!phase.accepted.has(unit.start) && (holders === undefined || holders.size === 0) && !phase.pending.has(unit.start)) orphans.push(unit);
+    }
+    if (orphans.length > 0) this.reissue(phase, orphans, task.workerId, reason);
+  }
+
+  /** Hands `units` to the least-loaded other live worker(s); the same worker if it is the only one; else they wait for one. */
+  private reissue(phase: Phase, units: Unit[], fromWorker: string, reason: ReissueReason): void {
+    const shards = units.reduce((sum, u) => sum + u.count, 0);
+    phase.shardsReissued += shards;
+    const live = this.ctx.membership.liveWorkers();
+    let eligible = live.filter((w) => w.id !== fromWorker);
+    if (eligible.length === 0) eligible = live;
+    const toWorkers = eligible.length === 0 ? [] : this.assign(phase, units, eligible);
+    if (eligible.length === 0) for (const unit of units) phase.pending.add(unit.start);
+    const blocks = units.map((u) => ({ start: u.start, count: u.count }));
+    this.ctx.reissued({ kind: 'reissue', step: phase.step, taskKind: phase.kind, reason, fromWorker, toWorkers, blocks }, shards);
+  }
+
+  /** Greedy earliest-finish assignment of `units` over `workers`, then one task per group. Returns the workers that got work. */
+  private assign(phase: Phase, units: Unit[], workers: WorkerRecord[]): string[] {
+    const membership = this.ctx.membership;
+    const loads = workers.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: this.queuedSamples(phase, w.id) }));
+    const byWorker = assignGreedy(units, loads);
+    this.sendShares({ phase, shares: byWorker });
+    return [...byWorker.keys()];
+  }
+
+  private queuedSamples(phase: Phase, workerId: string): number {
+    let total = 0;
+    for (const task of phase.tasks.values()) {
+      if (!task.live || task.workerId !== workerId) continue;
+      for (const unit of task.units) if (task.missing.has(unit.start)) total += unit.samples;
+    }
+    return total;
+  }
+
+  private sendTask(phase: Phase, worker: WorkerRecord, units: Unit[]): void {
+    const conn = this.ctx.membership.connOf(worker);
+    if (!conn) {
+      for (const unit of units) phase.pending.add(unit.start);
+      return;
+    }
+    if (conn.paramsStep !== phase.step) {
+      this.ctx.send(conn, { type: 'params', runId: this.ctx.run.config.runId, step: phase.step, params: phase.params });
+      conn.paramsStep = phase.step;
+    }
+    const indices = taskIndices(phase, units);
+    const data = phase.kind === 'train' ? this.ctx.trainData : this.ctx.testData!;
+    const batch = data.batch(indices) as { x: Float32Array; y: Int32Array | Float32Array };
+    const now = this.ctx.clock();
+    const queued = this.queuedSamples(phase, worker.id);
+    const expectedMs = ((queued + indices.length) / this.ctx.membership.rateOf(worker)) * 1000;
+    const deadlineMs = Math.ceil(Math.max(this.ctx.options.minDeadlineMs, this.ctx.options.deadlineFactor * expectedMs));
+    const task = this.recordTask(phase, worker, conn, units, indices.length, now, deadlineMs);
+    this.ctx.send(conn, this.taskMessage(phase, task, indices, deadlineMs, batch));
+  }
+
+  private recordTask(phase: Phase, worker: WorkerRecord, conn: Conn, units: Unit[], samples: number, now: number, deadlineMs: number): TaskRecord {
+    const task: TaskRecord = {
+      id: `${phase.kind === 'train' ? 's' : 'e'}${phase.step}-${++this.taskCounter}`,
+      workerId: worker.id,
+      connId: conn.id,
+      units,
+      missing: new Set(units.map((u) => u.start)),
+      answered: new Set(),
+      samples,
+      sentAt: now,
+      deadlineAt: now + deadlineMs,
+      live: true,
+      completed: false,
+      reissue: units.some((u) => u.issues > 0),
+      computeMs: 0,
+    };
+    phase.tasks.set(task.id, task);
+    for (const unit of units) {
+      unit.issues++;
+      let holders = phase.holders.get(unit.start);
+      if (!holders) phase.holders.set(unit.start, (holders = new Set()));
+      holders.add(task);
+    }
+    return task;
+  }
+
+  private taskMessage(phase: Phase, task: TaskRecord, indices: Uint32Array, deadlineMs: number, batch: { x: Float32Array; y: Int32Array | Float32Array }): TaskMessage {
+    const message: TaskMessage = {
+      type: 'task',
+      taskId: task.id,
+      runId: this.ctx.run.config.runId,
+      step: phase.step,
+      kind: phase.kind,
+      blocks: task.units.map((u) => ({ start: u.start, count: u.count })),
+      microShardSize: phase.shardSize,
+      indices,
+      deadlineMs,
+      x: batch.x,
+    };
+    if (phase.kind === 'eval') message.split = 'test';
+    if (batch.y instanceof Float32Array) message.targets = batch.y;
+    else message.labels = batch.y;
+    return message;
+  }
+
+  private phaseInit(kind: Phase['kind'], step: number, shardCount: number, shardSize: number, indices: Uint32Array, params: Float32Array) {
+    return { kind, step, epoch: this.ctx.schedule.epochOf(step), shardCount, shardSize, indices, params, startedAt: this.ctx.clock() };
+  }
+}
+
+/**
+ * The dataset indices of a task's units, in unit order. Train: the units' micro-shards of
+ * the step's batch (cut by `@swarmgrad/data`'s `microShards`, the one definition of
+ * micro-shard `s` = batch positions `[s·m, s·m + m)`). Eval: test samples in order.
+ */
+export function taskIndices(phase: Pick<Phase, 'kind' | 'shardSize' | 'indices'>, units: readonly Pick<Unit, 'start' | 'count' | 'samples'>[]): Uint32Array {
+  const total = units.reduce((sum, u) => sum + u.samples, 0);
+  const out = new Uint32Array(total);
+  const shards = phase.kind === 'train' ? microShards(phase.indices, phase.shardSize) : [];
+  let offset = 0;
+  for (const unit of units) {
+    if (phase.kind === 'train') {
+      for (let s = unit.start; s < unit.start + unit.count; s++) {
+        out.set(shards[s]!, offset);
+        offset += phase.shardSize;
+      }
+      continue;
+    }
+    const first = unit.start * phase.shardSize;
+    for (let i = 0; i < unit.samples; i++) out[offset + i] = first + i;
+    offset += unit.samples;
+  }
+  return out;
 }

@@ -30,3 +30,4 @@ export {
   float32ToFloat16Bits,
 } from './float16.js';
 export { FrameEncoder } from './frame-encoder.js';
+export * from './events.js';
