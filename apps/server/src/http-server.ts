@@ -63,7 +63,7 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
     const match = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
     if (match) {
       const id = decodeURIComponent(match[1]!);
-      if (id === engine.runId || id === 'current') return json(res, 200, engine.snapshot());
+      if (id === engine.runId || id === 'current') return json(res, 200, engine.snapshot({ admin: hub.adminRequest(req) }));
       const run = await options.readRun(id);
       return run ? json(res, 200, run) : json(res, 404, { error: 'NOT_FOUND', message: `no run ${JSON.stringify(id)} here` });
     }

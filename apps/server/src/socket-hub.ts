@@ -94,6 +94,21 @@ export class SocketHub {
     this.timer.unref();
   }
 
+  /**
+   * Whether an HTTP request carries the admin token (`Authorization: Bearer <token>`): it
+   * then sees worker addresses, names and user agents. A wrong token counts as a failed
+   * secret of the request's address (lockout as for the WebSocket).
+   */
+  adminRequest(req: IncomingMessage): boolean {
+    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    if (!match || !this.engine) return false;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    if (this.book.lockedOut(address)) return false;
+    if (this.engine.isAdminToken(match[1]!)) return true;
+    this.book.failedSecret(address);
+    return false;
+  }
+
   /** Shutting down: refuses new connections and drops every open one at once (the engine has said `bye` to its workers). */
   shutdown(): void {
     this.closing = true;

@@ -20,7 +20,7 @@ import {
 } from '@swarmgrad/protocol';
 import { createOptimizer, initParams, type ModelPlan, type Optimizer } from '@swarmgrad/nn/core';
 import { BatchSchedule } from '@swarmgrad/data';
-import { Aggregator, locateTask, validateResult } from './aggregator.js';
+import { Aggregator, locateTask, nonFiniteState, validateResult } from './aggregator.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { CheckpointPolicy, checkResume } from './checkpoint-policy.js';
 import { resolveEngineOptions, resolveRunConfig, type CoordinatorLimits, type ResolvedEngineOptions, type ResolvedRun, type RunConfig } from './config.js';
@@ -75,6 +75,8 @@ export class Coordinator {
   private readonly clock: () => number;
   private readonly schedule: BatchSchedule;
   private readonly optimizer: Optimizer;
+  /** A step produced non-finite state: the optimizer's state is not to be checkpointed. */
+  private poisoned = false;
   private readonly membership: Membership;
   private readonly scheduler: Scheduler;
   private readonly aggregator: Aggregator;
@@ -132,6 +134,7 @@ export class Coordinator {
       membership: this.membership,
       clock: this.clock,
       send,
+      writable: (conn) => options.transport.writable?.(conn.id) ?? true,
       reissued: (event, shards) => {
         this.reporter.totals.shardsReissued += shards;
         this.reporter.emit(event);
@@ -143,7 +146,7 @@ export class Coordinator {
       membership: this.membership,
       peers: this.peers,
       seq: () => this.reporter.seq,
-      snapshot: () => this.snapshot({ historyLimit: DASHBOARD_HISTORY_LIMIT }),
+      snapshot: (admin) => this.snapshot({ historyLimit: DASHBOARD_HISTORY_LIMIT, admin }),
       control: this,
     });
     this.checkpoints = new CheckpointPolicy(options.onCheckpoint, (step, ok, error) => this.reporter.checkpointReported(step, ok, error));
@@ -331,8 +334,10 @@ export class Coordinator {
           if (this.phase !== phase) break;
           if (!task.live) continue;
           const worker = this.membership.workers.get(task.workerId);
-          if (worker) this.membership.penalise(worker);
+          const drop = worker !== undefined && this.membership.missedDeadline(worker);
           this.scheduler.kill(phase, task, 'deadline');
+          const conn = worker && drop ? this.membership.connOf(worker) : undefined;
+          if (conn) this.peers.fatal(conn, CoordinatorErrorCode.TOO_SLOW, `missed ${worker!.missedDeadlines} task deadlines in a row`, CloseCode.POLICY_VIOLATION, 'too slow');
         }
       }
       if (this.phase) this.scheduler.drainPending(this.phase);
@@ -347,9 +352,15 @@ export class Coordinator {
   /**
    * The run as JSON, for dashboards and the HTTP API.
    * @param options.historyLimit keep only the last this many per-step records (default all)
+   * @param options.admin include what identifies workers (addresses, names, user agents, adapters, core counts, error texts) and server paths; default false: only ids and counters
    */
-  snapshot(options: { historyLimit?: number } = {}): RunSnapshot {
-    return this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY);
+  snapshot(options: { historyLimit?: number; admin?: boolean } = {}): RunSnapshot {
+    return this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY, options.admin ?? false);
+  }
+
+  /** Whether `token` is the admin token (constant-time; never true when none is configured). For adapters that authorise HTTP reads. */
+  isAdminToken(token: string): boolean {
+    return this.membership.adminAllowed(token);
   }
 
   /** Metrics in the Prometheus text format (for `GET /metrics`); every series has a `run` label. */
@@ -545,12 +556,28 @@ export class Coordinator {
   private applyStep(phase: Phase): void {
     const now = this.clock();
     const applied = this.aggregator.applyStep(phase, this.currentParams, this.lrOverride);
+    const bad = nonFiniteState(applied.params, applied.loss, this.optimizer.state().buffers);
+    if (bad !== null) {
+      this.refuseStep(phase.step, bad);
+      return;
+    }
     this.currentParams = applied.params;
     this.stepValue = phase.step + 1;
     this.reporter.recordStep(phase, applied, now);
     const step = this.stepValue;
     this.pendingEval = evalDueAfter(step, { totalSteps: this.config.totalSteps, evalEvery: this.config.evalEvery, evalSamples: this.run.evalSamples });
     this.checkpoints.pending = this.checkpoints.dueAfter(step, this.config);
+  }
+
+  /**
+   * A step produced non-finite parameters, loss or optimizer state: the step is refused,
+   * the run stops with a `NON_FINITE_STATE` error event, and no stop checkpoint is written
+   * (the optimizer already holds the bad state; the last periodic checkpoint is the good one).
+   */
+  private refuseStep(step: number, what: string): void {
+    this.poisoned = true;
+    this.reporter.emit({ kind: 'error', message: `${CoordinatorErrorCode.NON_FINITE_STATE}: step ${step} produced ${what}; the step is refused and the run stopped (resume from the last checkpoint, e.g. with a lower learning rate)` });
+    this.stop();
   }
 
   private finishEval(phase: Phase): void {
@@ -570,11 +597,11 @@ export class Coordinator {
     this.settling = true;
     try {
       if (this.checkpoints.inFlight) await this.checkpoints.inFlight;
-      if (this.statusValue === 'stopped' && this.checkpoints.needsStopCheckpoint(this.stepValue)) await this.checkpoints.write(this.checkpoint());
+      if (this.statusValue === 'stopped' && !this.poisoned && this.checkpoints.needsStopCheckpoint(this.stepValue)) await this.checkpoints.write(this.checkpoint());
     } catch (error) {
       this.peers.internalError(error, undefined);
     }
-    this.resolveDone(this.snapshot());
+    this.resolveDone(this.snapshot({ admin: true }));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -605,3 +632,4 @@ export class Coordinator {
   }
 
 }
+

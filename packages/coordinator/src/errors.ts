@@ -48,6 +48,8 @@ export const CoordinatorErrorCode = {
   BAD_STATE: 'BAD_STATE',
   /** A worker sent nothing (not even a heartbeat) for `heartbeatTimeoutMs`, or a connection sent no `hello` in that time. Fatal. */
   HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
+  /** A worker missed its task deadline `MAX_MISSED_DEADLINES` times in a row; it is closed (it may reconnect). */
+  TOO_SLOW: 'TOO_SLOW',
   /** A connection reached `maxStrikes` rejected messages. Sent with `fatal: true` on the last one. */
   TOO_MANY_STRIKES: 'TOO_MANY_STRIKES',
   /** Thrown: invalid run config or coordinator options (the message names the field). */

@@ -5,8 +5,13 @@
  * None of this affects the numbers a step produces (the tree sum does not depend on who
  * computed which block); it only affects speed.
  *
- * Throughput-based scheduling (e.g. probe blocks for newcomers, measured rather than hinted
- * speeds) changes `Membership.rateOf` and `Scheduler.assign`.
+ * Shares follow measured facts only: once any connected worker has completed a task, a
+ * step is planned over those proven workers (by their measured speed), and up to
+ * `PROBES_PER_PHASE` unproven workers (new or silent ones, longest unprobed first) each get
+ * a copy of one block as a probe. A probe never delays a step: its block is also planned
+ * for a proven worker, and the first result counts. Re-issued blocks go to proven workers
+ * when there are any. A worker whose connection has a backlog (`writable` false) gets no
+ * new task until it drains.
  */
 import type { Message, ShardBlock, TaskMessage } from '@swarmgrad/protocol';
 import type { BatchSchedule, Dataset } from '@swarmgrad/data';
@@ -16,6 +21,9 @@ import type { CoordinatorLimits, ResolvedEngineOptions, ResolvedRun } from './co
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 import type { Conn, Membership, WorkerRecord } from './membership.js';
 import { createPhase, makeUnit, type Phase, type TaskRecord, type Unit } from './work.js';
+
+/** Unproven workers given a probe block per step or evaluation. */
+export const PROBES_PER_PHASE = 2;
 
 /** Largest power of two ≤ `n` (n ≥ 1). */
 export function floorPowerOfTwo(n: number): number {
@@ -208,6 +216,8 @@ export interface SchedulerContext {
   send(conn: Conn, message: Message): void;
   /** Blocks were handed out again (`shards` micro-shards); the coordinator counts and reports it. */
   reissued(event: ReissueEvent, shards: number): void;
+  /** False while a connection has a backlog of unsent bytes: it gets no new task (default: always writable). */
+  writable?(conn: Conn): boolean;
 }
 
 /** A planned phase and each worker's share of it, before any task is sent. */
@@ -215,6 +225,14 @@ export interface PhasePlan {
   phase: Phase;
   /** Worker id → its units (a worker's share is one contiguous run of blocks). */
   shares: Map<string, Unit[]>;
+  /** Probes: unproven worker id → a copy of one planned block (also in `shares`). */
+  probes?: Map<string, Unit>;
+}
+
+/** Who gets work now: the regular workforce and the workers to probe. */
+interface Workforce {
+  regular: WorkerRecord[];
+  probes: WorkerRecord[];
 }
 
 /**
@@ -243,7 +261,7 @@ export class Scheduler {
     const { membership } = this.ctx;
     const { maxBlockShards } = this.caps;
     const m = config.microShardSize;
-    const live = membership.liveWorkers();
+    const { regular: live, probes } = this.workforce();
     const blockSize = blockSizeFor(shardCount, live.length, maxBlockShards);
     const unitOf = (block: ShardBlock): Unit => makeUnit(block.start, block.count, block.count * m);
     const planned = planBlocks(shardCount, blockSize).map(unitOf);
@@ -253,7 +271,8 @@ export class Scheduler {
       for (const unit of planned) phase.pending.add(unit.start);
       return { phase, shares: new Map() };
     }
-    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: 0 }));
+    const rateOf = membership.rates();
+    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: rateOf(w), queuedSamples: 0 }));
     const byShare = [...assignGreedy(planned, loads)].sort((a, b) => b[1].length - a[1].length);
     const shares = new Map<string, Unit[]>();
     let next = 0;
@@ -262,7 +281,33 @@ export class Scheduler {
       next += list.length;
     }
     const units = [...shares.values()].flat().sort((a, b) => a.start - b.start);
-    return { phase: createPhase(init, units), shares };
+    return { phase: createPhase(init, units), shares, probes: this.probePlan(probes, units) };
+  }
+
+  /** Each probed worker gets one block, smallest first, spread over the plan. */
+  private probePlan(probes: WorkerRecord[], units: Unit[]): Map<string, Unit> {
+    const plan = new Map<string, Unit>();
+    if (probes.length === 0 || units.length === 0) return plan;
+    const bySize = [...units].sort((a, b) => a.count - b.count || a.start - b.start);
+    probes.forEach((worker, i) => plan.set(worker.id, bySize[i % bySize.length]!));
+    return plan;
+  }
+
+  /**
+   * Connected workers that may get new work now (not backed up), split into the regular
+   * workforce (the proven ones when any connected worker is proven, else all) and the
+   * unproven ones to probe (at most `PROBES_PER_PHASE`, longest unprobed first).
+   */
+  private workforce(): Workforce {
+    const { membership } = this.ctx;
+    const live = membership.liveWorkers();
+    const available = live.filter((w) => {
+      const conn = membership.connOf(w);
+      return conn !== undefined && (this.ctx.writable?.(conn) ?? true);
+    });
+    if (!live.some((w) => membership.proven(w))) return { regular: available, probes: [] };
+    const unproven = available.filter((w) => !membership.proven(w)).sort((a, b) => a.probedAt - b.probedAt || a.order - b.order);
+    return { regular: available.filter((w) => membership.proven(w)), probes: unproven.slice(0, PROBES_PER_PHASE) };
   }
 
   /** A phase of `kind` at `step` over `units` (each waits to be assigned). */
@@ -270,26 +315,34 @@ export class Scheduler {
     return createPhase(this.phaseInit(kind, step, shardCount, shardSize, new Uint32Array(0), params), units);
   }
 
-  /** Sends each worker its planned share, packed into tasks. */
+  /** Sends each worker its planned share, packed into tasks, then the probes. */
   sendShares(plan: PhasePlan): void {
     const caps = plan.phase.kind === 'train' ? this.caps.train : this.caps.eval;
     for (const [workerId, list] of plan.shares) {
-      const worker = this.ctx.membership.workers.get(workerId)!;
+      const worker = this.ctx.membership.workers.get(workerId);
+      if (!worker) continue;
       for (const group of groupIntoTasks(list, caps)) this.sendTask(plan.phase, worker, group);
+    }
+    for (const [workerId, unit] of plan.probes ?? []) {
+      const worker = this.ctx.membership.workers.get(workerId);
+      if (!worker) continue;
+      worker.probedAt = this.ctx.clock();
+      this.sendTask(plan.phase, worker, [unit]);
     }
   }
 
-  /** Hands `units` to the connected workers (greedy), or leaves them waiting when none is connected. */
+  /** Hands `units` to the workforce (greedy) and probes some unproven workers, or leaves them waiting when nobody may take work. */
   assignOrWait(phase: Phase, units: Unit[]): void {
-    const live = this.ctx.membership.liveWorkers();
-    if (live.length === 0) for (const unit of units) phase.pending.add(unit.start);
-    else this.assign(phase, units, live);
+    const { regular, probes } = this.workforce();
+    if (regular.length === 0) for (const unit of units) phase.pending.add(unit.start);
+    else this.assign(phase, units, regular);
+    if (regular.length > 0) this.sendShares({ phase, shares: new Map(), probes: this.probePlan(probes, units) });
   }
 
-  /** Hands blocks that wait for a worker to the connected workers. */
+  /** Hands blocks that wait for a worker to the workforce. */
   drainPending(phase: Phase): void {
     if (phase.pending.size === 0) return;
-    const live = this.ctx.membership.liveWorkers();
+    const live = this.workforce().regular;
     if (live.length === 0) return;
     const units = [...phase.pending].sort((a, b) => a - b).map((start) => phase.unitByStart.get(start)!);
     phase.pending.clear();
@@ -324,7 +377,7 @@ export class Scheduler {
   private reissue(phase: Phase, units: Unit[], fromWorker: string, reason: ReissueReason): void {
     const shards = units.reduce((sum, u) => sum + u.count, 0);
     phase.shardsReissued += shards;
-    const live = this.ctx.membership.liveWorkers();
+    const live = this.workforce().regular;
     let eligible = live.filter((w) => w.id !== fromWorker);
     if (eligible.length === 0) eligible = live;
     const toWorkers = eligible.length === 0 ? [] : this.assign(phase, units, eligible);
@@ -336,7 +389,8 @@ export class Scheduler {
   /** Greedy earliest-finish assignment of `units` over `workers`, then one task per group. Returns the workers that got work. */
   private assign(phase: Phase, units: Unit[], workers: WorkerRecord[]): string[] {
     const membership = this.ctx.membership;
-    const loads = workers.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: this.queuedSamples(phase, w.id) }));
+    const rateOf = membership.rates();
+    const loads = workers.map((w) => ({ id: w.id, samplesPerSecond: rateOf(w), queuedSamples: this.queuedSamples(phase, w.id) }));
     const byWorker = assignGreedy(units, loads);
     this.sendShares({ phase, shares: byWorker });
     return [...byWorker.keys()];
