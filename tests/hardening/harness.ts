@@ -64,7 +64,10 @@ export function peakRss(pid: number): number {
 }
 
 /** Starts `swarmgrad worker` with the lab token (trusted) on the cpu backend. */
-export function labWorker(ws: string, name = 'lab'): ChildProcess {
+/** The lab worker's name: private (only admins may see it). */
+export const LAB_WORKER_NAME = 'lab-host-7f3a';
+
+export function labWorker(ws: string, name = LAB_WORKER_NAME): ChildProcess {
   return spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name], {
     stdio: 'ignore',
     env: { ...process.env, SWARMGRAD_TOKEN: LAB_TOKEN },
@@ -153,13 +156,14 @@ export function closed(ws: WebSocket, ms = 30_000): Promise<number | null> {
 }
 
 /** A worker hello with long labels and a claimed speed. */
-export function workerHello(options: { name?: string; samplesPerSecond?: number; workerId?: string; token?: string; label?: string } = {}): Uint8Array {
+export function workerHello(options: { name?: string; samplesPerSecond?: number; workerId?: string; resumeToken?: string; token?: string; label?: string } = {}): Uint8Array {
   const label = options.label;
   return encodeMessage({
     type: 'hello',
     protocolVersion: PROTOCOL_VERSION,
     role: 'worker',
     ...(options.workerId ? { workerId: options.workerId } : {}),
+    ...(options.resumeToken ? { resumeToken: options.resumeToken } : {}),
     ...(options.token ? { token: options.token } : {}),
     ...(options.name ?? label ? { name: options.name ?? label } : {}),
     capabilities: {
