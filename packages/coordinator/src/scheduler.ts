@@ -5,7 +5,8 @@
  * None of this affects the numbers a step produces (the tree sum does not depend on who
  * computed which block); it only affects speed.
  *
- * Shares follow measured facts only: once any connected worker has completed a task, a
+ * Shares follow measured facts only (before anyone has, lab workers go first): once any
+ * connected worker has completed a task, a
  * step is planned over those proven workers (by their measured speed), and up to
  * `PROBES_PER_PHASE` unproven workers (new or silent ones, longest unprobed first) each get
  * a copy of one block as a probe. A probe never delays a step: its block is also planned
@@ -305,7 +306,11 @@ export class Scheduler {
       const conn = membership.connOf(w);
       return conn !== undefined && (this.ctx.writable?.(conn) ?? true);
     });
-    if (!live.some((w) => membership.proven(w))) return { regular: available, probes: [] };
+    if (!live.some((w) => membership.proven(w))) {
+      // Nobody has shown a speed yet: lab workers (trusted by the operator's token) first.
+      const trusted = available.filter((w) => w.trusted);
+      return { regular: trusted.length > 0 ? trusted : available, probes: [] };
+    }
     const unproven = available.filter((w) => !membership.proven(w)).sort((a, b) => a.probedAt - b.probedAt || a.order - b.order);
     return { regular: available.filter((w) => membership.proven(w)), probes: unproven.slice(0, PROBES_PER_PHASE) };
   }
