@@ -85,7 +85,7 @@ export interface ResultContext {
   runId: string;
   phase: Phase | null;
   step: number;
-  retired: ReadonlyMap<string, string>;
+  retired: ReadonlyMap<string, Pick<TaskRecord, 'workerId'>>;
 }
 
 /**
@@ -101,7 +101,7 @@ export function locateTask(msg: ResultMessage, worker: WorkerRecord, at: ResultC
     return { code: CoordinatorErrorCode.BAD_RESULT, text: `result is for run ${msg.runId}; this coordinator runs ${at.runId}`, strike: true };
   }
   if (!phase || !task) {
-    if (at.retired.get(msg.taskId) === worker.id || msg.step < currentStep) {
+    if (at.retired.get(msg.taskId)?.workerId === worker.id || msg.step < currentStep) {
       return { code: CoordinatorErrorCode.STALE_RESULT, text: `result for ${msg.kind} step ${msg.step} (task ${msg.taskId}) arrived after that work was complete`, strike: false };
     }
     if (msg.step > currentStep) return { code: CoordinatorErrorCode.BAD_RESULT, text: `result for step ${msg.step}; the coordinator is at step ${currentStep}`, strike: true };

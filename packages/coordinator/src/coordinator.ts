@@ -93,7 +93,8 @@ export class Coordinator {
   /** The step or evaluation in flight. */
   private phase: Phase | null = null;
   /** Task id → worker id of the last completed or abandoned phase (to tell stale results from unknown ones). */
-  private retired = new Map<string, string>();
+  /** The last retired phase's tasks by id (a late result is told STALE_RESULT; a late answer to a probe still counts as a measurement). */
+  private retired = new Map<string, TaskRecord>();
   private pendingEval = false;
   private settling = false;
   private startedAt: number | null = null;
@@ -446,11 +447,26 @@ export class Coordinator {
    * A result: find its task (or say why it is stale or unknown), validate it, hand it to
    * the aggregator (which asks the `ResultGate`), then complete the phase when it is whole.
    */
+  /**
+   * A complete answer to a task of the last phase that came after the phase was done (e.g.
+   * a probe that a proven worker beat) still shows the worker's throughput: it is measured,
+   * once per task, so a newcomer slower than the others is not probed forever.
+   */
+  private creditLateAnswer(worker: WorkerRecord, msg: ResultMessage, now: number): void {
+    const task = this.retired.get(msg.taskId);
+    if (!task || task.workerId !== worker.id || task.completed || msg.blocks.length !== task.units.length) return;
+    task.completed = true;
+    this.membership.taskCompleted(worker, task.samples, now - task.sentAt);
+  }
+
   private onResult(conn: Conn, worker: WorkerRecord, msg: ResultMessage): void {
     const now = this.clock();
     const ref = { step: msg.step, taskId: msg.taskId };
     const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired });
-    if ('code' in located) return this.rejectResult(conn, located.code, located.text, located.strike, ref);
+    if ('code' in located) {
+      this.creditLateAnswer(worker, msg, now);
+      return this.rejectResult(conn, located.code, located.text, located.strike, ref);
+    }
     const { phase, task } = located;
     if (msg.kind !== phase.kind || msg.step !== phase.step) {
       const text = `task ${task.id} is ${phase.kind} step ${phase.step}; the result says ${msg.kind} step ${msg.step}`;
@@ -542,7 +558,7 @@ export class Coordinator {
   }
 
   private retirePhase(phase: Phase): void {
-    this.retired = new Map([...phase.tasks.values()].map((t) => [t.id, t.workerId]));
+    this.retired = new Map([...phase.tasks.values()].map((t) => [t.id, t]));
     if (this.phase === phase) this.phase = null;
   }
 
