@@ -110,6 +110,18 @@ export function locateTask(msg: ResultMessage, worker: WorkerRecord, at: ResultC
   return task.workerId === worker.id ? { phase, task } : unknown;
 }
 
+/**
+ * A complete answer to a task of the last phase that came after the phase was done (e.g. a
+ * probe that a proven worker beat) still shows the worker's throughput. Returns that task
+ * (marked completed, so it counts once) to be measured, or undefined.
+ */
+export function lateAnswer(retired: ReadonlyMap<string, TaskRecord>, worker: WorkerRecord, msg: ResultMessage): TaskRecord | undefined {
+  const task = retired.get(msg.taskId);
+  if (!task || task.workerId !== worker.id || task.completed || msg.blocks.length !== task.units.length) return undefined;
+  task.completed = true;
+  return task;
+}
+
 /** Accepts validated results exactly once per block and turns a complete step into an optimizer step. */
 export class Aggregator {
   constructor(

@@ -20,7 +20,7 @@ import {
 } from '@swarmgrad/protocol';
 import { createOptimizer, initParams, type ModelPlan, type Optimizer } from '@swarmgrad/nn/core';
 import { BatchSchedule } from '@swarmgrad/data';
-import { Aggregator, locateTask, nonFiniteState, validateResult } from './aggregator.js';
+import { Aggregator, lateAnswer, locateTask, nonFiniteState, validateResult } from './aggregator.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { CheckpointPolicy, checkResume } from './checkpoint-policy.js';
 import { resolveEngineOptions, resolveRunConfig, type CoordinatorLimits, type ResolvedEngineOptions, type ResolvedRun, type RunConfig } from './config.js';
@@ -446,25 +446,15 @@ export class Coordinator {
   /**
    * A result: find its task (or say why it is stale or unknown), validate it, hand it to
    * the aggregator (which asks the `ResultGate`), then complete the phase when it is whole.
+   * A late but complete answer still measures the worker (see `lateAnswer`).
    */
-  /**
-   * A complete answer to a task of the last phase that came after the phase was done (e.g.
-   * a probe that a proven worker beat) still shows the worker's throughput: it is measured,
-   * once per task, so a newcomer slower than the others is not probed forever.
-   */
-  private creditLateAnswer(worker: WorkerRecord, msg: ResultMessage, now: number): void {
-    const task = this.retired.get(msg.taskId);
-    if (!task || task.workerId !== worker.id || task.completed || msg.blocks.length !== task.units.length) return;
-    task.completed = true;
-    this.membership.taskCompleted(worker, task.samples, now - task.sentAt);
-  }
-
   private onResult(conn: Conn, worker: WorkerRecord, msg: ResultMessage): void {
     const now = this.clock();
     const ref = { step: msg.step, taskId: msg.taskId };
     const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired });
     if ('code' in located) {
-      this.creditLateAnswer(worker, msg, now);
+      const late = lateAnswer(this.retired, worker, msg);
+      if (late) this.membership.taskCompleted(worker, late.samples, now - late.sentAt);
       return this.rejectResult(conn, located.code, located.text, located.strike, ref);
     }
     const { phase, task } = located;
