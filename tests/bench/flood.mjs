@@ -30,7 +30,9 @@ export function memoryOf(pid) {
 async function serve(steps) {
   const out = mkdtempSync(join(tmpdir(), 'swarmgrad-flood-'));
   const args = ['serve', '--model', 'lenet5', '--data', 'mnist', '--steps', String(steps), '--batch', '64', '--micro-batch', '16', '--seed', '7', '--eval-every', '0', '--eval-samples', '200', '--checkpoint-every', '50', '--port', '0', '--host', '127.0.0.1', '--json', '--out', out];
-  const child = spawn(process.execPath, [SWARMGRAD, ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SWARMGRAD_TOKEN: LAB_TOKEN } });
+  // FLOOD_PROFILE=DIR: a V8 CPU profile of each coordinator process, written into DIR.
+  const profile = process.env.FLOOD_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOOD_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, SWARMGRAD, ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SWARMGRAD_TOKEN: LAB_TOKEN } });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
