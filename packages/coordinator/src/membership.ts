@@ -16,8 +16,10 @@ import type { WorkerSummary } from './events.js';
 export const SMALL_FRAME_BYTES = 64 * 1024;
 /** Scheduler's throughput guess for a worker that announced none, when no other worker has been measured. */
 export const DEFAULT_SAMPLES_PER_SECOND = 100;
-/** Longest label (`name`, `userAgent`, `adapter`) kept of a hello; longer ones are cut. */
+/** Longest `name` kept of a hello; longer ones are cut. */
 export const MAX_LABEL_CHARS = 64;
+/** Longest `userAgent` / `adapter` kept of a hello (a browser's are about 100 to 150 characters); longer ones are cut. */
+export const MAX_DETAIL_CHARS = 160;
 /** Records of disconnected workers kept for a reconnect and the workers table (the longest gone is dropped first). */
 export const MAX_DEPARTED_WORKERS = 256;
 /** Consecutive missed deadlines after which a worker is dropped. */
@@ -196,7 +198,7 @@ export class Membership {
   /**
    * Makes `conn` a worker's: reattaches the record named by `hello.workerId` when that
    * worker is disconnected and `hello.resumeToken` is its token, else creates a record with
-   * a fresh id. Labels are cut to `MAX_LABEL_CHARS`.
+   * a fresh id. The name is cut to `MAX_LABEL_CHARS`, user agent and adapter to `MAX_DETAIL_CHARS`.
    */
   admit(conn: Conn, hello: WorkerHelloMessage, trusted: boolean, codec: GradientCodecName): WorkerRecord {
     const now = this.options.clock();
@@ -401,15 +403,15 @@ export function redactSummary(row: WorkerSummary): WorkerSummary {
   return { ...row, name: null, adapter: null, cores: null, userAgent: null, remoteAddress: null, lastError: null };
 }
 
-function cut(label: string | undefined): string | undefined {
-  return label === undefined || label.length <= MAX_LABEL_CHARS ? label : label.slice(0, MAX_LABEL_CHARS);
+function cut(label: string | undefined, max = MAX_LABEL_CHARS): string | undefined {
+  return label === undefined || label.length <= max ? label : label.slice(0, max);
 }
 
 /** The hello with its labels cut to `MAX_LABEL_CHARS`. */
 function capLabels(hello: WorkerHelloMessage): WorkerHelloMessage {
   const capabilities: WorkerCapabilities = { ...hello.capabilities };
-  const adapter = cut(capabilities.adapter);
-  const userAgent = cut(capabilities.userAgent);
+  const adapter = cut(capabilities.adapter, MAX_DETAIL_CHARS);
+  const userAgent = cut(capabilities.userAgent, MAX_DETAIL_CHARS);
   if (adapter !== undefined) capabilities.adapter = adapter;
   if (userAgent !== undefined) capabilities.userAgent = userAgent;
   const out: WorkerHelloMessage = { ...hello, capabilities };
