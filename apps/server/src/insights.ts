@@ -20,6 +20,7 @@ import { latestCheckpoint } from '@swarmgrad/coordinator/node';
 import type { Dataset } from '@swarmgrad/data';
 import { planModel, summarize, type LayerPlan, type ModelPlan, type ModelSpec } from '@swarmgrad/nn/core';
 import type { Model } from '@swarmgrad/nn';
+import { join } from 'node:path';
 import { listRuns } from './runs.js';
 import { loadData } from './run-setup.js';
 
@@ -184,7 +185,7 @@ export function createInsightsRoutes(options: InsightsOptions): (req: IncomingMe
       pin = { runId, step: engine.step, live: true, config, plan: planModel(config.modelSpec), params: engine.params(), test: options.testData };
     } else {
       const run = options.runsRoot ? (await listRuns(options.runsRoot)).find((r) => r.runId === runId) : undefined;
-      const checkpoint = run ? await latestCheckpoint(run.out, runId) : undefined;
+      const checkpoint = run ? await latestCheckpoint(join(options.runsRoot!, run.out), runId) : undefined;
       if (!checkpoint) throw new InsightsError(404, 'NOT_FOUND', `no run ${JSON.stringify(runId)} with a checkpoint here`);
       const test = await testSetFor(checkpoint.run).catch((error: Error) => {
         throw new InsightsError(409, 'NO_TEST_DATA', `cannot load the test set of run ${runId}: ${error.message}`);
