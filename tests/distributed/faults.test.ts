@@ -108,8 +108,9 @@ describe('faults', () => {
     expect(result.paramsSha256).toBe(baseline);
     const applied = await appliedSteps(result.out);
     expect(applied.steps).toEqual(twenty);
-    expect(applied.reissued).toBeGreaterThan(0);
-    // No step waited for the straggler's 30 s: each was finished by the deadline re-issue.
+    // No step waited for the straggler's 30 s: a block it held was re-issued at the deadline;
+    // once the other worker has completed a task the straggler gets probe copies only
+    // (scheduling on measured throughput), so whether any block was re-issued depends on timing.
     expect(applied.maxStepMs).toBeLessThan(30_000);
   });
 });

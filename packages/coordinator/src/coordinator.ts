@@ -40,6 +40,8 @@ export { DEFAULT_SAMPLES_PER_SECOND, SMALL_FRAME_BYTES } from './membership.js';
 export { WORKERS_EVENT_INTERVAL_MS, type CoordinatorListener } from './reporting.js';
 export type { CoordinatorOptions, CoordinatorTransport } from './options.js';
 
+/** Tasks of retired phases remembered for late results (oldest forgotten first). */
+const RETIRED_TASKS_KEPT = 1024;
 /** Most per-step metrics records a dashboard's first `snapshot` event carries. */
 export const DASHBOARD_HISTORY_LIMIT = 1000;
 
@@ -93,8 +95,8 @@ export class Coordinator {
   /** The step or evaluation in flight. */
   private phase: Phase | null = null;
   /** Task id → worker id of the last completed or abandoned phase (to tell stale results from unknown ones). */
-  /** The last retired phase's tasks by id (a late result is told STALE_RESULT; a late answer to a probe still counts as a measurement). */
-  private retired = new Map<string, TaskRecord>();
+  /** Tasks of recently retired phases by id, at most `RETIRED_TASKS_KEPT` (a late result is told STALE_RESULT; a late answer still counts as a measurement). */
+  private readonly retired = new Map<string, TaskRecord>();
   private pendingEval = false;
   private settling = false;
   private startedAt: number | null = null;
@@ -548,7 +550,11 @@ export class Coordinator {
   }
 
   private retirePhase(phase: Phase): void {
-    this.retired = new Map([...phase.tasks.values()].map((t) => [t.id, t]));
+    for (const task of phase.tasks.values()) this.retired.set(task.id, task);
+    for (const id of this.retired.keys()) {
+      if (this.retired.size <= RETIRED_TASKS_KEPT) break;
+      this.retired.delete(id);
+    }
     if (this.phase === phase) this.phase = null;
   }
 
