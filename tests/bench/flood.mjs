@@ -69,7 +69,7 @@ async function probeHealth(port, isOver) {
   while (!isOver()) await sleep(250);
   probe.kill();
   // The server stops listening just before it exits: refused probes at the very end are that.
-  while (probes.length && !probes.at(-1).ok && /ECONNREFUSED|ECONNRESET/.test(String(probes.at(-1).status))) probes.pop();
+  while (probes.length && !probes.at(-1).ok && /ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET/.test(String(probes.at(-1).status))) probes.pop();
   return { maxMs: Math.max(0, ...probes.map((p) => p.ms)), failures: probes.filter((p) => !p.ok).length };
 }
 

@@ -112,7 +112,7 @@ export async function attackedRun(attack: (served: ServedRun) => Promise<unknown
     await watch;
     // The server stops listening just before its process exits: refused probes after the last
     // answered one are the shutdown, not a failure.
-    while (probes.length && !probes.at(-1)!.ok && /ECONNREFUSED|ECONNRESET/.test(String(probes.at(-1)!.status))) probes.pop();
+    while (probes.length && !probes.at(-1)!.ok && /ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET/.test(String(probes.at(-1)!.status))) probes.pop();
     healthz.probes = probes.length;
     healthz.failures = probes.filter((p) => !p.ok).length;
     healthz.maxMs = Math.max(0, ...probes.map((p) => p.ms));
