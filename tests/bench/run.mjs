@@ -9,15 +9,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchFlood, benchSoak } from './flood.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, job: benchJob, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification };
+const sections = { nn: benchNn, job: benchJob, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification, flood: () => benchFlood(table), soak: () => benchSoak(table) };
+// The soak runs for SOAK_SECONDS (default 10 minutes): only when named.
+const onlyWhenNamed = new Set(['soak']);
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const budget = process.env.BENCH_SECONDS ?? '6';
 
 console.log(`swarmgrad benchmarks — ${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, node ${process.version}`);
 for (const [name, run] of Object.entries(sections)) {
-  if (wanted.length && !wanted.includes(name)) continue;
+  if (wanted.length ? !wanted.includes(name) : onlyWhenNamed.has(name)) continue;
   await run();
 }
 

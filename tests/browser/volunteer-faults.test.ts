@@ -75,9 +75,9 @@ describe('volunteer tabs that leave', () => {
     const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-faults-'));
     const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', '1500'], { out });
     runs.push(run);
-    const watch = await watchRun(run.ws);
+    const watch = await watchRun(run.ws, run.adminToken);
     watches.push(watch);
-    const recorder = new RunRecorder(run.url, watch);
+    const recorder = new RunRecorder(run.url, watch, 500, run.adminToken);
     const staying = await openVolunteerTab(browser, run.url, { backend: 'cpu', name: 'staying tab' });
     const leaving = await openVolunteerTab(browser, run.url, { backend: 'cpu', name: 'leaving tab', slowdownMs: '2000' });
     await Promise.all([staying.page.click('#start'), leaving.page.click('#start')]);
@@ -131,9 +131,9 @@ describe('volunteer tabs that leave', () => {
     const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-offline-'));
     const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', '1500'], { out });
     runs.push(run);
-    const watch = await watchRun(run.ws);
+    const watch = await watchRun(run.ws, run.adminToken);
     watches.push(watch);
-    const recorder = new RunRecorder(run.url, watch);
+    const recorder = new RunRecorder(run.url, watch, 500, run.adminToken);
     // The tab reaches the coordinator (page, WebSockets, API) only through a proxy the test can cut.
     const proxy = await startTcpProxy(run.port);
     proxies.push(proxy);

@@ -43,9 +43,9 @@ describe('volunteer page', () => {
     const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-'));
     const run = await startSwarmgrad('train', args, { out });
     runs.push(run);
-    const watch = await watchRun(run.ws);
+    const watch = await watchRun(run.ws, run.adminToken);
     watches.push(watch);
-    return { run, watch, recorder: new RunRecorder(run.url, watch), out };
+    return { run, watch, recorder: new RunRecorder(run.url, watch, 500, run.adminToken), out };
   }
 
   it('is built with its wasm binaries, a module Web Worker and no Node-only code', async () => {

@@ -94,7 +94,8 @@ describe('faults', () => {
     const late = worker('late');
     const seen = await waitFor(
       () => snapshot(port).catch(() => undefined),
-      (s) => s === undefined || s.workers.some((w) => w.name === 'late' && Number(w.tasksDone) > 0), { timeoutMs: 120_000, what: 'the late worker to complete a task' });
+      // Without the admin token the API shows no worker names: the late worker is the one that is not w1.
+      (s) => s === undefined || s.workers.some((w) => w.id !== 'w1' && Number(w.tasksDone) > 0), { timeoutMs: 120_000, what: 'the late worker to complete a task' });
     expect(seen, 'the run ended before the late worker did any work').toBeDefined();
     const result = await run.result;
     early.child.kill();
@@ -108,8 +109,9 @@ describe('faults', () => {
     expect(result.paramsSha256).toBe(baseline);
     const applied = await appliedSteps(result.out);
     expect(applied.steps).toEqual(twenty);
-    expect(applied.reissued).toBeGreaterThan(0);
-    // No step waited for the straggler's 30 s: each was finished by the deadline re-issue.
+    // No step waited for the straggler's 30 s: a block it held was re-issued at the deadline;
+    // once the other worker has completed a task the straggler gets probe copies only
+    // (scheduling on measured throughput), so whether any block was re-issued depends on timing.
     expect(applied.maxStepMs).toBeLessThan(30_000);
   });
 });
@@ -126,8 +128,12 @@ describe('bad input over real sockets', () => {
       expect(malformed.codes).toContain('MALFORMED');
       const unknown = await rawExchange(ws, [rawFrame({ type: 'frobnicate', x: 1 })]);
       expect(unknown.codes).toContain('UNKNOWN_TYPE');
-      const oversized = await rawExchange(ws, [new Uint8Array(200 * 1024)]);
+      // Before hello the engine answers a frame just over its 64 KiB limit with its code; the
+      // socket cuts a far larger one by its header (1009, message too big) before buffering it.
+      const oversized = await rawExchange(ws, [new Uint8Array(64 * 1024 + 512)]);
       expect(oversized.codes).toContain('FRAME_TOO_LARGE');
+      const huge = await rawExchange(ws, [new Uint8Array(200 * 1024)]);
+      expect(huge.closeCode).toBe(1009);
       const wrongToken = await rawExchange(ws, [helloFrame('not-the-token')], { untilClose: true });
       expect(wrongToken.codes).toContain('AUTH_FAILED');
       expect(wrongToken.closeCode).toBe(1008);

@@ -40,7 +40,8 @@ describe('the worked example: alexnetSmall on a generated colour image folder', 
   });
 
   it('eval reproduces the final test accuracy with class names and per-class precision/recall', () => {
-    const r = cli(['eval', '--checkpoint', result.checkpoint!, '--json']);
+    // a dataset path inside a checkpoint is never followed: the test set is named on the command line
+    const r = cli(['eval', '--checkpoint', result.checkpoint!, '--data', `images:${dir}`, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { accuracy: number; classNames: string[]; confusion: number[][]; perClass: { class: string; precision: number; recall: number; support: number }[] };
     expect(report.accuracy).toBeCloseTo(result.testAccuracy!, 10);
@@ -144,7 +145,7 @@ describe('image data through the CLI: determinism, CIFAR, bad input', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/227×227×3.*alexnetSmall/);
     writeFileSync(join(cifar, 'test_batch.bin'), Buffer.alloc(3073 * 2 + 5));
-    const cut = cli(['eval', '--checkpoint', r.checkpoint!]);
+    const cut = cli(['eval', '--checkpoint', r.checkpoint!, '--data', `cifar10:${cifar}`]);
     expect(cut.code).toBe(1);
     expect(cut.stderr).toMatch(/TRUNCATED: .*test_batch\.bin/);
   });

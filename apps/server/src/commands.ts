@@ -88,7 +88,7 @@ export const EVAL = {
   summary: 'Evaluate a checkpoint on a test set: accuracy, loss, confusion matrix.',
   flags: {
     checkpoint: { type: 'string', placeholder: 'FILE', required: true, help: 'checkpoint file (e.g. runs/<id>/final.ckpt)' },
-    data: { type: 'string', placeholder: 'DATA', help: 'mnist, idx:DIR, images:DIR (its test/ or val/ folder), cifar10:DIR, cifar100:DIR or synthetic[:SEED]', defaultText: "the run's dataset" },
+    data: { type: 'string', placeholder: 'DATA', help: 'mnist, idx:DIR, images:DIR (its test/ or val/ folder), cifar10:DIR, cifar100:DIR or synthetic[:SEED]', defaultText: "the run's dataset when it is mnist or synthetic; a run on a folder needs --data" },
     strict: IMAGE_DATA_FLAGS.strict,
     backend: { type: 'string', choices: ['wasm', 'cpu', 'webgpu'], help: 'compute backend', default: 'wasm' },
     json: { type: 'boolean', help: 'print one JSON line: accuracy, loss, confusion, paramsSha256' },

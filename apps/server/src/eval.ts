@@ -1,4 +1,4 @@
-import { paramsSha256, type Checkpoint } from '@swarmgrad/coordinator';
+import { CoordinatorError, CoordinatorErrorCode, paramsSha256, type Checkpoint } from '@swarmgrad/coordinator';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { createModel, useBackend } from '@swarmgrad/nn';
 import { parseCommand, usage, UsageError } from './args.js';
@@ -16,7 +16,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const path = flags.checkpoint;
   const checkpoint = await loadCheckpoint(path);
-  const data = await loadData(flags.data ?? datasetFlag(checkpoint.run.dataset), evalDataOptions(checkpoint, flags.strict));
+  const data = await loadData(flags.data ?? runDataset(checkpoint), evalDataOptions(checkpoint, flags.strict));
   await useBackend(flags.backend);
   const model = createModel(checkpoint.run.modelSpec);
   if (model.paramCount !== checkpoint.params.length) throw new UsageError('BAD_INPUT', `${path}: has ${checkpoint.params.length} parameters; its model has ${model.paramCount}`);
@@ -39,6 +39,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
       for (let k = 1; k < classes; k++) if (probs[i * classes + k]! > probs[i * classes + best]!) best = k;
       confusion[y[i]!]![best]!++;
     }
+  }
+  if (!Number.isFinite(lossSum)) {
+    throw new CoordinatorError(CoordinatorErrorCode.NON_FINITE_STATE, `${path}: the model's loss on the test set is ${lossSum / n} (largest parameter magnitude ${largestMagnitude(checkpoint.params)}); these parameters do not give finite outputs`);
   }
   const classNames = Array.from({ length: classes }, (_, k) => data.test.classNames?.[k] ?? String(k));
   const perClass = classReport(confusion, classNames);
@@ -122,4 +125,19 @@ function evalDataOptions(checkpoint: Checkpoint, strict: boolean): DataOptions {
     options.channels = shape[2];
   }
   return options;
+}
+
+function largestMagnitude(params: Float32Array): number {
+  let largest = 0;
+  for (const value of params) largest = Math.max(largest, Math.abs(value));
+  return largest;
+}
+
+/** The run's dataset when it is a bundled one; a path named inside a checkpoint is never followed without `--data`. */
+function runDataset(checkpoint: Checkpoint): string {
+  const d = checkpoint.run.dataset;
+  if (typeof d.dir === 'string' || d.name === 'idx') {
+    throw new UsageError('MISSING_ARGUMENT', `the checkpoint's run trained on ${d.name}:${JSON.stringify(d.dir)}; eval does not follow a path named inside a checkpoint: pass --data ${d.name}:DIR to choose the test set`);
+  }
+  return datasetFlag(d);
 }

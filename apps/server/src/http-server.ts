@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Coordinator } from '@swarmgrad/coordinator';
 import type { SocketHub } from './socket-hub.js';
 
@@ -17,8 +16,6 @@ export interface RunServerOptions {
   /** 0 picks a free port. */
   port: number;
   host: string;
-  /** Largest WebSocket frame accepted, in bytes (the engine's limit). */
-  maxFrameBytes: number;
   /** Answers every HTTP request (the route table of `routes.ts`); WebSocket upgrades at `/ws` never reach it. */
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
@@ -31,23 +28,9 @@ export interface RunServerOptions {
 export async function startRunServer(engine: Coordinator, hub: SocketHub, options: RunServerOptions): Promise<RunServer> {
   const http: Server = createServer((req, res) => void options.handle(req, res));
 
-  const wss = new WebSocketServer({ server: http, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
-  wss.on('connection', (ws, req) => {
-    const connId = hub.add(ws);
-    engine.open(connId, { remoteAddress: req.socket.remoteAddress ?? 'unknown' });
-    ws.on('message', (data, isBinary) => {
-      const frame = isBinary ? toUint8(data) : new TextEncoder().encode(String(data));
-      engine.receive(connId, frame);
-    });
-    ws.on('close', () => {
-      hub.sockets.delete(connId);
-      engine.close(connId);
-    });
-    ws.on('error', () => ws.terminate());
-  });
+  // WebSocket upgrades: the hub's per-connection limits, then the engine.
+  hub.attach(http, engine);
 
-  // ws re-emits the HTTP server's errors; a failed listen is reported by the promise below.
-  wss.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.port, options.host, () => resolve());
@@ -60,15 +43,8 @@ export async function startRunServer(engine: Coordinator, hub: SocketHub, option
     async close() {
       clearInterval(ticker);
       hub.terminateAll();
-      wss.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
   return server;
-}
-
-function toUint8(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data as Buffer[]));
-  return new Uint8Array(data as ArrayBuffer);
 }

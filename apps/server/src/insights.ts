@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 /**
  * "What the network learned" for dashboards (after Zeiler & Fergus, 2014): JSON routes under
  * `/api/runs/:id/insights/...` that run the model in the server process on the latest
@@ -145,7 +146,7 @@ class Insights {
   private async pinPast(runId: string): Promise<Pinned> {
     const root = this.options.runsRoot;
     const run = root ? (await listRuns(root)).find((r) => r.runId === runId) : undefined;
-    const checkpoint = run ? await latestCheckpoint(run.out, runId) : undefined;
+    const checkpoint = run && root ? await latestCheckpoint(join(root, run.out), runId) : undefined;
     if (!checkpoint) throw new HttpError(404, 'NOT_FOUND', `no run ${JSON.stringify(runId)} with a checkpoint here`);
     const test = await this.testSetFor(checkpoint.run).catch((error: Error) => {
       throw new HttpError(409, 'NO_TEST_DATA', `cannot load the test set of run ${runId}: ${error.message}`);

@@ -48,7 +48,6 @@ describe('the route table on a real server', () => {
     server = await startRunServer(engine, hub, {
       port: 0,
       host: '127.0.0.1',
-      maxFrameBytes: 1 << 20,
       handle: createRunHandler({
         engine,
         testData: data.test,

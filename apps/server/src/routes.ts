@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 /**
  * The route table of `swarmgrad train|serve`: the JSON API, Prometheus metrics, the insights
  * and the web apps, in one list that {@link createRouter} matches. The WebSocket at `/ws` is
@@ -22,6 +23,8 @@ export interface RunRoutesOptions {
   webApps?: ReadonlyArray<{ prefix: string; dir: string }>;
   /** Options of the insights routes besides engine, test set and runs root. */
   insights?: Pick<InsightsOptions, 'backend' | 'limits'>;
+  /** Whether a request carries the admin token (`Authorization: Bearer …`): only then does the live snapshot show addresses, names and user agents. Default: never. */
+  isAdmin?: (req: IncomingMessage) => boolean;
 }
 
 /** Every route of the server, in matching order. */
@@ -49,9 +52,9 @@ export function runRoutes(options: RunRoutesOptions): Route[] {
     {
       methods: ['GET'],
       path: '/api/runs/:id',
-      handler: async ({ res, params }) => {
+      handler: async ({ req, res, params }) => {
         const id = params.id!;
-        if (isLive(id)) return sendJson(res, 200, engine.snapshot() satisfies RunSnapshot);
+        if (isLive(id)) return sendJson(res, 200, engine.snapshot({ admin: options.isAdmin?.(req) ?? false }) satisfies RunSnapshot);
         const run = await readRun(runsRoot, id);
         if (!run) throw new HttpError(404, 'NOT_FOUND', `no run ${JSON.stringify(id)} here`);
         sendJson(res, 200, run);

@@ -48,7 +48,7 @@ async function findResumePoint(flags: TrainFlags, given: ReadonlySet<string>): P
   if (!flags.out) throw new UsageError('MISSING_ARGUMENT', '--resume needs --out DIR: the folder of the run to continue');
   const outDir = resolve(flags.out);
   if (!(await listCheckpoints(outDir)).length) throw new UsageError('BAD_INPUT', `--resume: no checkpoint in ${outDir}`);
-  const checkpoint = await latestCheckpoint(outDir, undefined, (path, error) => console.error(`swarmgrad: skipping unreadable checkpoint ${path}: ${error.message}`));
+  const checkpoint = await latestCheckpoint(outDir, undefined, (path, error) => console.error(`swarmgrad: skipping unreadable checkpoint ${path}: ${error.code}: ${error.message}`));
   if (!checkpoint) throw new UsageError('BAD_INPUT', `--resume: every checkpoint in ${outDir} is unreadable`);
   return { outDir, checkpoint };
 }

@@ -20,21 +20,22 @@ export async function listRuns(root: string): Promise<PastRun[]> {
   }
   const runs: PastRun[] = [];
   for (const name of names.sort()) {
-    const run = await describeRun(join(root, name)).catch(() => undefined);
+    const run = await describeRun(root, name).catch(() => undefined);
     if (run) runs.push(run);
   }
   return runs;
 }
 
-async function describeRun(dir: string): Promise<PastRun | undefined> {
+async function describeRun(root: string, name: string): Promise<PastRun | undefined> {
+  const dir = join(root, name);
   try {
     const summary = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as { runId: string; status: string; steps: number; testAccuracy: number | null };
-    return { runId: summary.runId, status: summary.status, step: summary.steps, out: dir, testAccuracy: summary.testAccuracy, live: false };
+    return { runId: summary.runId, status: summary.status, step: summary.steps, out: name, testAccuracy: summary.testAccuracy, live: false };
   } catch {
     const files = await listCheckpoints(dir);
     const last = files[files.length - 1];
     if (!last) return undefined;
-    return { runId: last.runId, status: 'interrupted', step: last.step, out: dir, testAccuracy: null, live: false };
+    return { runId: last.runId, status: 'interrupted', step: last.step, out: name, testAccuracy: null, live: false };
   }
 }
 
@@ -42,7 +43,7 @@ async function describeRun(dir: string): Promise<PastRun | undefined> {
 export async function readRun(root: string, runId: string): Promise<PastRun | undefined> {
   const run = (await listRuns(root)).find((r) => r.runId === runId);
   if (!run) return undefined;
-  const checkpoint = await latestCheckpoint(run.out);
+  const checkpoint = await latestCheckpoint(join(root, run.out));
   if (!checkpoint) return { ...run };
   return { ...run, config: checkpoint.run, step: checkpoint.step, history: checkpoint.history, paramsSha256: paramsSha256(checkpoint.params) };
 }

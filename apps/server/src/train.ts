@@ -21,6 +21,7 @@ interface LiveRun extends PreparedRun {
   tokens: RunTokens;
   progress: ReturnType<typeof createProgress>;
   metrics: RunMetrics;
+  hub: SocketHub;
 }
 
 /** What `--json` prints and `run.json` holds (with the config). */
@@ -100,9 +101,7 @@ async function startRun(prepared: PreparedRun, tokens: RunTokens, flags: TrainFl
   const server = await startRunServer(engine, hub, {
     port: flags.port,
     host: flags.host,
-    // The engine answers frames over its limit with FRAME_TOO_LARGE; ws cuts only far larger ones.
-    maxFrameBytes: engine.limits.maxFrameBytes + 1024 * 1024,
-    handle: createRunHandler({ engine, testData: data.test, runsRoot: resolve(outDir, '..') }),
+    handle: createRunHandler({ engine, testData: data.test, runsRoot: resolve(outDir, '..'), isAdmin: (req) => hub.adminRequest(req) }),
   }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EADDRINUSE') throw new UsageError('BAD_INPUT', `port ${flags.port} is in use; pick another with --port (0 picks a free one)`);
     throw error;
@@ -118,7 +117,7 @@ async function startRun(prepared: PreparedRun, tokens: RunTokens, flags: TrainFl
   });
   engine.on((event) => progress.onEvent(event));
   await writeFile(join(outDir, 'server.json'), `${JSON.stringify({ pid: process.pid, port: server.port, url: server.url, ws: wsUrl, runId: run.runId }, null, 2)}\n`);
-  return { ...prepared, engine, server, wsUrl, tokens, progress, metrics };
+  return { ...prepared, engine, server, wsUrl, tokens, progress, metrics, hub };
 }
 
 /** The log lines that say what runs, where it listens and how to join or watch it. */
@@ -160,6 +159,8 @@ function stopOnSignals(live: LiveRun): { interrupted(): boolean; release(): void
     interrupted = true;
     live.progress.log(`${signal}: stopping the run at step ${live.engine.step} (checkpoint in ${live.outDir}; continue with --resume --out ${live.outDir})`);
     live.engine.stop();
+    // Whatever the load: no new connections, and nobody else's frames compete with the checkpoint.
+    live.hub.shutdown();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

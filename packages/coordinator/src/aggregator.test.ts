@@ -70,11 +70,11 @@ describe('locateTask', () => {
     const [a, b] = [...parts.membership.workers.values()];
     const task = tasks.find((t) => t.workerId === a!.id)!;
     const msg = { runId: 'test-run', step: 0, taskId: task.id, kind: 'train' } as ResultMessage;
-    const at = { runId: 'test-run', phase, step: 0, retired: new Map<string, string>() };
+    const at = { runId: 'test-run', phase, step: 0, retired: new Map<string, { workerId: string }>() };
     expect(locateTask(msg, a!, at)).toEqual({ phase, task });
     expect(locateTask(msg, b!, at)).toMatchObject({ code: CoordinatorErrorCode.UNKNOWN_TASK, strike: true });
     expect(locateTask({ ...msg, runId: 'other' }, a!, at)).toMatchObject({ code: CoordinatorErrorCode.BAD_RESULT, strike: true });
-    const later = { ...at, phase: null, step: 1, retired: new Map([[task.id, a!.id]]) };
+    const later = { ...at, phase: null, step: 1, retired: new Map([[task.id, { workerId: a!.id }]]) };
     expect(locateTask(msg, a!, later)).toMatchObject({ code: CoordinatorErrorCode.STALE_RESULT, strike: false });
     expect(locateTask({ ...msg, step: 5, taskId: 'x' }, a!, later)).toMatchObject({ code: CoordinatorErrorCode.BAD_RESULT, strike: true });
     expect(locateTask({ ...msg, step: 1, taskId: 'x' }, a!, later)).toMatchObject({ code: CoordinatorErrorCode.UNKNOWN_TASK });

@@ -85,7 +85,7 @@ export interface ResultContext {
   runId: string;
   phase: Phase | null;
   step: number;
-  retired: ReadonlyMap<string, string>;
+  retired: ReadonlyMap<string, Pick<TaskRecord, 'workerId'>>;
   /** After a rollback: results for steps below this (the steps before the rollback) are stale, not from the future. */
   staleBelow?: number;
 }
@@ -103,13 +103,25 @@ export function locateTask(msg: ResultMessage, worker: WorkerRecord, at: ResultC
     return { code: CoordinatorErrorCode.BAD_RESULT, text: `result is for run ${msg.runId}; this coordinator runs ${at.runId}`, strike: true };
   }
   if (!phase || !task) {
-    if (at.retired.get(msg.taskId) === worker.id || msg.step < currentStep || msg.step < (at.staleBelow ?? 0)) {
+    if (at.retired.get(msg.taskId)?.workerId === worker.id || msg.step < currentStep || msg.step < (at.staleBelow ?? 0)) {
       return { code: CoordinatorErrorCode.STALE_RESULT, text: `result for ${msg.kind} step ${msg.step} (task ${msg.taskId}) arrived after that work was complete`, strike: false };
     }
     if (msg.step > currentStep) return { code: CoordinatorErrorCode.BAD_RESULT, text: `result for step ${msg.step}; the coordinator is at step ${currentStep}`, strike: true };
     return unknown;
   }
   return task.workerId === worker.id ? { phase, task } : unknown;
+}
+
+/**
+ * A complete answer to a task of the last phase that came after the phase was done (e.g. a
+ * probe that a proven worker beat) still shows the worker's throughput. Returns that task
+ * (marked completed, so it counts once) to be measured, or undefined.
+ */
+export function lateAnswer(retired: ReadonlyMap<string, TaskRecord>, worker: WorkerRecord, msg: ResultMessage): TaskRecord | undefined {
+  const task = retired.get(msg.taskId);
+  if (!task || task.workerId !== worker.id || task.completed || msg.blocks.length !== task.units.length) return undefined;
+  task.completed = true;
+  return task;
 }
 
 /** Accepts validated results exactly once per block and turns a complete step into an optimizer step. */
@@ -191,4 +203,16 @@ export class Aggregator {
     const lr = this.optimizer.step(next, grad, lrOverride ?? undefined);
     return { params: next, lr, loss: root.lossSum / B };
   }
+}
+
+/** Describes the first non-finite value among a step's parameters, loss and optimizer buffers, or null when all are finite. */
+export function nonFiniteState(params: Float32Array, loss: number, buffers: Record<string, Float32Array>): string | null {
+  if (!Number.isFinite(loss)) return `a loss of ${loss}`;
+  const arrays: Array<[string, Float32Array]> = [['params', params], ...Object.entries(buffers)];
+  for (const [name, values] of arrays) {
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i]!)) return `${name}[${i}] = ${values[i]}`;
+    }
+  }
+  return null;
 }

@@ -17,7 +17,7 @@
  */
 import { Packr } from 'msgpackr';
 import { MSGPACK_OPTIONS } from '@swarmgrad/protocol';
-import type { OptimizerState } from '@swarmgrad/nn-core';
+import { planModel, type ModelSpec, type OptimizerState } from '@swarmgrad/nn-core';
 import type { RunConfig } from './config.js';
 import { isJson } from './config.js';
 import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
@@ -31,6 +31,16 @@ export const CHECKPOINT_FORMAT_VERSION = 1 as const;
 export const CHECKPOINT_MAGIC: Uint8Array = Uint8Array.of(0x53, 0x57, 0x47, 0x43, 0x4b, 0x50, 0x54, 0x00);
 
 const HEADER_BYTES = 56;
+
+/**
+ * The largest model a checkpoint may hold: 2^27 (134,217,728) parameters, 512 MiB of f32.
+ * A checkpoint naming a larger model is refused with `CHECKPOINT_TOO_LARGE` before its
+ * parameters, optimizer state or model are allocated.
+ */
+export const MAX_CHECKPOINT_PARAMETERS = 2 ** 27;
+
+/** State buffers each optimizer type has (one value per parameter). */
+const OPTIMIZER_BUFFERS: Readonly<Record<string, readonly string[]>> = { sgd: [], momentum: ['momentumBuffer'], adam: ['expAvg', 'expAvgSq'] };
 
 /** A run's state after `step` steps. */
 export interface Checkpoint {
@@ -142,16 +152,11 @@ function checkCheckpoint(value: unknown): Checkpoint {
   if (value['formatVersion'] !== CHECKPOINT_FORMAT_VERSION) throw corrupt(`checkpoint payload has formatVersion ${String(value['formatVersion'])}; expected 1`);
   if (!isRecord(run) || !isJson(run)) throw corrupt('checkpoint run is not a JSON RunConfig');
   if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) throw corrupt(`checkpoint step is ${String(step)}; expected an integer ≥ 0`);
+  const parameterCount = modelParameterCount(run['modelSpec']);
   if (!(params instanceof Float32Array)) throw corrupt('checkpoint params is not a Float32Array');
-  for (let i = 0; i < params.length; i++) {
-    if (!Number.isFinite(params[i]!)) throw corrupt(`checkpoint params[${i}] is ${params[i]}; parameters must be finite`);
-  }
-  if (!isRecord(optimizer) || typeof optimizer['type'] !== 'string' || typeof optimizer['stepCount'] !== 'number' || !isRecord(optimizer['buffers'])) {
-    throw corrupt('checkpoint optimizer is not an optimizer state { type, stepCount, buffers }');
-  }
-  for (const [name, buffer] of Object.entries(optimizer['buffers'])) {
-    if (!(buffer instanceof Float32Array)) throw corrupt(`checkpoint optimizer buffer ${name} is not a Float32Array`);
-  }
+  if (params.length !== parameterCount) throw corrupt(`checkpoint params has ${params.length} values; its model has ${parameterCount} parameters`);
+  checkFinite(params, 'params');
+  checkOptimizerState(optimizer, run['optimizer'], step, parameterCount);
   if (lr !== null && (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0)) throw corrupt(`checkpoint lr is ${String(lr)}; expected null or a number > 0`);
   if (!isRecord(history) || !Array.isArray(history['steps']) || !Array.isArray(history['evals']) || !isJson(history)) {
     throw corrupt('checkpoint history is not { steps: [...], evals: [...] }');
@@ -167,4 +172,52 @@ function checkCheckpoint(value: unknown): Checkpoint {
     history: history as unknown as Checkpoint['history'],
     createdAt,
   };
+}
+
+/** The parameter count of a checkpoint's model, refusing specs that are invalid or too large before anything is allocated. */
+function modelParameterCount(spec: unknown): number {
+  let parameterCount: number;
+  try {
+    parameterCount = planModel(spec as ModelSpec).paramCount;
+  } catch (cause) {
+    throw corrupt(`checkpoint model spec is not valid: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
+  }
+  if (!Number.isSafeInteger(parameterCount) || parameterCount > MAX_CHECKPOINT_PARAMETERS) {
+    throw new CoordinatorError(
+      CoordinatorErrorCode.CHECKPOINT_TOO_LARGE,
+      `checkpoint model has ${parameterCount.toLocaleString('en-US')} parameters; at most ${MAX_CHECKPOINT_PARAMETERS.toLocaleString('en-US')} are accepted`,
+    );
+  }
+  return parameterCount;
+}
+
+function checkFinite(values: Float32Array, name: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw corrupt(`checkpoint ${name}[${i}] is ${values[i]}; it must be finite`);
+  }
+}
+
+/** The optimizer state must be the run's optimizer type, at `step` steps, with exactly its buffers, each finite and of `parameterCount` values (Adam's second moment ≥ 0). */
+function checkOptimizerState(optimizer: unknown, config: unknown, step: number, parameterCount: number): void {
+  if (!isRecord(optimizer) || typeof optimizer['type'] !== 'string' || typeof optimizer['stepCount'] !== 'number' || !isRecord(optimizer['buffers'])) {
+    throw corrupt('checkpoint optimizer is not an optimizer state { type, stepCount, buffers }');
+  }
+  const type = optimizer['type'];
+  const expected = OPTIMIZER_BUFFERS[type];
+  if (!expected || !isRecord(config) || config['type'] !== type) throw corrupt(`checkpoint optimizer state is of type ${JSON.stringify(type)}; the run's optimizer is ${JSON.stringify(isRecord(config) ? config['type'] : config)}`);
+  if (optimizer['stepCount'] !== step) throw corrupt(`checkpoint optimizer has taken ${String(optimizer['stepCount'])} steps; the checkpoint is at step ${step}`);
+  const buffers = optimizer['buffers'];
+  const names = Object.keys(buffers).sort();
+  if (names.join(',') !== [...expected].sort().join(',')) throw corrupt(`checkpoint optimizer buffers are [${names.join(', ')}]; ${type} has [${expected.join(', ')}]`);
+  for (const name of names) {
+    const buffer = buffers[name];
+    if (!(buffer instanceof Float32Array)) throw corrupt(`checkpoint optimizer buffer ${name} is not a Float32Array`);
+    if (buffer.length !== parameterCount) throw corrupt(`checkpoint optimizer buffer ${name} has ${buffer.length} values; the model has ${parameterCount} parameters`);
+    checkFinite(buffer, `optimizer ${name}`);
+    if (name === 'expAvgSq') {
+      for (let i = 0; i < buffer.length; i++) {
+        if (buffer[i]! < 0) throw corrupt(`checkpoint optimizer expAvgSq[${i}] is ${buffer[i]}; Adam's second moment is never negative`);
+      }
+    }
+  }
 }

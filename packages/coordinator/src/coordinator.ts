@@ -20,7 +20,7 @@ import {
 } from '@swarmgrad/protocol';
 import { createOptimizer, initParams, type ModelPlan, type Optimizer } from '@swarmgrad/nn-core';
 import { BatchSchedule } from '@swarmgrad/data';
-import { Aggregator, locateTask, validateResult } from './aggregator.js';
+import { Aggregator, lateAnswer, locateTask, nonFiniteState, validateResult } from './aggregator.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { CheckpointPolicy, checkResume } from './checkpoint-policy.js';
 import { resolveEngineOptions, resolveRunConfig, type CoordinatorLimits, type ResolvedEngineOptions, type ResolvedRun, type RunConfig } from './config.js';
@@ -35,7 +35,7 @@ import { Reporter, plainConfig, type CoordinatorListener, type RunView } from '.
 import { PASS_THROUGH_GATE } from './result-gate.js';
 import type { StepState } from './replay-ring.js';
 import { resolveVerification, type ResolvedVerification } from './verification-options.js';
-import { VolunteerGuard, stepState } from './volunteer-guard.js';
+import { VolunteerGuard, redactAddresses, stepState } from './volunteer-guard.js';
 import { Scheduler } from './scheduler.js';
 import { formatPrometheus } from './prometheus.js';
 import { errorText, jsonSafe, type Phase, type TaskRecord } from './work.js';
@@ -45,6 +45,8 @@ export { DEFAULT_SAMPLES_PER_SECOND, SMALL_FRAME_BYTES } from './membership.js';
 export { WORKERS_EVENT_INTERVAL_MS, type CoordinatorListener } from './reporting.js';
 export type { CoordinatorOptions, CoordinatorTransport } from './options.js';
 
+/** Tasks of retired phases remembered for late results (oldest forgotten first). */
+const RETIRED_TASKS_KEPT = 1024;
 /** Most per-step metrics records a dashboard's first `snapshot` event carries. */
 export const DASHBOARD_HISTORY_LIMIT = 1000;
 
@@ -80,6 +82,8 @@ export class Coordinator {
   private readonly clock: () => number;
   private readonly schedule: BatchSchedule;
   private readonly optimizer: Optimizer;
+  /** A step produced non-finite state: the optimizer's state is not to be checkpointed. */
+  private poisoned = false;
   private readonly membership: Membership;
   private readonly scheduler: Scheduler;
   private readonly aggregator: Aggregator;
@@ -98,7 +102,8 @@ export class Coordinator {
   /** The step or evaluation in flight. */
   private phase: Phase | null = null;
   /** Task id → worker id of the last completed or abandoned phase (to tell stale results from unknown ones). */
-  private retired = new Map<string, string>();
+  /** Tasks of recently retired phases by id, at most `RETIRED_TASKS_KEPT` (a late result is told STALE_RESULT; a late answer still counts as a measurement). */
+  private readonly retired = new Map<string, TaskRecord>();
   private pendingEval = false;
   /** After a rollback: results for steps before it are stale (see `rollback`). */
   private staleBelow = 0;
@@ -144,6 +149,7 @@ export class Coordinator {
       membership: this.membership,
       clock: this.clock,
       send,
+      writable: (conn) => options.transport.writable?.(conn.id) ?? true,
       reissued: (event, shards) => {
         this.reporter.totals.shardsReissued += shards;
         this.reporter.emit(event);
@@ -156,7 +162,7 @@ export class Coordinator {
       membership: this.membership,
       peers: this.peers,
       seq: () => this.reporter.seq,
-      snapshot: () => this.snapshot({ historyLimit: DASHBOARD_HISTORY_LIMIT }),
+      snapshot: (admin) => this.snapshot({ historyLimit: DASHBOARD_HISTORY_LIMIT, admin }),
       control: this,
     });
     this.checkpoints = new CheckpointPolicy(options.onCheckpoint, (step, ok, error) => this.reporter.checkpointReported(step, ok, error));
@@ -352,11 +358,19 @@ export class Coordinator {
   /**
    * The run as JSON, for dashboards and the HTTP API.
    * @param options.historyLimit keep only the last this many per-step records (default all)
+   * @param options.admin include what identifies workers (addresses, names, user agents, adapters, core counts, error texts) and server paths; default false: only ids and counters
    */
-  snapshot(options: { historyLimit?: number } = {}): RunSnapshot {
-    const snapshot = this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY);
-    snapshot.verification = jsonSafe(this.guard.report()) as NonNullable<RunSnapshot['verification']>;
+  snapshot(options: { historyLimit?: number; admin?: boolean } = {}): RunSnapshot {
+    const admin = options.admin ?? false;
+    const snapshot = this.reporter.snapshot(options.historyLimit ?? Number.POSITIVE_INFINITY, admin);
+    const report = this.guard.report();
+    snapshot.verification = jsonSafe(admin ? report : redactAddresses(report)) as NonNullable<RunSnapshot['verification']>;
     return snapshot;
+  }
+
+  /** Whether `token` is the admin token (constant-time; never true when none is configured). For adapters that authorise HTTP reads. */
+  isAdminToken(token: string): boolean {
+    return this.membership.adminAllowed(token);
   }
 
   /** One worker's verification standing and verified credit (for the JSON API and volunteer pages). */
@@ -455,12 +469,17 @@ export class Coordinator {
   /**
    * A result: find its task (or say why it is stale or unknown), validate it, hand it to
    * the aggregator (which asks the `ResultGate`), then complete the phase when it is whole.
+   * A late but complete answer still measures the worker (see `lateAnswer`).
    */
   private onResult(conn: Conn, worker: WorkerRecord, msg: ResultMessage): void {
     const now = this.clock();
     const ref = { step: msg.step, taskId: msg.taskId };
     const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired, staleBelow: this.staleBelow });
-    if ('code' in located) return this.rejectResult(conn, located.code, located.text, located.strike, ref);
+    if ('code' in located) {
+      const late = lateAnswer(this.retired, worker, msg);
+      if (late) this.membership.taskCompleted(worker, late.samples, now - late.sentAt);
+      return this.rejectResult(conn, located.code, located.text, located.strike, ref);
+    }
     const { phase, task } = located;
     if (msg.kind !== phase.kind || msg.step !== phase.step) {
       const text = `task ${task.id} is ${phase.kind} step ${phase.step}; the result says ${msg.kind} step ${msg.step}`;
@@ -492,14 +511,19 @@ export class Coordinator {
     if (this.phase === phase && this.aggregator.isComplete(phase) && this.guard.canComplete(phase)) this.completePhase(phase);
   }
 
-  /** Tasks past their deadline: their workers' estimates are halved and their missing blocks re-issued. */
+  /**
+   * Tasks past their deadline: their missing blocks are re-issued, their workers' estimates
+   * halved; a worker that misses too many deadlines in a row is dropped (`TOO_SLOW`).
+   */
   private expireOverdue(phase: Phase, now: number): void {
     for (const task of this.scheduler.overdue(phase, now)) {
       if (this.phase !== phase) break;
       if (!task.live) continue;
       const worker = this.membership.workers.get(task.workerId);
-      if (worker) this.membership.penalise(worker);
+      const drop = worker !== undefined && this.membership.missedDeadline(worker);
       this.killTask(phase, task, 'deadline');
+      const conn = worker && drop ? this.membership.connOf(worker) : undefined;
+      if (conn) this.peers.fatal(conn, CoordinatorErrorCode.TOO_SLOW, `missed ${worker!.missedDeadlines} task deadlines in a row`, CloseCode.POLICY_VIOLATION, 'too slow');
     }
     this.maybeComplete(phase);
   }
@@ -585,7 +609,11 @@ export class Coordinator {
   }
 
   private retirePhase(phase: Phase): void {
-    this.retired = new Map([...phase.tasks.values()].map((t) => [t.id, t.workerId]));
+    for (const task of phase.tasks.values()) this.retired.set(task.id, task);
+    for (const id of this.retired.keys()) {
+      if (this.retired.size <= RETIRED_TASKS_KEPT) break;
+      this.retired.delete(id);
+    }
     if (this.phase === phase) this.phase = null;
   }
 
@@ -599,6 +627,11 @@ export class Coordinator {
   private applyStep(phase: Phase): void {
     const now = this.clock();
     const applied = this.aggregator.applyStep(phase, this.currentParams, this.lrOverride);
+    const bad = nonFiniteState(applied.params, applied.loss, this.optimizer.state().buffers);
+    if (bad !== null) {
+      this.refuseStep(phase.step, bad);
+      return;
+    }
     this.currentParams = applied.params;
     this.stepValue = phase.step + 1;
     this.reporter.recordStep(phase, applied, now);
@@ -641,6 +674,17 @@ export class Coordinator {
     this.advance();
   }
 
+  /**
+   * A step produced non-finite parameters, loss or optimizer state: the step is refused,
+   * the run stops with a `NON_FINITE_STATE` error event, and no stop checkpoint is written
+   * (the optimizer already holds the bad state; the last periodic checkpoint is the good one).
+   */
+  private refuseStep(step: number, what: string): void {
+    this.poisoned = true;
+    this.reporter.emit({ kind: 'error', message: `${CoordinatorErrorCode.NON_FINITE_STATE}: step ${step} produced ${what}; the step is refused and the run stopped (resume from the last checkpoint, e.g. with a lower learning rate)` });
+    this.stop();
+  }
+
   private finishEval(phase: Phase): void {
     this.reporter.recordEval(summarizeEval(phase, this.clock()));
     if (this.statusValue === 'evaluating') this.setStatus('running');
@@ -658,11 +702,11 @@ export class Coordinator {
     this.settling = true;
     try {
       if (this.checkpoints.inFlight) await this.checkpoints.inFlight;
-      if (this.statusValue === 'stopped' && this.checkpoints.needsStopCheckpoint(this.stepValue)) await this.checkpoints.write(this.checkpoint());
+      if (this.statusValue === 'stopped' && !this.poisoned && this.checkpoints.needsStopCheckpoint(this.stepValue)) await this.checkpoints.write(this.checkpoint());
     } catch (error) {
       this.peers.internalError(error, undefined);
     }
-    this.resolveDone(this.snapshot());
+    this.resolveDone(this.snapshot({ admin: true }));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -693,3 +737,4 @@ export class Coordinator {
   }
 
 }
+

@@ -26,8 +26,8 @@ export interface DashboardContext {
   peers: Peers;
   /** Sequence number of the last event. */
   seq(): number;
-  /** The snapshot a new subscriber gets. */
-  snapshot(): RunSnapshot;
+  /** The snapshot a new subscriber gets (with what identifies workers only for `admin`). */
+  snapshot(admin: boolean): RunSnapshot;
   control: RunControl;
 }
 
@@ -62,7 +62,8 @@ export class DashboardChannel {
       if (!conn.open) return;
     }
     conn.subscribed = true;
-    const snapshot = this.ctx.snapshot() as unknown as JsonObject;
+    conn.admin = msg.adminToken !== undefined && this.ctx.membership.adminAllowed(msg.adminToken);
+    const snapshot = this.ctx.snapshot(conn.admin) as unknown as JsonObject;
     this.ctx.peers.send(conn, { type: 'event', runId: this.ctx.runId, seq: this.ctx.seq(), event: { kind: 'snapshot', snapshot } });
   }
 

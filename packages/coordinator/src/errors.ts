@@ -48,6 +48,8 @@ export const CoordinatorErrorCode = {
   BAD_STATE: 'BAD_STATE',
   /** A worker sent nothing (not even a heartbeat) for `heartbeatTimeoutMs`, or a connection sent no `hello` in that time. Fatal. */
   HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
+  /** A worker missed its task deadline `MAX_MISSED_DEADLINES` times in a row; it is closed (it may reconnect). */
+  TOO_SLOW: 'TOO_SLOW',
   /** A connection reached `maxStrikes` rejected messages. Sent with `fatal: true` on the last one. */
   TOO_MANY_STRIKES: 'TOO_MANY_STRIKES',
   /** Thrown: invalid run config or coordinator options (the message names the field). */
@@ -64,6 +66,10 @@ export const CoordinatorErrorCode = {
   BANNED: 'BANNED',
   /** A train result that cannot be right: an all-zero gradient with a positive loss (a broken backend), or a negative loss. Strike; re-issued. */
   IMPLAUSIBLE_RESULT: 'IMPLAUSIBLE_RESULT',
+  /** Thrown: a checkpoint whose model has more than `MAX_CHECKPOINT_PARAMETERS` parameters (refused before anything is allocated). */
+  CHECKPOINT_TOO_LARGE: 'CHECKPOINT_TOO_LARGE',
+  /** Parameters or optimizer state that are not finite, or that give a non-finite loss (a step that produced them stops the run; `eval` reports it). */
+  NON_FINITE_STATE: 'NON_FINITE_STATE',
   /** Sent to a peer when handling its message failed unexpectedly (a bug); also emitted as an `error` event. */
   INTERNAL: 'INTERNAL',
 } as const;

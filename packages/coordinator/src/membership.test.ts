@@ -62,17 +62,22 @@ describe('welcome and identity', () => {
     expect(harness.network.to(none.connId, 'error')[0]).toMatchObject({ code: CoordinatorErrorCode.CODEC_UNSUPPORTED, fatal: true });
   });
 
-  it('gives a reconnecting worker its old id when that id is not connected, a new one otherwise', () => {
+  it('gives a reconnecting worker its old id only with its resume token and when that id is not connected', () => {
     const harness = new Harness();
     harness.create({ run: RUN });
     const first = harness.addWorker({});
     expect(first.workerId).toBe('w1');
-    const impostor = harness.addWorker({ workerId: 'w1' });
+    const token = first.welcome!.resumeToken!;
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    const impostor = harness.addWorker({ workerId: 'w1', resumeToken: token });
     expect(impostor.workerId).toBe('w2');
     first.disconnect();
-    const again = harness.addWorker({ workerId: 'w1' });
+    // After the blip, the id alone (or a guessed token) is not enough to take it over.
+    expect(harness.addWorker({ workerId: 'w1' }).workerId).toBe('w3');
+    expect(harness.addWorker({ workerId: 'w1', resumeToken: '0'.repeat(32) }).workerId).toBe('w4');
+    const again = harness.addWorker({ workerId: 'w1', resumeToken: token });
     expect(again.workerId).toBe('w1');
-    expect(harness.addWorker({ workerId: 'w99' }).workerId).toBe('w3');
+    expect(harness.addWorker({ workerId: 'w99' }).workerId).toBe('w5');
   });
 
   it('echoes heartbeats with the coordinator clock', () => {
@@ -96,7 +101,7 @@ describe('welcome and identity', () => {
 });
 
 describe('late joins', () => {
-  it('uses a worker that joins mid-step from the next step on', async () => {
+  it('gives a worker that joins mid-step a probe block at the next step, then a share once it has completed work', async () => {
     const harness = new Harness(4);
     harness.create({ run: RUN });
     harness.addWorker({});
@@ -109,7 +114,8 @@ describe('late joins', () => {
     expect(harness.coordinator.accounting()[0]!.blocks.every((b) => b.workerId === 'w1')).toBe(true);
     await harness.run();
     const steps = harness.events.filter((e): e is StepMetrics => e.kind === 'step');
-    expect(steps.map((s) => s.workers)).toEqual([1, 2, 2, 2]);
+    // Step 1: the probe duplicates a block of w1's, whose result came first; from step 2 on the late worker has a share.
+    expect(steps.map((s) => s.workers)).toEqual([1, 1, 2, 2]);
   });
 });
 
@@ -130,7 +136,9 @@ describe('dashboards and admin', () => {
     expect(received[0]!.event.kind).toBe('snapshot');
     const snapshot = (received[0]!.event as unknown as { snapshot: RunSnapshot }).snapshot;
     expect(snapshot).toMatchObject({ runId: 'test-run', status: 'waiting', step: 0, totalSteps: 4, model: { name: 'tiny', parameterCount: 15 } });
-    expect(snapshot.workers).toMatchObject([{ id: 'w1', name: 'lab-1', connected: true, backend: 'cpu', environment: 'node' }]);
+    // Without the admin token: ids and counters, no names, addresses or user agents.
+    expect(snapshot.workers).toMatchObject([{ id: 'w1', name: null, remoteAddress: null, userAgent: null, connected: true, backend: 'cpu', environment: 'node' }]);
+    expect(harness.coordinator.snapshot({ admin: true }).workers).toMatchObject([{ id: 'w1', name: 'lab-1' }]);
     const seqs = received.slice(1).map((m) => m.seq!);
     expect(seqs[0]).toBe(received[0]!.seq! + 1);
     expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
@@ -248,29 +256,36 @@ describe('Membership alone', () => {
     expect(parts.membership.liveWorkers().map((w) => w.id)).toEqual(['w2']);
     parts.membership.open('again', null);
     const conn = parts.membership.conns.get('again')!;
-    const back = parts.membership.admit(conn, workerHello({ workerId: 'w1', samplesPerSecond: 5 }), false, 'f32');
+    expect(parts.membership.admit(conn, workerHello({ workerId: 'w1', samplesPerSecond: 5 }), false, 'f32').id).toBe('w3');
+    parts.membership.detach(conn);
+    parts.membership.open('again', null);
+    const back = parts.membership.admit(parts.membership.conns.get('again')!, workerHello({ workerId: 'w1', resumeToken: a.worker.resumeToken, samplesPerSecond: 5 }), false, 'f32');
     expect(back).toBe(a.worker);
     expect([back.connId, back.trusted, back.rate, back.rateSource]).toEqual(['again', false, 200, 'measured']);
     // A connected worker's id cannot be taken over: the newcomer gets a fresh id.
     parts.membership.open('thief', null);
-    expect(parts.membership.admit(parts.membership.conns.get('thief')!, workerHello({ workerId: 'w2' }), true, 'f32').id).toBe('w3');
+    expect(parts.membership.admit(parts.membership.conns.get('thief')!, workerHello({ workerId: 'w2', resumeToken: b.worker.resumeToken }), true, 'f32').id).toBe('w4');
   });
 
-  it('estimates throughput: hint, else the mean of known workers, else the default; EWMA; halved on penalty', () => {
+  it('estimates throughput from measurements only (a claimed speed is ignored), else the mean of measured workers, else the default; EWMA; halved on penalty', () => {
     const parts = new Parts();
     const { membership } = parts;
     const first = parts.join().worker;
     expect(membership.rateOf(first)).toBe(DEFAULT_SAMPLES_PER_SECOND);
-    const hinted = parts.join(300).worker;
+    const claimed = parts.join(1e6).worker;
     const other = parts.join(100).worker;
-    expect(membership.rateOf(first)).toBe(200);
-    membership.taskCompleted(hinted, 100, 1000);
-    expect([hinted.rate, hinted.rateSource]).toEqual([100, 'measured']);
-    membership.taskCompleted(hinted, 300, 1000);
-    expect(hinted.rate).toBe(200);
-    expect(hinted.tasksDone).toBe(2);
+    expect([membership.rateOf(claimed), membership.proven(claimed)]).toEqual([DEFAULT_SAMPLES_PER_SECOND, false]);
+    membership.taskCompleted(claimed, 100, 1000);
+    expect([claimed.rate, claimed.rateSource, membership.proven(claimed)]).toEqual([100, 'measured', true]);
+    expect(membership.rateOf(first)).toBe(100);
+    membership.taskCompleted(claimed, 300, 1000);
+    expect(claimed.rate).toBe(200);
+    expect(claimed.tasksDone).toBe(2);
     membership.penalise(other);
-    expect([other.rate, other.rateSource]).toEqual([50, 'measured']);
+    expect([other.rate, other.rateSource]).toEqual([100, 'measured']);
+    expect([membership.missedDeadline(other), membership.missedDeadline(other), membership.missedDeadline(other)]).toEqual([false, false, true]);
+    membership.taskCompleted(other, 10, 1000);
+    expect(other.missedDeadlines).toBe(0);
   });
 
   it('counts strikes per connection and says when the limit is reached', () => {

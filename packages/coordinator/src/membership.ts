@@ -16,6 +16,14 @@ import type { WorkerSummary } from './events.js';
 export const SMALL_FRAME_BYTES = 64 * 1024;
 /** Scheduler's throughput guess for a worker that announced none, when no other worker has been measured. */
 export const DEFAULT_SAMPLES_PER_SECOND = 100;
+/** Longest `name` kept of a hello; longer ones are cut. */
+export const MAX_LABEL_CHARS = 64;
+/** Longest `userAgent` / `adapter` kept of a hello (a browser's are about 100 to 150 characters); longer ones are cut. */
+export const MAX_DETAIL_CHARS = 160;
+/** Records of disconnected workers kept for a reconnect and the workers table (the longest gone is dropped first). */
+export const MAX_DEPARTED_WORKERS = 256;
+/** Consecutive missed deadlines after which a worker is dropped. */
+export const MAX_MISSED_DEADLINES = 3;
 /** Weight of a new throughput measurement in the EWMA. */
 const EWMA_WEIGHT = 0.5;
 /** Factor applied to a worker's throughput estimate when one of its tasks misses its deadline. */
@@ -33,6 +41,8 @@ export interface Conn {
   /** Step of the last `params` sent on this connection (-1: none). */
   paramsStep: number;
   subscribed: boolean;
+  /** Subscribed with the admin token: sees addresses, names and user agents. */
+  admin: boolean;
   open: boolean;
 }
 
@@ -48,8 +58,14 @@ export interface WorkerRecord {
   remoteAddress: string | null;
   /** Throughput estimate (samples/s); meaningful when `rateSource` is not `default`. */
   rate: number;
-  /** Where `rate` comes from: the hello's hint, measurements (and deadline penalties), or nothing yet. */
-  rateSource: 'default' | 'hint' | 'measured';
+  /** Where `rate` comes from: measurements (and deadline penalties), or nothing yet. A hello's claimed speed is never used. */
+  rateSource: 'default' | 'measured';
+  /** The secret a reconnect must present with `hello.workerId` to resume this record. */
+  resumeToken: string;
+  /** Deadlines missed since the last completed task. */
+  missedDeadlines: number;
+  /** Clock of the last probe block this worker was given (0: never). */
+  probedAt: number;
   tasksDone: number;
   shardsDone: number;
   rejected: number;
@@ -102,6 +118,7 @@ export function welcomeMessage(worker: WorkerRecord, run: ResolvedRun, options: 
     type: 'welcome',
     protocolVersion: PROTOCOL_VERSION,
     workerId: worker.id,
+    resumeToken: worker.resumeToken,
     runId: run.config.runId,
     trusted: worker.trusted,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
@@ -127,6 +144,8 @@ export class Membership {
   readonly conns = new Map<string, Conn>();
   /** Every worker that ever joined, by id. */
   readonly workers = new Map<string, WorkerRecord>();
+  /** Ids of disconnected workers still kept, longest gone first. */
+  private readonly departed = new Set<string>();
   private workerCounter = 0;
 
   constructor(private readonly options: MembershipOptions) {}
@@ -135,7 +154,7 @@ export class Membership {
   open(connId: string, remoteAddress: string | null): void {
     if (this.conns.has(connId)) return;
     const now = this.options.clock();
-    this.conns.set(connId, { id: connId, remoteAddress, role: 'pending', workerId: null, strikes: 0, openedAt: now, lastSeen: now, paramsStep: -1, subscribed: false, open: true });
+    this.conns.set(connId, { id: connId, remoteAddress, role: 'pending', workerId: null, strikes: 0, openedAt: now, lastSeen: now, paramsStep: -1, subscribed: false, admin: false, open: true });
   }
 
   /** The worker a connection belongs to, if it is a worker's. */
@@ -178,12 +197,15 @@ export class Membership {
 
   /**
    * Makes `conn` a worker's: reattaches the record named by `hello.workerId` when that
-   * worker is disconnected, else creates a record with a fresh id.
+   * worker is disconnected and `hello.resumeToken` is its token, else creates a record with
+   * a fresh id. The name is cut to `MAX_LABEL_CHARS`, user agent and adapter to `MAX_DETAIL_CHARS`.
    */
   admit(conn: Conn, hello: WorkerHelloMessage, trusted: boolean, codec: GradientCodecName): WorkerRecord {
     const now = this.options.clock();
+    hello = capLabels(hello);
     const known = hello.workerId === undefined ? undefined : this.workers.get(hello.workerId);
-    const worker = known && known.connId === null ? this.reattach(known, hello, trusted, codec) : this.createRecord(conn, hello, trusted, codec, now);
+    const resumable = known !== undefined && known.connId === null && hello.resumeToken !== undefined && safeEqual(hello.resumeToken, known.resumeToken);
+    const worker = resumable ? this.reattach(known, hello, trusted, codec) : this.createRecord(conn, hello, trusted, codec, now);
     worker.connId = conn.id;
     worker.remoteAddress = conn.remoteAddress;
     worker.lastSeen = now;
@@ -197,11 +219,8 @@ export class Membership {
     worker.name = hello.name ?? worker.name;
     worker.trusted = trusted;
     worker.codec = codec;
-    const hint = hello.capabilities.samplesPerSecond;
-    if (worker.rateSource !== 'measured' && hint !== undefined && hint > 0) {
-      worker.rate = hint;
-      worker.rateSource = 'hint';
-    }
+    // Back among the departed-in-order: a resumed record is no longer departed.
+    this.departed.delete(worker.id);
     return worker;
   }
 
@@ -209,7 +228,6 @@ export class Membership {
     this.workerCounter++;
     let id = `w${this.workerCounter}`;
     while (this.workers.has(id)) id = `w${++this.workerCounter}`;
-    const hint = hello.capabilities.samplesPerSecond;
     const worker: WorkerRecord = {
       id,
       order: this.workerCounter,
@@ -219,8 +237,11 @@ export class Membership {
       codec,
       connId: null,
       remoteAddress: conn.remoteAddress,
-      rate: hint ?? 0,
-      rateSource: hint !== undefined && hint > 0 ? 'hint' : 'default',
+      rate: 0,
+      rateSource: 'default',
+      resumeToken: randomToken(),
+      missedDeadlines: 0,
+      probedAt: 0,
       tasksDone: 0,
       shardsDone: 0,
       rejected: 0,
@@ -243,7 +264,18 @@ export class Membership {
     const worker = this.workerOf(conn);
     if (!worker || worker.connId !== conn.id) return undefined;
     worker.connId = null;
+    this.retire(worker);
     return worker;
+  }
+
+  /** A worker left: its record is kept for a reconnect, at most `MAX_DEPARTED_WORKERS` of them (the longest gone is dropped first). */
+  private retire(worker: WorkerRecord): void {
+    this.departed.add(worker.id);
+    for (const id of this.departed) {
+      if (this.departed.size <= MAX_DEPARTED_WORKERS) break;
+      this.departed.delete(id);
+      this.workers.delete(id);
+    }
   }
 
   /** Counts a strike against `conn` (and its worker); true when it reached `maxStrikes` and must be closed. */
@@ -282,36 +314,66 @@ export class Membership {
   }
 
   /**
-   * The scheduler's throughput estimate: measured or hinted, else the mean of the other
-   * workers' estimates (so a newcomer counts as an average worker), else the default.
+   * The scheduler's throughput estimate: measured, else the mean of the connected measured
+   * workers' estimates (so a newcomer counts as an average worker), else the default. A
+   * hello's claimed `samplesPerSecond` is never used. O(W) per call; for many workers take
+   * `rates()` once.
    */
   rateOf(worker: WorkerRecord): number {
-    if (worker.rateSource !== 'default') return Math.max(worker.rate, 1e-6);
-    const known = [...this.workers.values()].filter((w) => w.rateSource !== 'default' && w.connId !== null);
-    if (known.length === 0) return DEFAULT_SAMPLES_PER_SECOND;
-    return known.reduce((sum, w) => sum + Math.max(w.rate, 1e-6), 0) / known.length;
+    return this.rates()(worker);
   }
 
-  /** Halves a worker's estimate (a missed deadline or a rejected result). */
+  /** An estimator like `rateOf` with the mean of the measured workers computed once (O(W) in all). */
+  rates(): (worker: WorkerRecord) => number {
+    let sum = 0;
+    let count = 0;
+    for (const w of this.workers.values()) {
+      if (w.rateSource === 'default' || w.connId === null) continue;
+      sum += Math.max(w.rate, 1e-6);
+      count++;
+    }
+    const fallback = count === 0 ? DEFAULT_SAMPLES_PER_SECOND : sum / count;
+    return (worker) => (worker.rateSource !== 'default' ? Math.max(worker.rate, 1e-6) : fallback);
+  }
+
+  /** Whether `worker` has completed a task (its speed is a measured fact). */
+  proven(worker: WorkerRecord): boolean {
+    return worker.tasksDone > 0;
+  }
+
+  /** Halves a worker's estimate (a rejected result). */
   penalise(worker: WorkerRecord): void {
     worker.rate = this.rateOf(worker) * DEADLINE_PENALTY;
     worker.rateSource = 'measured';
   }
 
+  /** A task of `worker` missed its deadline: halves its estimate; true when it missed `MAX_MISSED_DEADLINES` in a row and must be dropped. */
+  missedDeadline(worker: WorkerRecord): boolean {
+    this.penalise(worker);
+    worker.missedDeadlines++;
+    return worker.missedDeadlines >= MAX_MISSED_DEADLINES;
+  }
+
   /** A task of `samples` samples was answered completely `elapsedMs` after it was sent: counts it and updates the EWMA. */
   taskCompleted(worker: WorkerRecord, samples: number, elapsedMs: number): void {
     worker.tasksDone++;
+    worker.missedDeadlines = 0;
     const observed = samples / (Math.max(1, elapsedMs) / 1000);
     worker.rate = worker.rateSource === 'measured' ? (1 - EWMA_WEIGHT) * worker.rate + EWMA_WEIGHT * observed : observed;
     worker.rateSource = 'measured';
   }
 
-  /** The workers table (every worker that ever joined, in join order). */
-  summaries(): WorkerSummary[] {
-    return [...this.workers.values()].sort((a, b) => a.order - b.order).map((w) => this.summary(w));
+  /**
+   * The workers table (connected workers and the departed ones still kept, in join order),
+   * built in O(W log W). Without `admin`, addresses, names, user agents, adapters, core
+   * counts and error texts are left out (null): only ids and counters.
+   */
+  summaries(admin = false): WorkerSummary[] {
+    const rateOf = this.rates();
+    return [...this.workers.values()].sort((a, b) => a.order - b.order).map((w) => (admin ? this.summary(w, rateOf) : redactSummary(this.summary(w, rateOf))));
   }
 
-  private summary(w: WorkerRecord): WorkerSummary {
+  private summary(w: WorkerRecord, rateOf: (worker: WorkerRecord) => number): WorkerSummary {
     return {
       id: w.id,
       name: w.name,
@@ -324,7 +386,7 @@ export class Membership {
       remoteAddress: w.remoteAddress,
       trusted: w.trusted,
       codec: w.codec,
-      samplesPerSecond: this.rateOf(w),
+      samplesPerSecond: rateOf(w),
       measured: w.rateSource === 'measured',
       tasksDone: w.tasksDone,
       shardsDone: w.shardsDone,
@@ -334,4 +396,33 @@ export class Membership {
       lastError: w.lastError,
     };
   }
+}
+
+/** A workers-table row without what identifies a person or a machine (see `summaries`). */
+export function redactSummary(row: WorkerSummary): WorkerSummary {
+  return { ...row, name: null, adapter: null, cores: null, userAgent: null, remoteAddress: null, lastError: null };
+}
+
+function cut(label: string | undefined, max = MAX_LABEL_CHARS): string | undefined {
+  return label === undefined || label.length <= max ? label : label.slice(0, max);
+}
+
+/** The hello with its labels cut to `MAX_LABEL_CHARS`. */
+function capLabels(hello: WorkerHelloMessage): WorkerHelloMessage {
+  const capabilities: WorkerCapabilities = { ...hello.capabilities };
+  const adapter = cut(capabilities.adapter, MAX_DETAIL_CHARS);
+  const userAgent = cut(capabilities.userAgent, MAX_DETAIL_CHARS);
+  if (adapter !== undefined) capabilities.adapter = adapter;
+  if (userAgent !== undefined) capabilities.userAgent = userAgent;
+  const out: WorkerHelloMessage = { ...hello, capabilities };
+  const name = cut(hello.name);
+  if (name !== undefined) out.name = name;
+  return out;
+}
+
+/** 128 random bits as hex (Web Crypto: Node ≥ 19 and browsers). */
+function randomToken(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }

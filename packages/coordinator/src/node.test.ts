@@ -61,7 +61,7 @@ describe('node checkpoint files', () => {
   it('checkpointWriter keeps the newest checkpoints; latestCheckpoint skips corrupt ones', async () => {
     const checkpoint = await someCheckpoint();
     const write = checkpointWriter({ directory: join(directory, 'ckpts'), keep: 2 });
-    for (const step of [1, 2, 10]) await write({ ...checkpoint, step });
+    for (const step of [1, 2, 10]) await write({ ...checkpoint, step, optimizer: { ...checkpoint.optimizer, stepCount: step } });
     const files = await listCheckpoints(join(directory, 'ckpts'), 'test-run');
     expect(files.map((f) => f.step)).toEqual([2, 10]);
     expect(files[1]!.path.endsWith(checkpointFileName('test-run', 10))).toBe(true);

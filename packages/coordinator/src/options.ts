@@ -23,6 +23,12 @@ export interface CoordinatorTransport {
    * afterwards is harmless.
    */
   close(connId: string, code: number, reason: string): void;
+  /**
+   * Optional backpressure: false while connection `connId` has more unsent bytes than it
+   * should. The engine gives such a worker no new task until it is writable again (blocks
+   * wait, or go to other workers). Absent: every connection is always writable.
+   */
+  writable?(connId: string): boolean;
 }
 
 /** Options of `new Coordinator(...)`. Only `run`, `trainData` and `transport` are required. */

@@ -3,18 +3,21 @@
  * and eval history, the per-step accounting, the counters, the JSON snapshot and the
  * Prometheus text. It observes the run; nothing it does changes what is computed.
  */
-import type { Message, RunEvent } from '@swarmgrad/protocol';
+import type { JsonValue, Message, RunEvent } from '@swarmgrad/protocol';
 import { summarize, type ModelPlan } from '@swarmgrad/nn-core';
 import type { Dataset } from '@swarmgrad/data';
 import type { ResolvedRun, RunConfig } from './config.js';
-import type { AccountedBlock, AccountedShard, CoordinatorEvent, EvalResult, ModelSummary, RunSnapshot, RunStatus, StepAccounting, StepMetrics, WorkersEvent } from './events.js';
-import type { Conn, Membership } from './membership.js';
+import type { AccountedBlock, AccountedShard, CoordinatorEvent, EvalResult, ModelSummary, RunSnapshot, RunStatus, StepAccounting, StepMetrics, WorkerSummary, WorkersEvent } from './events.js';
+import { redactSummary, type Conn, type Membership } from './membership.js';
 import { runMetrics } from './metrics.js';
 import type { AppliedStep } from './aggregator.js';
 import { jsonSafe, type Accepted, type Phase } from './work.js';
 
 /** A listener of the event stream; `seq` numbers events from 1, monotonic per coordinator. */
 export type CoordinatorListener = (event: CoordinatorEvent, seq: number) => void;
+
+/** Completed steps whose accounting is kept in memory (the oldest is dropped first; checkpoints keep the metrics history). */
+export const ACCOUNTING_STEPS_KEPT = 2000;
 
 /** Fewest milliseconds between two `workers` events (sent after steps). */
 export const WORKERS_EVENT_INTERVAL_MS = 1000;
@@ -93,11 +96,20 @@ export class Reporter {
       }
     }
     let wire: RunEvent | undefined;
+    let publicWire: RunEvent | undefined;
     for (const conn of this.ctx.membership.conns.values()) {
       if (!conn.subscribed || !conn.open) continue;
       wire ??= jsonSafe(event) as RunEvent;
-      this.ctx.send(conn, { type: 'event', runId: this.ctx.run.config.runId, seq, event: wire });
+      if (!conn.admin) publicWire ??= publicEvent(wire);
+      this.ctx.send(conn, { type: 'event', runId: this.ctx.run.config.runId, seq, event: conn.admin ? wire : publicWire! });
     }
+  }
+
+  /** Whether anyone reads events: a listener or a subscribed dashboard. */
+  private hasAudience(): boolean {
+    if (this.listeners.size > 0) return true;
+    for (const conn of this.ctx.membership.conns.values()) if (conn.subscribed && conn.open) return true;
+    return false;
   }
 
   /** Counts a refused worker message (a strike also counts as a rejected result). */
@@ -127,11 +139,13 @@ export class Reporter {
       for (let shard = block.start; shard < block.start + block.count; shard++) shards.push({ shard, workerId: block.workerId, backend: block.backend });
     }
     this.accountingLog.push({ step: phase.step, shardCount: phase.shardCount, blocks, shards });
+    if (this.accountingLog.length > ACCOUNTING_STEPS_KEPT) this.accountingLog.shift();
     this.stepHistory.push(metrics);
     this.emit(metrics);
-    if (now - this.workersEventAt >= WORKERS_EVENT_INTERVAL_MS) {
+    // The table is built only for someone who reads it.
+    if (now - this.workersEventAt >= WORKERS_EVENT_INTERVAL_MS && this.hasAudience()) {
       this.workersEventAt = now;
-      this.emit(jsonSafe({ kind: 'workers', workers: this.ctx.membership.summaries(), time: now }) as WorkersEvent);
+      this.emit(jsonSafe({ kind: 'workers', workers: this.ctx.membership.summaries(true), time: now }) as WorkersEvent);
     }
   }
 
@@ -174,8 +188,8 @@ export class Reporter {
     for (const record of history?.evals ?? []) this.evalHistory.push({ ...record });
   }
 
-  /** The run as JSON (see `Coordinator.snapshot`). */
-  snapshot(historyLimit: number): RunSnapshot {
+  /** The run as JSON (see `Coordinator.snapshot`); without `admin`, nothing that identifies a worker or names a server path. */
+  snapshot(historyLimit: number, admin = false): RunSnapshot {
     const { run, trainData, testData, membership } = this.ctx;
     const view = this.ctx.view();
     const steps = this.stepHistory;
@@ -190,14 +204,14 @@ export class Reporter {
       lr: view.lr,
       loss: last?.loss ?? null,
       samplesPerSecond: last?.samplesPerSecond ?? null,
-      config: plainConfig(run),
+      config: admin ? plainConfig(run) : publicConfig(plainConfig(run)),
       model: modelSummary(run.plan),
       data: {
         train: { name: trainData.name, length: trainData.length },
         test: testData ? { name: testData.name, length: testData.length } : null,
         evalSamples: run.evalSamples,
       },
-      workers: membership.summaries(),
+      workers: membership.summaries(admin),
       history: history.map((s) => ({ ...s, backends: [...s.backends] })),
       evals: this.evalHistory.map((e) => ({ ...e })),
       totals: {
@@ -293,4 +307,27 @@ function stepMetrics(phase: Phase, applied: AppliedStep, blocks: readonly Accoun
     time: now,
   };
   return jsonSafe(metrics) as StepMetrics;
+}
+
+/** A run event as a dashboard without the admin token sees it: no worker names, adapters, addresses, user agents, error texts or paths. */
+export function publicEvent(event: RunEvent): RunEvent {
+  switch (event.kind) {
+    case 'worker':
+      return { ...event, name: null, adapter: null };
+    case 'workers':
+      return { ...event, workers: (event['workers'] as unknown as WorkerSummary[]).map(redactSummary) as unknown as JsonValue };
+    case 'checkpoint':
+      return { ...event, error: event['error'] === null ? null : 'the checkpoint write failed (details for admins)' };
+    case 'error':
+      return String(event['message']).startsWith('internal error') ? { ...event, message: 'internal error (details for admins)' } : event;
+    default:
+      return event;
+  }
+}
+
+/** The run config without server paths (an `idx` dataset's folder). */
+function publicConfig(config: RunConfig): RunConfig {
+  if (!('dir' in config.dataset)) return config;
+  const { dir: _hidden, ...dataset } = config.dataset;
+  return { ...config, dataset: { ...dataset } };
 }

@@ -102,8 +102,11 @@ describe('taskIndices (micro-shard slicing through @swarmgrad/data)', () => {
 describe('Scheduler alone', () => {
   it('covers every micro-shard once, sends params once per connection, and sets deadlines from the estimate', () => {
     const parts = new Parts({ batchSize: 48, microShardSize: 4 });
-    const a = parts.join(100);
-    const b = parts.join(300);
+    const a = parts.join();
+    const b = parts.join();
+    // Measured speeds (claimed ones are ignored): b is three times faster.
+    parts.membership.taskCompleted(a.worker, 100, 1000);
+    parts.membership.taskCompleted(b.worker, 300, 1000);
     const scheduler = parts.scheduler();
     const params = new Float32Array(parts.run.plan.paramCount).fill(0.5);
     const plan = scheduler.planTrainStep(2, params);

@@ -5,8 +5,14 @@
  * None of this affects the numbers a step produces (the tree sum does not depend on who
  * computed which block); it only affects speed.
  *
- * Throughput-based scheduling (e.g. probe blocks for newcomers, measured rather than hinted
- * speeds) changes `Membership.rateOf` and `Scheduler.assign`.
+ * Shares follow measured facts only (before anyone has, lab workers go first): once any
+ * connected worker has completed a task, a
+ * step is planned over those proven workers (by their measured speed), and up to
+ * `PROBES_PER_PHASE` unproven workers (new or silent ones, longest unprobed first) each get
+ * a copy of one block as a probe. A probe never delays a step: its block is also planned
+ * for a proven worker, and the first result counts. Re-issued blocks go to proven workers
+ * when there are any. A worker whose connection has a backlog (`writable` false) gets no
+ * new task until it drains.
  */
 import type { Message, ShardBlock, TaskMessage } from '@swarmgrad/protocol';
 import type { BatchSchedule, Dataset } from '@swarmgrad/data';
@@ -17,6 +23,9 @@ import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 import type { Conn, Membership, WorkerRecord } from './membership.js';
 import { createPhase, makeUnit, type Phase, type TaskRecord, type Unit } from './work.js';
 import { assignWithUntrustedCap } from './untrusted-share.js';
+
+/** Unproven workers given a probe block per step or evaluation. */
+export const PROBES_PER_PHASE = 2;
 
 /** Largest power of two ≤ `n` (n ≥ 1). */
 export function floorPowerOfTwo(n: number): number {
@@ -229,6 +238,8 @@ export interface SchedulerContext {
   reissued(event: ReissueEvent, shards: number): void;
   /** Volunteer verification's say in scheduling (absent: every worker is alike). */
   volunteers?: VolunteerScheduling;
+  /** False while a connection has a backlog of unsent bytes: it gets no new task (default: always writable). */
+  writable?(conn: Conn): boolean;
 }
 
 /** How volunteer verification shapes scheduling (see `VolunteerGuard`). */
@@ -246,6 +257,14 @@ export interface PhasePlan {
   phase: Phase;
   /** Worker id → its units (a worker's share is one contiguous run of blocks). */
   shares: Map<string, Unit[]>;
+  /** Probes: unproven worker id → a copy of one planned block (also in `shares`). */
+  probes?: Map<string, Unit>;
+}
+
+/** Who gets work now: the regular workforce and the workers to probe. */
+interface Workforce {
+  regular: WorkerRecord[];
+  probes: WorkerRecord[];
 }
 
 /**
@@ -274,7 +293,7 @@ export class Scheduler {
     const { membership } = this.ctx;
     const { maxBlockShards } = this.caps;
     const m = config.microShardSize;
-    const live = membership.liveWorkers();
+    const { regular: live, probes } = this.workforce();
     const cap = this.ctx.volunteers?.untrustedShare ?? 1;
     const blockSize = Math.min(blockSizeFor(shardCount, live.length, maxBlockShards), capBlockSize(shardCount, live, cap));
     const unitOf = (block: ShardBlock): Unit => makeUnit(block.start, block.count, block.count * m);
@@ -285,7 +304,8 @@ export class Scheduler {
       for (const unit of planned) phase.pending.add(unit.start);
       return { phase, shares: new Map() };
     }
-    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: 0, trusted: w.trusted }));
+    const rateOf = membership.rates();
+    const loads = live.map((w) => ({ id: w.id, samplesPerSecond: rateOf(w), queuedSamples: 0, trusted: w.trusted }));
     const capped = cap < 1 ? assignWithUntrustedCap(planned, loads, cap) : { byWorker: assignGreedy(planned, loads), unassigned: [] };
     // Trusted workers' shares come first, so untrusted ones get the last (never larger) blocks and stay within the cap.
     const trustedFirst = (id: string) => (membership.workers.get(id)?.trusted ? 0 : 1);
@@ -300,7 +320,37 @@ export class Scheduler {
     const units = [...shares.values(), waiting].flat().sort((a, b) => a.start - b.start);
     const phase = createPhase(init, units);
     for (const unit of waiting) phase.pending.add(unit.start);
-    return { phase, shares };
+    return { phase, shares, probes: this.probePlan(probes, [...shares.values()].flat()) };
+  }
+
+  /** Each probed worker gets one block, smallest first, spread over the plan. */
+  private probePlan(probes: WorkerRecord[], units: Unit[]): Map<string, Unit> {
+    const plan = new Map<string, Unit>();
+    if (probes.length === 0 || units.length === 0) return plan;
+    const bySize = [...units].sort((a, b) => a.count - b.count || a.start - b.start);
+    probes.forEach((worker, i) => plan.set(worker.id, bySize[i % bySize.length]!));
+    return plan;
+  }
+
+  /**
+   * Connected workers that may get new work now (not backed up), split into the regular
+   * workforce (the proven ones when any connected worker is proven, else all) and the
+   * unproven ones to probe (at most `PROBES_PER_PHASE`, longest unprobed first).
+   */
+  private workforce(): Workforce {
+    const { membership } = this.ctx;
+    const live = membership.liveWorkers();
+    const available = live.filter((w) => {
+      const conn = membership.connOf(w);
+      return conn !== undefined && (this.ctx.writable?.(conn) ?? true);
+    });
+    if (!live.some((w) => membership.proven(w))) {
+      // Nobody has shown a speed yet: lab workers (trusted by the operator's token) first.
+      const trusted = available.filter((w) => w.trusted);
+      return { regular: trusted.length > 0 ? trusted : available, probes: [] };
+    }
+    const unproven = available.filter((w) => !membership.proven(w)).sort((a, b) => a.probedAt - b.probedAt || a.order - b.order);
+    return { regular: available.filter((w) => membership.proven(w)), probes: unproven.slice(0, PROBES_PER_PHASE) };
   }
 
   /** A phase of `kind` at `step` over `units` (each waits to be assigned). */
@@ -308,23 +358,33 @@ export class Scheduler {
     return createPhase(this.phaseInit(kind, step, shardCount, shardSize, new Uint32Array(0), params), units);
   }
 
-  /** Sends each worker its planned share, packed into tasks. */
+  /** Sends each worker its planned share, packed into tasks, then the probes. */
   sendShares(plan: PhasePlan): void {
     const caps = plan.phase.kind === 'train' ? this.caps.train : this.caps.eval;
     for (const [workerId, list] of plan.shares) {
-      const worker = this.ctx.membership.workers.get(workerId)!;
+      const worker = this.ctx.membership.workers.get(workerId);
+      if (!worker) continue;
       for (const group of groupIntoTasks(list, caps)) this.sendTask(plan.phase, worker, group);
+    }
+    for (const [workerId, unit] of plan.probes ?? []) {
+      const worker = this.ctx.membership.workers.get(workerId);
+      if (!worker) continue;
+      worker.probedAt = this.ctx.clock();
+      this.sendTask(plan.phase, worker, [unit]);
     }
   }
 
-  /** Hands `units` to the connected workers (greedy), or leaves them waiting when none is connected. */
+  /** Hands `units` to the workforce (greedy) and probes some unproven workers, or leaves them waiting when nobody may take work. */
   assignOrWait(phase: Phase, units: Unit[]): void {
     const live = this.spareWorkers(phase);
     if (live.length === 0) for (const unit of units) phase.pending.add(unit.start);
     else this.assign(phase, units, live);
+    const hooks = this.ctx.volunteers;
+    const probes = this.workforce().probes.filter((w) => !hooks || hooks.maySpare(w, phase));
+    if (live.length > 0) this.sendShares({ phase, shares: new Map(), probes: this.probePlan(probes, units) });
   }
 
-  /** Hands blocks that wait for a worker to the connected workers. */
+  /** Hands blocks that wait for a worker to the workforce. */
   drainPending(phase: Phase): void {
     if (phase.pending.size === 0) return;
     const live = this.spareWorkers(phase);
@@ -384,7 +444,7 @@ export class Scheduler {
 
   /** Connected workers that may take re-issued, waiting and evaluation units. */
   private spareWorkers(phase: Phase): WorkerRecord[] {
-    const live = this.ctx.membership.liveWorkers();
+    const live = this.workforce().regular;
     const hooks = this.ctx.volunteers;
     return hooks ? live.filter((w) => hooks.maySpare(w, phase)) : live;
   }
@@ -392,7 +452,8 @@ export class Scheduler {
   /** Greedy earliest-finish assignment of `units` over `workers`, then one task per group. Returns the workers that got work. */
   private assign(phase: Phase, units: Unit[], workers: WorkerRecord[]): string[] {
     const membership = this.ctx.membership;
-    const loads = workers.map((w) => ({ id: w.id, samplesPerSecond: membership.rateOf(w), queuedSamples: this.queuedSamples(phase, w.id) }));
+    const rateOf = membership.rates();
+    const loads = workers.map((w) => ({ id: w.id, samplesPerSecond: rateOf(w), queuedSamples: this.queuedSamples(phase, w.id) }));
     const byWorker = assignGreedy(units, loads);
     this.sendShares({ phase, shares: byWorker });
     return [...byWorker.keys()];

@@ -111,7 +111,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
     const now = this.ctx.clock();
     if (!force && (now - this.eventAt < 1000 || this.idle)) return;
     this.eventAt = now;
-    this.ctx.emit({ kind: 'verification', report: jsonSafe(this.report()) as VerificationReport, time: now });
+    this.ctx.emit({ kind: 'verification', report: jsonSafe(redactAddresses(this.report())) as VerificationReport, time: now });
   }
 
   /**
@@ -313,4 +313,9 @@ export function banRecord(entry: BanEntry): BanRecord {
 /** A step's state for the ring: parameters (never mutated once stepped past), an optimizer state copy, the lr override. */
 export function stepState(step: number, params: Float32Array, optimizer: OptimizerState, lr: number | null): StepState {
   return { step, params, optimizer, lr };
+}
+
+/** The verification report as anyone may see it: banned addresses are not shown (admins see them). */
+export function redactAddresses(report: VerificationReport): VerificationReport {
+  return { ...report, bans: report.bans.map((ban) => (ban.kind === 'address' ? { ...ban, key: 'address:(hidden)', value: '(hidden)' } : ban)) };
 }

@@ -169,6 +169,8 @@ export interface WorkerHelloMessage {
   role: 'worker';
   /** The id a previous `welcome` gave this worker, to resume its identity after a reconnect. */
   workerId?: string;
+  /** The `resumeToken` of that `welcome`: without it (or with a wrong one) a coordinator that issues tokens gives a fresh id. */
+  resumeToken?: string;
   /** Lab token; absent for volunteers (who join untrusted). */
   token?: string;
   /** A human label (host name, "volunteer in Firefox"), shown on dashboards. */
@@ -205,6 +207,8 @@ export interface WelcomeMessage {
   protocolVersion: number;
   /** Id of this worker; send it back in `hello.workerId` after a reconnect. */
   workerId: string;
+  /** A secret only this worker and the coordinator know; send it back in `hello.resumeToken` with `workerId` to resume this identity. */
+  resumeToken?: string;
   /** Id of the run the worker joins. */
   runId: string;
   /** Whether the coordinator trusts this worker's results without spot checks (lab token accepted). */

@@ -135,9 +135,11 @@ function validateHello(fields: Fields): HelloMessage {
     return hello;
   }
   const workerId = fields.optionalId('workerId');
+  const resumeToken = fields.optionalId('resumeToken');
   const capabilities = validateCapabilities(fields.record('capabilities'));
   const hello: HelloMessage = { type: 'hello', protocolVersion, role, capabilities };
   if (workerId !== undefined) hello.workerId = workerId;
+  if (resumeToken !== undefined) hello.resumeToken = resumeToken;
   if (token !== undefined) hello.token = token;
   if (name !== undefined) hello.name = name;
   return hello;
@@ -209,6 +211,8 @@ function validateWelcome(fields: Fields, limits: ResolvedDecodeLimits): WelcomeM
   };
   const heartbeatTimeoutMs = fields.optionalInteger('heartbeatTimeoutMs', 1);
   if (heartbeatTimeoutMs !== undefined) welcome.heartbeatTimeoutMs = heartbeatTimeoutMs;
+  const resumeToken = fields.optionalId('resumeToken');
+  if (resumeToken !== undefined) welcome.resumeToken = resumeToken;
   return welcome;
 }
 

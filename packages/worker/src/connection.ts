@@ -243,6 +243,7 @@ class CoordinatorConnection {
     this.limits = { maxFrameBytes: this.ctx.maxFrameBytes, maxShardsPerTask: message.limits.maxShardsPerTask, parameterCount: message.parameterCount };
     this.sendLimit = message.limits.maxFrameBytes;
     state.workerId = message.workerId;
+    state.resumeToken = message.resumeToken;
     state.trusted = message.trusted;
     state.route = this.send;
     try {

@@ -17,6 +17,8 @@ export class SessionState {
   choice: BackendChoice | undefined;
   /** The id of the last `welcome` (sent again in `hello` on reconnect). */
   workerId: string | undefined;
+  /** The secret of the last welcome; a reconnect presents it with `workerId`. */
+  resumeToken: string | undefined;
   trusted: boolean | undefined;
   /** Connections that reached a `welcome`. */
   connections = 0;
@@ -95,6 +97,7 @@ export class SessionState {
     if (rate !== undefined) capabilities.samplesPerSecond = rate;
     const message: WorkerHelloMessage = { type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', capabilities };
     if (this.workerId !== undefined) message.workerId = this.workerId;
+    if (this.workerId !== undefined && this.resumeToken !== undefined) message.resumeToken = this.resumeToken;
     if (options.token !== undefined) message.token = options.token;
     if (options.name !== undefined) message.name = options.name;
     return message;

@@ -26,7 +26,7 @@ export interface RunWatch {
 }
 
 /** Subscribes to the live run at `wsUrl` as a dashboard. Resolves once the snapshot arrived. */
-export async function watchRun(wsUrl: string): Promise<RunWatch> {
+export async function watchRun(wsUrl: string, adminToken?: string): Promise<RunWatch> {
   const socket = new WebSocket(wsUrl, { perMessageDeflate: false });
   const events: SeenEvent[] = [];
   const waiters = new Set<{ predicate: (event: RunEvent) => boolean; resolve: (event: RunEvent) => void }>();
@@ -49,7 +49,8 @@ export async function watchRun(wsUrl: string): Promise<RunWatch> {
     socket.once('error', reject);
   });
   socket.send(encodeMessage({ type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'dashboard', name: 'volunteer test' }));
-  socket.send(encodeMessage({ type: 'subscribe' }));
+  // With the admin token the events name workers' adapters and user agents (without it they are anonymised).
+  socket.send(encodeMessage({ type: 'subscribe', ...(adminToken ? { adminToken } : {}) }));
   const watch: RunWatch = {
     events,
     ofKind: (kind) => events.filter((seen) => seen.event.kind === kind).map((seen) => seen.event),
@@ -82,8 +83,8 @@ export async function watchRun(wsUrl: string): Promise<RunWatch> {
 }
 
 /** `GET url` as JSON; throws on a non-2xx status. */
-export async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { headers: { accept: 'application/json' } });
+export async function getJson<T>(url: string, adminToken?: string): Promise<T> {
+  const response = await fetch(url, { headers: { accept: 'application/json', ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}) } });
   if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
@@ -138,6 +139,8 @@ export class RunRecorder {
     private readonly baseUrl: string,
     watch: RunWatch,
     intervalMs = 500,
+    /** Reads the workers table with the admin token (names, adapters, user agents). */
+    private readonly adminToken?: string,
   ) {
     this.timer = setInterval(() => void this.poll(), intervalMs);
     this.unsubscribe = watch.onEvent((event) => {
@@ -153,7 +156,7 @@ export class RunRecorder {
         const since = this.accounting.size === 0 ? 0 : Math.max(...this.accounting.keys()) + 1;
         const body = await getJson<{ steps: StepAccounting[] }>(`${this.baseUrl}/api/runs/current/accounting?since=${since}`);
         for (const entry of body.steps) this.accounting.set(entry.step, entry);
-        const snapshot = await getJson<{ workers: WorkerRow[] }>(`${this.baseUrl}/api/runs/current`);
+        const snapshot = await getJson<{ workers: WorkerRow[] }>(`${this.baseUrl}/api/runs/current`, this.adminToken);
         this.workers = snapshot.workers;
       } catch {
         // The server is shutting down after the run: keep what was read.

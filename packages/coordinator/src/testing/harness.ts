@@ -86,6 +86,8 @@ export interface FakeWorkerOptions {
   backend?: Backend;
   token?: string;
   workerId?: string;
+  /** Sent with `workerId` (the `resumeToken` of an earlier welcome). */
+  resumeToken?: string;
   codecs?: GradientCodecName[];
   samplesPerSecond?: number;
   /** Decide per task (default: answer). Called with the worker and the task when the harness gets to it. */
@@ -131,6 +133,7 @@ export class FakeWorker {
     const hello: Message = { type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', capabilities };
     if (this.options.token !== undefined) hello.token = this.options.token;
     if (this.options.workerId !== undefined) hello.workerId = this.options.workerId;
+    if (this.options.resumeToken !== undefined) hello.resumeToken = this.options.resumeToken;
     if (this.options.name !== undefined) hello.name = this.options.name;
     this.sendMessage(hello);
     this.lastHeartbeat = this.harness.clock.now;
