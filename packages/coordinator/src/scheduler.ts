@@ -295,7 +295,8 @@ export class Scheduler {
     const m = config.microShardSize;
     const { regular: live, probes } = this.workforce();
     const cap = this.ctx.volunteers?.untrustedShare ?? 1;
-    const blockSize = Math.min(blockSizeFor(shardCount, live.length, maxBlockShards), capBlockSize(shardCount, live, cap));
+    // Probed workers count too: their probe is one planned block, so blocks must fit the untrusted share.
+    const blockSize = Math.min(blockSizeFor(shardCount, live.length, maxBlockShards), capBlockSize(shardCount, [...live, ...probes], cap));
     const unitOf = (block: ShardBlock): Unit => makeUnit(block.start, block.count, block.count * m);
     const planned = planBlocks(shardCount, blockSize).map(unitOf);
     const init = this.phaseInit('train', step, shardCount, m, this.ctx.schedule.batch(step).indices, params);
@@ -313,7 +314,9 @@ export class Scheduler {
     const shares = new Map<string, Unit[]>();
     let next = 0;
     for (const [workerId, list] of byShare) {
-      shares.set(workerId, mergeSiblingBlocks(planned.slice(next, next + list.length), maxBlockShards, (block) => unitOf(block)));
+      // While workers are probed, blocks stay unmerged: a probe is one small block, within the untrusted share.
+      const run = planned.slice(next, next + list.length);
+      shares.set(workerId, probes.length === 0 ? mergeSiblingBlocks(run, maxBlockShards, (block) => unitOf(block)) : run);
       next += list.length;
     }
     const waiting = planned.slice(next);
