@@ -3,7 +3,7 @@
  * kept so that a run can roll back to the start of any of the last `capacity` steps and
  * replay them deterministically without a detected cheater's contributions.
  */
-import type { OptimizerState } from '@swarmgrad/nn/core';
+import type { OptimizerState } from '@swarmgrad/nn-core';
 
 /** The state before step `step` was applied. */
 export interface StepState {

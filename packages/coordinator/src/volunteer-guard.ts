@@ -8,7 +8,7 @@
  * verification state (snapshot fields and Prometheus families).
  */
 import type { Backend, BanRecord, ResultMessage, RollbackRecord, VerificationEvent, VerificationReport, WorkerHelloMessage, WorkerVerification } from '@swarmgrad/protocol';
-import type { OptimizerState } from '@swarmgrad/nn/core';
+import type { OptimizerState } from '@swarmgrad/nn-core';
 import type { BanEntry, BanList } from './ban-list.js';
 import { CreditLedger } from './credit-ledger.js';
 import { CloseCode, CoordinatorErrorCode } from './errors.js';
