@@ -283,6 +283,15 @@ describe('Membership alone', () => {
     expect(claimed.tasksDone).toBe(2);
     membership.penalise(other);
     expect([other.rate, other.rateSource]).toEqual([100, 'measured']);
+    // A trusted worker that has completed nothing is never dropped for missed deadlines (it may be starting up) ...
+    expect(other.trusted).toBe(true);
+    expect([membership.missedDeadline(other), membership.missedDeadline(other), membership.missedDeadline(other)]).toEqual([false, false, false]);
+    // ... once it has completed work, or if it is a volunteer, three in a row drop it.
+    membership.taskCompleted(other, 10, 1000);
+    expect([membership.missedDeadline(other), membership.missedDeadline(other), membership.missedDeadline(other)]).toEqual([false, false, true]);
+    other.trusted = false;
+    other.tasksDone = 0;
+    other.missedDeadlines = 0;
     expect([membership.missedDeadline(other), membership.missedDeadline(other), membership.missedDeadline(other)]).toEqual([false, false, true]);
     membership.taskCompleted(other, 10, 1000);
     expect(other.missedDeadlines).toBe(0);

@@ -347,11 +347,17 @@ export class Membership {
     worker.rateSource = 'measured';
   }
 
-  /** A task of `worker` missed its deadline: halves its estimate; true when it missed `MAX_MISSED_DEADLINES` in a row and must be dropped. */
+  /**
+   * A task of `worker` missed its deadline: halves its estimate; true when it missed
+   * `MAX_MISSED_DEADLINES` in a row and must be dropped. A trusted worker that has not yet
+   * completed a task is never dropped for it: a lab worker or relay may still be starting up
+   * (a relay whose own workers are still choosing their backend), and its blocks are re-issued
+   * to workers that have completed work meanwhile.
+   */
   missedDeadline(worker: WorkerRecord): boolean {
     this.penalise(worker);
     worker.missedDeadlines++;
-    return worker.missedDeadlines >= MAX_MISSED_DEADLINES;
+    return worker.missedDeadlines >= MAX_MISSED_DEADLINES && (!worker.trusted || this.proven(worker));
   }
 
   /** A task of `samples` samples was answered completely `elapsedMs` after it was sent: counts it and updates the EWMA. */
