@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SWARMGRAD, snapshot, startCli, tempDir, waitFor, type RunResult } from '../distributed/cli.js';
+import { launchSwarmgrad, SWARMGRAD, snapshot, tempDir, type RunResult } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
 import { ATTACKS, guessAdminTokens, startAdversary, sybils, type Adversary, type Attack } from './adversary.js';
 
 // Issue #8: untrusted volunteers cannot corrupt a run. Every test runs a real `swarmgrad serve`
@@ -51,19 +52,19 @@ async function outcome(result: RunResult, last: Record<string, unknown>): Promis
 /** A serve run with one trusted worker and the given volunteers (started before the trusted worker, so they are there from step 0). */
 async function runWith(volunteers: Array<{ attack: Attack; name?: string; honestResults?: number }>, options: { sybils?: number; adminGuesses?: number } = {}) {
   const out = tempDir('verify');
-  const run = startCli('serve', [...RUN, ...POLICY, '--host', '127.0.0.1'], out);
-  const { ws, port } = await run.server;
+  const run = launchSwarmgrad(['serve', ...RUN, ...POLICY, '--host', '127.0.0.1'], { out, json: true });
+  const { ws, port } = await run.server();
   const adversaries: Adversary[] = [];
   for (const [i, v] of volunteers.entries()) {
     const stealId = () => adversaries.find((a) => a.report.attack === 'honest')?.report.workerIds.at(-1);
     const adversary = startAdversary(ws, v.attack, v.name ?? `${v.attack}-${i}`, { stealId, ...(v.honestResults !== undefined ? { honestResults: v.honestResults } : {}) });
     adversaries.push(adversary);
     running.push(adversary);
-    if (v.attack === 'honest') await waitFor(() => adversary.report.workerIds.length, (n) => n > 0, 30_000, 'honest volunteer welcome');
+    if (v.attack === 'honest') await waitFor(() => adversary.report.workerIds.length, (n) => n > 0, { timeoutMs: 30_000, what: 'honest volunteer welcome' });
   }
   const swarm = options.sybils ? await sybils(ws, options.sybils) : undefined;
   if (swarm) running.push({ stop: () => swarm.close() });
-  await waitFor(() => snapshot(port), (s) => s.workers.filter((w) => w.connected).length >= volunteers.length, 60_000, 'volunteers to join');
+  await waitFor(() => snapshot(port), (s) => s.workers.filter((w) => w.connected).length >= volunteers.length, { timeoutMs: 60_000, what: 'volunteers to join' });
   const lab: ChildProcess = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--token-file', join(out, 'lab-token'), '--backend', 'cpu', '--name', 'lab'], { stdio: 'ignore' });
   running.push({ stop: () => lab.kill('SIGKILL') });
   const guesses = options.adminGuesses ? guessAdminTokens(ws, Array.from({ length: options.adminGuesses }, (_, i) => `guess-${i}`)) : undefined;
@@ -112,7 +113,7 @@ function expectHonest(adversary: Adversary, last: Record<string, unknown>): void
 
 beforeAll(async () => {
   const out = tempDir('verify-clean');
-  const run = startCli('train', [...RUN, '--workers', '1', '--backend', 'cpu', '--volunteers', 'off'], out);
+  const run = launchSwarmgrad(['train', ...RUN, '--workers', '1', '--backend', 'cpu', '--volunteers', 'off'], { out, json: true });
   clean = await outcome(await run.result, {});
   expect(clean.evals.length).toBeGreaterThan(0);
 });

@@ -17,7 +17,7 @@ import type { Browser } from 'playwright-core';
 import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/launch-chromium.js';
-import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from './helpers/swarmgrad-run.js';
+import { REPO_ROOT, startSwarmgrad, type SwarmgradRun } from '../support/launch.js';
 import { openVolunteerTab, readTab, waitForTab } from './helpers/volunteer-page.js';
 
 const BUILT_PAGE = join(REPO_ROOT, 'apps/volunteer/dist/index.html');

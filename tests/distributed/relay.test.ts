@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
-import { BASE_RUN, SWARMGRAD, snapshot, sleep, startCli, tempDir, train, waitFor } from './cli.js';
+import { BASE_RUN, launchSwarmgrad, runSwarmgrad, SWARMGRAD, snapshot, tempDir } from '../support/launch.js';
+import { delay, waitFor } from '../support/wait.js';
 
 // Issue #12, part 3: a relay is one trusted worker upstream and a coordinator downstream; it
 // cuts its blocks into aligned sub-blocks and combines their sums in the fixed tree order, so
@@ -13,7 +14,7 @@ let baseline: string;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  baseline = (await train([...BASE_RUN, '--workers', '1', '--backend', 'cpu'])).paramsSha256;
+  baseline = (await runSwarmgrad([...BASE_RUN, '--workers', '1', '--backend', 'cpu'])).paramsSha256;
 });
 
 afterEach(() => {
@@ -72,7 +73,7 @@ function startWorker(url: string, token: string, name: string, ...extra: string[
 
 /** A `serve` run with a known lab token (so the relay can be trusted). */
 function serve(prefix: string, token: string) {
-  return startCli('serve', [...BASE_RUN, '--host', '127.0.0.1'], tempDir(prefix), { SWARMGRAD_TOKEN: token });
+  return launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir(prefix), json: true, env: { SWARMGRAD_TOKEN: token } });
 }
 
 /** Steps applied, and micro-shards the coordinator re-issued in steps `from` and later. */
@@ -88,7 +89,7 @@ describe('relay', () => {
   it('relay + 2 workers end with the paramsSha256 of 1 direct worker; both workers computed sub-blocks', async () => {
     const token = 'relay-lab-token';
     const run = serve('relay-equal', token);
-    const { ws } = await run.server;
+    const { ws } = await run.server();
     const relay = startRelay(ws, token);
     const url = await relay.url;
     startWorker(url, token, 'behind-1');
@@ -115,14 +116,14 @@ describe('relay', () => {
   it('a worker killed behind the relay: the relay re-issues its sub-blocks, the coordinator re-issues nothing, same hash', async () => {
     const token = 'relay-lab-token-2';
     const run = serve('relay-worker-dies', token);
-    const { ws, port } = await run.server;
+    const { ws, port } = await run.server();
     const relay = startRelay(ws, token);
     const url = await relay.url;
     startWorker(url, token, 'steady', '--slowdown-ms', '100');
     // The victim takes 1.5 s a task, so the kill lands while it holds a sub-block.
     const victim = startWorker(url, token, 'victim', '--slowdown-ms', '1500');
-    const { step: killedIn } = await waitFor(() => snapshot(port), (s) => s.step >= 3, 120_000, 'step 3');
-    await sleep(500);
+    const { step: killedIn } = await waitFor(() => snapshot(port), (s) => s.step >= 3, { timeoutMs: 120_000, what: 'step 3' });
+    await delay(500); // into step 3's tasks, so the victim holds a sub-block when it is killed
     victim.kill('SIGKILL');
     const result = await run.result;
     expect(result.paramsSha256).toBe(baseline);
@@ -139,7 +140,7 @@ describe('relay', () => {
   it('a straggler behind the relay: its sub-blocks are re-issued inside at half the deadline, same hash', async () => {
     const token = 'relay-lab-token-5';
     const run = serve('relay-straggler', token);
-    const { ws } = await run.server;
+    const { ws } = await run.server();
     const relay = startRelay(ws, token);
     const url = await relay.url;
     startWorker(url, token, 'steady');
@@ -157,13 +158,13 @@ describe('relay', () => {
   it('kill -9 of the relay mid-run: the coordinator re-issues its blocks to a direct worker, same hash', async () => {
     const token = 'relay-lab-token-3';
     const run = serve('relay-dies', token);
-    const { ws, port } = await run.server;
+    const { ws, port } = await run.server();
     const relay = startRelay(ws, token);
     const url = await relay.url;
     startWorker(url, token, 'behind-1', '--slowdown-ms', '300');
     startWorker(url, token, 'behind-2', '--slowdown-ms', '300');
     startWorker(ws, token, 'direct', '--slowdown-ms', '300');
-    await waitFor(() => snapshot(port), (s) => s.step >= 3, 120_000, 'step 3');
+    await waitFor(() => snapshot(port), (s) => s.step >= 3, { timeoutMs: 120_000, what: 'step 3' });
     relay.child.kill('SIGKILL');
     const result = await run.result;
     expect(result.paramsSha256).toBe(baseline);
@@ -175,7 +176,7 @@ describe('relay', () => {
   it('admits only workers with its token; malformed frames, dashboards and corrupted results are refused, the run is unaffected', async () => {
     const token = 'relay-lab-token-4';
     const run = serve('relay-bad-input', token);
-    const { ws } = await run.server;
+    const { ws } = await run.server();
     const relay = startRelay(ws, token);
     const url = await relay.url;
     startWorker(url, token, 'honest', '--slowdown-ms', '300');

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '@swarmgrad/coordinator';
-import { SWARMGRAD, tempDir, train, type RunResult } from '../distributed/cli.js';
+import { runSwarmgrad, SWARMGRAD, tempDir, type RunResult } from '../support/launch.js';
 
 const RUN = ['--model', 'lenet5', '--data', 'mnist', '--steps', '4', '--batch', '64', '--micro-batch', '16', '--seed', '3', '--eval-every', '0', '--eval-samples', '100', '--checkpoint-every', '2', '--port', '0', '--workers', '1', '--backend', 'cpu'];
 
@@ -36,7 +36,7 @@ function expectClearError(r: { code: number | null; stderr: string }, code: RegE
 
 describe('tampered checkpoints', () => {
   beforeAll(async () => {
-    original = await train(RUN);
+    original = await runSwarmgrad(RUN);
     good = decodeCheckpoint(new Uint8Array(readFileSync(original.checkpoint!)));
     stepFiles = readdirSync(original.out).filter((f) => f.endsWith('.swgckpt')).sort();
     expect(stepFiles.length).toBeGreaterThanOrEqual(2);
@@ -58,7 +58,7 @@ describe('tampered checkpoints', () => {
     const checkpoint = decodeCheckpoint(new Uint8Array(readFileSync(newest)));
     checkpoint.optimizer.buffers['expAvgSq']![0] = Number.NaN;
     writeFileSync(newest, encodeCheckpoint(checkpoint));
-    const resumed = await train(['--resume', '--workers', '1', '--backend', 'cpu', '--port', '0'], out);
+    const resumed = await runSwarmgrad(['--resume', '--workers', '1', '--backend', 'cpu', '--port', '0'], out);
     expect(resumed.status).toBe('finished');
     expect(resumed.paramsSha256).toBe(original.paramsSha256);
   });

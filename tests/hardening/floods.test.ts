@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { attackedRun, attackerAddress, cleanRun, closed, connect, dashboardHello, pool, RSS_BOUND_BYTES, subscribe, workerHello, type AttackOutcome } from './harness.js';
-import { sleep } from '../distributed/cli.js';
+import { delay } from '../support/wait.js';
 
 /** The outcome every flood must leave: the run finished with an undisturbed run's parameters, memory under the bound, /healthz answering. */
 async function expectUnharmed(outcome: AttackOutcome): Promise<void> {
@@ -30,7 +30,7 @@ describe('floods against a served run with one lab worker', () => {
         if (!ws) return;
         ws.once('message', () => welcomed++);
         ws.send(workerHello({ label, samplesPerSecond: 1e6 }), { binary: true });
-        await sleep(20);
+        await delay(20); // paces the churn: one hello/close cycle per connection at most every 20 ms
         ws.terminate();
       }, served.isOver);
       return { cycles, welcomed };
@@ -47,7 +47,7 @@ describe('floods against a served run with one lab worker', () => {
         if (!ws) return;
         ws.send(dashboardHello('deaf'), { binary: true });
         ws.send(subscribe(), { binary: true });
-        await sleep(200);
+        await delay(200); // holds the deaf subscription open a while before the next one
         // Stop reading: the TCP window fills and the server's sends queue up.
         (ws as unknown as { _socket: { pause(): void } })._socket.pause();
         codes.push(await Promise.race([closed(ws, 120_000), served.over.then(() => null)]));
@@ -99,7 +99,7 @@ describe('floods against a served run with one lab worker', () => {
           const { ws } = await connect(served.ws, attackerAddress(i % 25));
           if (!ws) {
             refused++;
-            await sleep(1000);
+            await delay(1000); // paces reconnects after a refusal (the address is locked out)
             continue;
           }
           ws.on('message', (data: Buffer) => (data[0] !== undefined ? undefined : undefined));
@@ -134,7 +134,7 @@ describe('floods against a served run with one lab worker', () => {
           const { ws } = await connect(served.ws, attackerAddress(i % 20));
           if (ws) sockets.push(ws.on('error', () => undefined));
         }
-        await sleep(500);
+        await delay(500); // paces the re-open loop
       }
       for (const ws of sockets) ws.terminate();
       return refusals;

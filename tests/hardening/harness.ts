@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { encodeMessage, PROTOCOL_VERSION, type Message } from '@swarmgrad/protocol';
-import { BASE_RUN, startCli, sleep, SWARMGRAD, tempDir, type CliRun, type RunResult } from '../distributed/cli.js';
+import { BASE_RUN, launchSwarmgrad, SWARMGRAD, tempDir, type RunResult, type SwarmgradProcess } from '../support/launch.js';
+import { delay } from '../support/wait.js';
 
 const PROBE = fileURLToPath(new URL('./healthz-probe.mjs', import.meta.url));
 
@@ -44,7 +45,9 @@ export interface AttackOutcome {
 
 /** A served run the attack may use. */
 export interface ServedRun {
-  run: CliRun;
+  run: SwarmgradProcess;
+  /** The run's `--out` folder. */
+  out: string;
   ws: string;
   port: number;
   pid: number;
@@ -79,12 +82,13 @@ export function labWorker(ws: string, name = LAB_WORKER_NAME): ChildProcess {
  * the run ends, and reports the outcome. `attack` should stop when `served.isOver()`.
  */
 export async function attackedRun(attack: (served: ServedRun) => Promise<unknown>, extra: string[] = []): Promise<AttackOutcome> {
-  const run = startCli('serve', [...BASE_RUN, '--host', '127.0.0.1', ...extra], tempDir('harden'), { SWARMGRAD_TOKEN: LAB_TOKEN, SWARMGRAD_ADMIN_TOKEN: ADMIN_TOKEN });
-  const info = await run.server;
+  const out = tempDir('harden');
+  const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1', ...extra], { out, json: true, env: { SWARMGRAD_TOKEN: LAB_TOKEN, SWARMGRAD_ADMIN_TOKEN: ADMIN_TOKEN } });
+  const info = await run.server();
   const started = Date.now();
   let over = false;
   const exited = run.exited.then(() => (over = true));
-  const served: ServedRun = { run, ws: info.ws, port: info.port, pid: info.pid, over: exited, isOver: () => over };
+  const served: ServedRun = { run, out, ws: info.ws, port: info.port, pid: info.pid, over: exited, isOver: () => over };
   const worker = labWorker(info.ws);
   let peak = 0;
   const healthz = { probes: 0, failures: 0, maxMs: 0 };
@@ -103,7 +107,7 @@ export async function attackedRun(attack: (served: ServedRun) => Promise<unknown
   const watch = (async () => {
     while (!over) {
       peak = Math.max(peak, peakRss(info.pid));
-      await sleep(100);
+      await delay(100); // samples the peak RSS every 100 ms
     }
   })();
   try {

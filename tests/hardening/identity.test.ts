@@ -2,7 +2,8 @@
 // tokenless dashboard or API client can read.
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, type Message } from '@swarmgrad/protocol';
-import { snapshot, waitFor } from '../distributed/cli.js';
+import { snapshot } from '../support/launch.js';
+import { waitFor } from '../support/wait.js';
 import { attackedRun, attackerAddress, cleanRun, closed, connect, dashboardHello, LAB_TOKEN, LAB_WORKER_NAME, RSS_BOUND_BYTES, ADMIN_TOKEN, subscribe, workerHello } from './harness.js';
 
 /** Sends `frames` on a fresh connection from `address`; collects replies until closed or `ms` pass. */
@@ -52,7 +53,7 @@ describe('identity and secrets', () => {
 
   it('workerId takeover after a blip: without the resume token the id is not given out; with it the worker gets its id back', async () => {
     const outcome = await attackedRun(async (served) => {
-      await waitFor(() => snapshot(served.port), (s) => s.step >= 1, 120_000, 'step 1');
+      await waitFor(() => snapshot(served.port), (s) => s.step >= 1, { timeoutMs: 120_000, what: 'step 1' });
       const lab = '127.0.0.1';
       const first = await exchange(served.ws, lab, [workerHello({ token: LAB_TOKEN, name: 'blipping' })], 300);
       const welcome = first.replies.find((m) => m.type === 'welcome') as Extract<Message, { type: 'welcome' }>;
@@ -76,21 +77,21 @@ describe('identity and secrets', () => {
 
   it('a tokenless dashboard and API client see no addresses, host names, user agents or server paths; an admin sees them', async () => {
     const outcome = await attackedRun(async (served) => {
-      await waitFor(() => snapshot(served.port), (s) => s.step >= 2, 120_000, 'step 2');
+      await waitFor(() => snapshot(served.port), (s) => s.step >= 2, { timeoutMs: 120_000, what: 'step 2' });
       const address = attackerAddress(11);
       const { ws } = await connect(served.ws, address);
       const received: string[] = [];
       ws!.on('message', (data: Buffer) => received.push(JSON.stringify(decodeMessage(new Uint8Array(data), { maxFrameBytes: 64 * 1024 * 1024 }))));
       ws!.send(dashboardHello(), { binary: true });
       ws!.send(subscribe(), { binary: true });
-      await waitFor(() => received.length, (n) => n > 5, 60_000, 'events');
+      await waitFor(() => received.length, (n) => n > 5, { timeoutMs: 60_000, what: 'events' });
       const api = [
         await (await fetch(`http://127.0.0.1:${served.port}/api/runs`)).text(),
         await (await fetch(`http://127.0.0.1:${served.port}/api/runs/current`)).text(),
       ];
       const admin = await (await fetch(`http://127.0.0.1:${served.port}/api/runs/current`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
       ws!.terminate();
-      return { dashboard: received.join('\n'), api: api.join('\n'), admin, out: served.run.out };
+      return { dashboard: received.join('\n'), api: api.join('\n'), admin, out: served.out };
     });
     const { dashboard, api, admin, out } = outcome.attack as { dashboard: string; api: string; admin: string; out: string };
     expect(outcome.result.status).toBe('finished');

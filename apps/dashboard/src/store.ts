@@ -20,6 +20,9 @@ import type {
 /** Parts of a {@link RunState} that changed, so views redraw only those. */
 export type Change = 'status' | 'steps' | 'evals' | 'workers' | 'config' | 'log' | 'verification';
 
+/** The event of one kind. */
+type EventOf<K extends RunEvent['kind']> = Extract<RunEvent, { kind: K }>;
+
 /** One line of the event log. */
 export interface LogEntry {
   time: number;
@@ -115,38 +118,14 @@ export class RunState {
         if (seq !== undefined) this.seq = seq;
         break;
       case 'step':
-        if (this.lastStep && event.step <= this.lastStep.step) break;
-        this.history.push(event);
-        this.thin();
-        this.step = event.step + 1;
-        this.epoch = event.epoch;
-        changed.add('steps').add('status');
+        this.applyStep(event, changed);
         break;
       case 'eval':
-        if (this.lastEval && event.step <= this.lastEval.step) break;
-        this.evals.push(event);
-        changed.add('evals');
-        this.addLog(event.time, 'eval', `evaluation at step ${event.step}: accuracy ${(event.accuracy * 100).toFixed(2)}%, loss ${event.loss.toFixed(4)} on ${event.samples.toLocaleString('en-US')} images`, 'good', changed);
+        this.applyEval(event, changed);
         break;
-      case 'worker': {
-        const known = this.workers.get(event.workerId);
-        const base: WorkerSummary = known ?? {
-          id: event.workerId, name: event.name, connected: true, environment: event.environment, backend: event.backend,
-          adapter: event.adapter, cores: null, userAgent: null, remoteAddress: null, trusted: event.trusted, codec: 'f32',
-          samplesPerSecond: 0, measured: false, tasksDone: 0, shardsDone: 0, rejected: 0, joinedAt: this.now(), lastSeen: this.now(), lastError: null,
-        };
-        this.workers.set(event.workerId, {
-          ...base, name: event.name, backend: event.backend, environment: event.environment, adapter: event.adapter, trusted: event.trusted,
-          connected: event.action === 'joined', leftReason: event.action === 'left' ? event.reason : null,
-          ...(event.action === 'joined' ? { lastSeen: this.now() } : {}),
-        });
-        changed.add('workers');
-        const who = `${event.workerId}${event.name ? ` (${event.name})` : ''}`;
-        this.addLog(this.now(), 'worker', event.action === 'joined'
-          ? `worker ${who} joined · ${event.environment}, ${event.backend}${event.adapter ? ` (${event.adapter})` : ''}${event.trusted ? '' : ' · volunteer'}`
-          : `worker ${who} left${event.reason ? ` — ${event.reason}` : ''}`, event.action === 'joined' ? 'info' : 'warn', changed);
+      case 'worker':
+        this.applyWorkerEvent(event, changed);
         break;
-      }
       case 'status':
         this.status = event.status;
         changed.add('status');
@@ -161,21 +140,12 @@ export class RunState {
         if (this.totals && event.ok) this.totals.checkpoints++;
         this.addLog(this.now(), 'checkpoint', event.ok ? `checkpoint at step ${event.step}` : `checkpoint at step ${event.step} failed: ${event.error ?? 'unknown error'} — the run is paused`, event.ok ? 'info' : 'bad', changed);
         break;
-      case 'reissue': {
-        const shards = event.blocks.reduce((sum, b) => sum + b.count, 0);
-        const to = event.toWorkers.length ? `to ${event.toWorkers.join(', ')}` : '(waiting for a worker)';
-        this.addLog(this.now(), 'reissue', `${event.taskKind} step ${event.step}: ${shards} micro-shard${shards === 1 ? '' : 's'} of ${event.fromWorker} re-issued ${to} (${event.reason})`, 'warn', changed);
+      case 'reissue':
+        this.applyReissue(event, changed);
         break;
-      }
-      case 'rejected': {
-        const w = event.workerId ? this.workers.get(event.workerId) : undefined;
-        if (w && event.strike) {
-          w.rejected++;
-          changed.add('workers');
-        }
-        this.addLog(this.now(), 'rejected', `${event.code}${event.workerId ? ` from ${event.workerId}` : ''}: ${event.message}${event.fatal ? ' (connection closed)' : ''}`, event.fatal ? 'bad' : 'warn', changed);
+      case 'rejected':
+        this.applyRejected(event, changed);
         break;
-      }
       case 'error':
         this.addLog(this.now(), 'error', event.message, 'bad', changed);
         break;
@@ -188,12 +158,7 @@ export class RunState {
         changed.add('verification');
         break;
       case 'rollback':
-        // The steps from toStep on are replayed: their old records (and later evaluations) are void.
-        this.history = this.history.filter((h) => h.step < event.toStep);
-        this.evals = this.evals.filter((e) => e.step <= event.toStep);
-        this.step = event.toStep;
-        changed.add('steps').add('evals').add('status');
-        this.addLog(event.time, 'rollback', `rolled back from step ${event.fromStep} to ${event.toStep} after ${event.workerId} was caught: ${event.reason}${event.complete ? '' : ' (its first unchecked contribution is older than the replay ring: not undone)'}`, 'bad', changed);
+        this.applyRollback(event, changed);
         break;
     }
     return changed;
@@ -209,6 +174,65 @@ export class RunState {
     const changed = new Set<Change>();
     this.addLog(this.now(), 'dashboard', text, tone, changed);
     return changed;
+  }
+
+  private applyStep(event: EventOf<'step'>, changed: Set<Change>): void {
+    if (this.lastStep && event.step <= this.lastStep.step) return;
+    this.history.push(event);
+    this.thin();
+    this.step = event.step + 1;
+    this.epoch = event.epoch;
+    changed.add('steps').add('status');
+  }
+
+  private applyEval(event: EventOf<'eval'>, changed: Set<Change>): void {
+    if (this.lastEval && event.step <= this.lastEval.step) return;
+    this.evals.push(event);
+    changed.add('evals');
+    this.addLog(event.time, 'eval', `evaluation at step ${event.step}: accuracy ${(event.accuracy * 100).toFixed(2)}%, loss ${event.loss.toFixed(4)} on ${event.samples.toLocaleString('en-US')} images`, 'good', changed);
+  }
+
+  private applyWorkerEvent(event: EventOf<'worker'>, changed: Set<Change>): void {
+    const known = this.workers.get(event.workerId);
+    const base: WorkerSummary = known ?? {
+      id: event.workerId, name: event.name, connected: true, environment: event.environment, backend: event.backend,
+      adapter: event.adapter, cores: null, userAgent: null, remoteAddress: null, trusted: event.trusted, codec: 'f32',
+      samplesPerSecond: 0, measured: false, tasksDone: 0, shardsDone: 0, rejected: 0, joinedAt: this.now(), lastSeen: this.now(), lastError: null,
+    };
+    this.workers.set(event.workerId, {
+      ...base, name: event.name, backend: event.backend, environment: event.environment, adapter: event.adapter, trusted: event.trusted,
+      connected: event.action === 'joined', leftReason: event.action === 'left' ? event.reason : null,
+      ...(event.action === 'joined' ? { lastSeen: this.now() } : {}),
+    });
+    changed.add('workers');
+    const who = `${event.workerId}${event.name ? ` (${event.name})` : ''}`;
+    this.addLog(this.now(), 'worker', event.action === 'joined'
+      ? `worker ${who} joined · ${event.environment}, ${event.backend}${event.adapter ? ` (${event.adapter})` : ''}${event.trusted ? '' : ' · volunteer'}`
+      : `worker ${who} left${event.reason ? ` — ${event.reason}` : ''}`, event.action === 'joined' ? 'info' : 'warn', changed);
+  }
+
+  private applyReissue(event: EventOf<'reissue'>, changed: Set<Change>): void {
+    const shards = event.blocks.reduce((sum, b) => sum + b.count, 0);
+    const to = event.toWorkers.length ? `to ${event.toWorkers.join(', ')}` : '(waiting for a worker)';
+    this.addLog(this.now(), 'reissue', `${event.taskKind} step ${event.step}: ${shards} micro-shard${shards === 1 ? '' : 's'} of ${event.fromWorker} re-issued ${to} (${event.reason})`, 'warn', changed);
+  }
+
+  private applyRejected(event: EventOf<'rejected'>, changed: Set<Change>): void {
+    const w = event.workerId ? this.workers.get(event.workerId) : undefined;
+    if (w && event.strike) {
+      w.rejected++;
+      changed.add('workers');
+    }
+    this.addLog(this.now(), 'rejected', `${event.code}${event.workerId ? ` from ${event.workerId}` : ''}: ${event.message}${event.fatal ? ' (connection closed)' : ''}`, event.fatal ? 'bad' : 'warn', changed);
+  }
+
+  private applyRollback(event: EventOf<'rollback'>, changed: Set<Change>): void {
+    // The steps from toStep on are replayed: their old records (and later evaluations) are void.
+    this.history = this.history.filter((h) => h.step < event.toStep);
+    this.evals = this.evals.filter((e) => e.step <= event.toStep);
+    this.step = event.toStep;
+    changed.add('steps').add('evals').add('status');
+    this.addLog(event.time, 'rollback', `rolled back from step ${event.fromStep} to ${event.toStep} after ${event.workerId} was caught: ${event.reason}${event.complete ? '' : ' (its first unchecked contribution is older than the replay ring: not undone)'}`, 'bad', changed);
   }
 
   private applySnapshot(s: RunSnapshot, changed: Set<Change>): void {

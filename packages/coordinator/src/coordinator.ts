@@ -9,28 +9,21 @@
  * (subscribe, admin actions). Transport-free: frames in (`receive`), messages out
  * (`transport.send`), time from an injected clock, timers driven by `tick()`.
  */
-import {
-  decodeMessage,
-  isProtocolError,
-  type ErrorMessage,
-  type HeartbeatMessage,
-  type Message,
-  type ProtocolError,
-  type ResultMessage,
-} from '@swarmgrad/protocol';
+import { decodeMessage, isProtocolError, type Message } from '@swarmgrad/protocol';
 import { createOptimizer, initParams, type ModelPlan, type Optimizer } from '@swarmgrad/nn-core';
 import { BatchSchedule } from '@swarmgrad/data';
-import { Aggregator, lateAnswer, locateTask, nonFiniteState, validateResult } from './aggregator.js';
+import { Aggregator, nonFiniteState } from './aggregator.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { CheckpointPolicy, checkResume } from './checkpoint-policy.js';
 import { resolveEngineOptions, resolveRunConfig, type CoordinatorLimits, type ResolvedEngineOptions, type ResolvedRun, type RunConfig } from './config.js';
 import { CloseCode, CoordinatorError, CoordinatorErrorCode } from './errors.js';
 import { evalDueAfter, planEvalUnits, summarizeEval } from './evaluation.js';
 import type { RunSnapshot, RunStatus, StepAccounting } from './events.js';
-import { Membership, chooseCodec, decodeLimitsFor, welcomeMessage, type Conn, type WorkerRecord } from './membership.js';
+import { Membership, decodeLimitsFor, type Conn } from './membership.js';
 import { DashboardChannel } from './dashboards.js';
 import { badConfig, checkOptions, type CoordinatorOptions } from './options.js';
-import { Peers, workerEvent } from './peers.js';
+import { Peers } from './peers.js';
+import { MessageRouter } from './router.js';
 import { Reporter, plainConfig, type CoordinatorListener, type RunView } from './reporting.js';
 import { PASS_THROUGH_GATE } from './result-gate.js';
 import type { StepState } from './replay-ring.js';
@@ -39,7 +32,7 @@ import { VolunteerGuard, redactAddresses, stepState } from './volunteer-guard.js
 import { Scheduler } from './scheduler.js';
 import { formatPrometheus } from './prometheus.js';
 import { errorText, jsonSafe, type Phase, type TaskRecord } from './work.js';
-import type { ReissueReason, RollbackRecord, WorkerVerification } from './events.js';
+import type { RollbackRecord, WorkerVerification } from './events.js';
 
 export { DEFAULT_SAMPLES_PER_SECOND, SMALL_FRAME_BYTES } from './membership.js';
 export { WORKERS_EVENT_INTERVAL_MS, type CoordinatorListener } from './reporting.js';
@@ -91,6 +84,7 @@ export class Coordinator {
   private readonly checkpoints: CheckpointPolicy;
   private readonly peers: Peers;
   private readonly dashboards: DashboardChannel;
+  private readonly router: MessageRouter;
   /** Volunteer verification (see `volunteer-guard.ts`). */
   private readonly guard: VolunteerGuard;
   private resolveDone!: (snapshot: RunSnapshot) => void;
@@ -138,7 +132,7 @@ export class Coordinator {
     const allowVolunteers = verification.mode !== 'off';
     this.membership = new Membership({ clock: this.clock, token: options.token, adminToken: options.adminToken, allowVolunteers, heartbeatTimeoutMs, maxStrikes });
     this.guard = this.createGuard(verification);
-    this.peers = new Peers(options.transport, this.membership, () => this.reporter, (_worker, connId) => this.workerGone(connId));
+    this.peers = new Peers(options.transport, this.membership, () => this.reporter, (_worker, connId) => this.router.workerGone(connId));
     this.reporter = new Reporter({ run: this.run, trainData: options.trainData, testData: options.testData, membership: this.membership, clock: this.clock, send, view: () => this.view() });
     this.scheduler = new Scheduler({
       run: this.run,
@@ -165,6 +159,7 @@ export class Coordinator {
       snapshot: (admin) => this.snapshot({ historyLimit: DASHBOARD_HISTORY_LIMIT, admin }),
       control: this,
     });
+    this.router = this.createRouter();
     this.checkpoints = new CheckpointPolicy(options.onCheckpoint, (step, ok, error) => this.reporter.checkpointReported(step, ok, error));
     this.currentParams = initParams(this.model, this.config.seed);
     if (options.resume !== undefined) this.applyResume(options.resume);
@@ -311,10 +306,10 @@ export class Coordinator {
         decoded = decodeMessage(frame, decodeLimitsFor(conn, this.options.limits, this.model));
       } catch (error) {
         if (!isProtocolError(error)) throw error;
-        this.onProtocolError(conn, error);
+        this.router.onProtocolError(conn, error);
         return;
       }
-      this.dispatch(conn, decoded);
+      this.router.dispatch(conn, decoded);
     } catch (error) {
       this.peers.internalError(error, connId);
     }
@@ -345,7 +340,7 @@ export class Coordinator {
         else this.peers.fatal(conn, CoordinatorErrorCode.HEARTBEAT_TIMEOUT, `no message for ${silentMs} ms; the heartbeat timeout is ${timeout} ms`, CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       }
       const phase = this.phase;
-      if (phase) this.expireOverdue(phase, now);
+      if (phase) this.router.expireOverdue(phase, now);
       if (this.phase) this.scheduler.drainPending(this.phase);
     } catch (error) {
       this.peers.internalError(error, undefined);
@@ -386,183 +381,6 @@ export class Coordinator {
   /** Metrics in the Prometheus text format (for `GET /metrics`); every series has a `run` label. */
   metricsText(): string {
     return this.reporter.metricsText() + formatPrometheus(this.guard.metrics(this.config.runId));
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // message handling
-
-  private dispatch(conn: Conn, msg: Message): void {
-    if (conn.role === 'pending') {
-      if (msg.type === 'hello') this.onHello(conn, msg);
-      else if (msg.type === 'heartbeat') this.echo(conn, msg);
-      else this.peers.fatal(conn, CoordinatorErrorCode.HELLO_REQUIRED, `the first message must be a hello; got ${msg.type}`, CloseCode.PROTOCOL_ERROR, 'hello required');
-      return;
-    }
-    if (msg.type === 'heartbeat') return this.echo(conn, msg);
-    if (msg.type === 'bye') return this.peers.closeConn(conn, CloseCode.NORMAL, 'bye', `bye: ${msg.reason}`);
-    if (msg.type === 'hello') return this.peers.reject(conn, CoordinatorErrorCode.DUPLICATE_HELLO, 'this connection already said hello', { strike: true });
-    if (conn.role === 'worker') this.dispatchWorker(conn, msg);
-    else this.dashboards.handle(conn, msg);
-  }
-
-  private dispatchWorker(conn: Conn, msg: Message): void {
-    const worker = this.membership.workerOf(conn);
-    if (!worker) return;
-    switch (msg.type) {
-      case 'result':
-        return this.onResult(conn, worker, msg);
-      case 'error':
-        return this.onWorkerError(worker, msg);
-      case 'subscribe':
-      case 'admin':
-        return this.peers.reject(conn, CoordinatorErrorCode.NOT_A_DASHBOARD, `${msg.type} is for dashboard connections; this is a worker`, { strike: true });
-      default:
-        return this.peers.reject(conn, CoordinatorErrorCode.UNEXPECTED_MESSAGE, `workers do not send ${msg.type} messages`, { strike: true });
-    }
-  }
-
-  private onHello(conn: Conn, hello: Extract<Message, { type: 'hello' }>): void {
-    if (hello.role === 'dashboard') {
-      conn.role = 'dashboard';
-      return;
-    }
-    if (this.statusValue === 'finished' || this.statusValue === 'stopped') {
-      this.peers.fatal(conn, CoordinatorErrorCode.RUN_FINISHED, `run ${this.config.runId} is ${this.statusValue}; no work is left`, CloseCode.NORMAL, `run ${this.statusValue}`);
-      return;
-    }
-    const admission = this.membership.authenticate(hello);
-    if (!admission.admitted) {
-      this.peers.fatal(conn, CoordinatorErrorCode.AUTH_FAILED, admission.reason, CloseCode.POLICY_VIOLATION, 'authentication failed');
-      return;
-    }
-    const codec = chooseCodec(hello.capabilities.codecs, this.config.codec);
-    if (codec === undefined) {
-      const needed = this.config.codec === 'f32' ? 'f32' : `${this.config.codec} or f32`;
-      const text = `worker offers codecs ${hello.capabilities.codecs.join(', ')}; this run needs ${needed}`;
-      this.peers.fatal(conn, CoordinatorErrorCode.CODEC_UNSUPPORTED, text, CloseCode.POLICY_VIOLATION, 'codec unsupported');
-      return;
-    }
-    if (this.guard.refuseBanned(conn, hello, admission.trusted)) return;
-    const worker = this.membership.admit(conn, this.guard.admissionHello(hello, admission.trusted), admission.trusted, codec);
-    this.peers.send(conn, welcomeMessage(worker, this.run, this.options));
-    this.reporter.emit(workerEvent(worker, 'joined', null));
-    // A worker that joins mid-step only gets blocks that wait for a worker (see README: scheduling).
-    if (this.phase) this.scheduler.drainPending(this.phase);
-  }
-
-  private echo(conn: Conn, heartbeat: HeartbeatMessage): void {
-    this.peers.send(conn, { type: 'heartbeat', sentAt: this.clock(), echo: heartbeat.sentAt });
-  }
-
-  private onWorkerError(worker: WorkerRecord, error: ErrorMessage): void {
-    worker.lastError = `${error.code}: ${error.message}`.slice(0, 500);
-    const phase = this.phase;
-    const taskId = error.ref?.taskId;
-    if (!phase || taskId === undefined) return;
-    const task = phase.tasks.get(taskId);
-    if (task && task.workerId === worker.id) {
-      this.killTask(phase, task, 'workerError');
-      this.maybeComplete(phase);
-    }
-  }
-
-  /**
-   * A result: find its task (or say why it is stale or unknown), validate it, hand it to
-   * the aggregator (which asks the `ResultGate`), then complete the phase when it is whole.
-   * A late but complete answer still measures the worker (see `lateAnswer`).
-   */
-  private onResult(conn: Conn, worker: WorkerRecord, msg: ResultMessage): void {
-    const now = this.clock();
-    const ref = { step: msg.step, taskId: msg.taskId };
-    const located = locateTask(msg, worker, { runId: this.config.runId, phase: this.phase, step: this.stepValue, retired: this.retired, staleBelow: this.staleBelow });
-    if ('code' in located) {
-      const late = lateAnswer(this.retired, worker, msg);
-      if (late) this.membership.taskCompleted(worker, late.samples, now - late.sentAt);
-      return this.rejectResult(conn, located.code, located.text, located.strike, ref);
-    }
-    const { phase, task } = located;
-    if (msg.kind !== phase.kind || msg.step !== phase.step) {
-      const text = `task ${task.id} is ${phase.kind} step ${phase.step}; the result says ${msg.kind} step ${msg.step}`;
-      return this.rejectResult(conn, CoordinatorErrorCode.BAD_RESULT, text, true, ref, phase, task);
-    }
-    const check = validateResult(msg, task, phase, worker.codec, this.parameterCount);
-    if (!check.ok) return this.rejectResult(conn, check.code, check.message, true, ref, phase, task);
-    if (this.guard.isHeld(task.id)) {
-      this.guard.held(phase, task, worker, msg, check.blocks, now);
-      return this.maybeComplete(phase);
-    }
-    // SEAM: validated → aggregated. `submit` asks the ResultGate (options.resultGate) first.
-    const outcome = this.aggregator.submit(phase, task, worker, msg, check.blocks, now);
-    if (!outcome.admitted) return this.rejectResult(conn, outcome.verdict.code, outcome.verdict.message, outcome.verdict.strike, ref, phase, task);
-    if (phase.kind === 'train') worker.shardsDone += outcome.freshShards;
-    this.guard.accepted(phase, task, worker, outcome.freshShards * phase.shardSize);
-    if (this.phase !== phase) return; // a detected cheater rolled the run back
-    if (outcome.fresh > 0) this.reporter.totals.resultsAccepted++;
-    if (outcome.taskCompleted) this.membership.taskCompleted(worker, task.samples, now - task.sentAt);
-    if (outcome.duplicates > 0) {
-      const text = `${outcome.duplicates} block(s) of task ${task.id} were already delivered (first result wins); dropped`;
-      this.rejectResult(conn, CoordinatorErrorCode.DUPLICATE_RESULT, text, false, ref);
-    }
-    this.maybeComplete(phase);
-  }
-
-  /** Applies `phase` if it is still in flight, every unit has a value and no held volunteer result is awaited. */
-  private maybeComplete(phase: Phase): void {
-    if (this.phase === phase && this.aggregator.isComplete(phase) && this.guard.canComplete(phase)) this.completePhase(phase);
-  }
-
-  /**
-   * Tasks past their deadline: their missing blocks are re-issued, their workers' estimates
-   * halved; a worker that misses too many deadlines in a row is dropped (`TOO_SLOW`).
-   */
-  private expireOverdue(phase: Phase, now: number): void {
-    for (const task of this.scheduler.overdue(phase, now)) {
-      if (this.phase !== phase) break;
-      if (!task.live) continue;
-      const worker = this.membership.workers.get(task.workerId);
-      const drop = worker !== undefined && this.membership.missedDeadline(worker);
-      this.killTask(phase, task, 'deadline');
-      const conn = worker && drop ? this.membership.connOf(worker) : undefined;
-      if (conn) this.peers.fatal(conn, CoordinatorErrorCode.TOO_SLOW, `missed ${worker!.missedDeadlines} task deadlines in a row`, CloseCode.POLICY_VIOLATION, 'too slow');
-    }
-    this.maybeComplete(phase);
-  }
-
-  /** A task can no longer be counted on: its units are re-issued (scheduler) and a held one is not waited for. */
-  private killTask(phase: Phase, task: TaskRecord, reason: ReissueReason): void {
-    this.scheduler.kill(phase, task, reason);
-    this.guard.taskDied(task);
-  }
-
-  private onProtocolError(conn: Conn, error: ProtocolError): void {
-    if (conn.role === 'pending') {
-      this.peers.fatal(conn, error.code, error.message, CloseCode.PROTOCOL_ERROR, 'protocol error');
-      return;
-    }
-    this.peers.reject(conn, error.code, error.message, { strike: true, countAsResult: conn.role === 'worker' });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // rejections and connection teardown
-
-  /** Refuses a result; with `failTask`, that task's blocks are re-issued first (and its worker's estimate halved). */
-  private rejectResult(conn: Conn, code: string, text: string, strike: boolean, ref: { step: number; taskId: string }, phase?: Phase, failTask?: TaskRecord): void {
-    // Re-issue first, so the blocks never wait on a worker that is about to be dropped.
-    if (phase && failTask && this.phase === phase) {
-      const worker = this.membership.workers.get(failTask.workerId);
-      if (worker && failTask.live) this.membership.penalise(worker);
-      this.killTask(phase, failTask, 'rejected');
-      this.maybeComplete(phase);
-    }
-    this.peers.reject(conn, code, text, { strike, ref, countAsResult: true });
-  }
-
-  /** A worker's connection is gone: the live tasks sent on it are re-issued. */
-  private workerGone(connId: string): void {
-    const phase = this.phase;
-    if (!phase) return;
-    for (const task of this.scheduler.tasksOn(phase, connId)) this.killTask(phase, task, 'disconnect');
-    this.maybeComplete(phase);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -639,6 +457,28 @@ export class Coordinator {
     const step = this.stepValue;
     this.pendingEval = evalDueAfter(step, { totalSteps: this.config.totalSteps, evalEvery: this.config.evalEvery, evalSamples: this.run.evalSamples });
     this.checkpoints.pending = this.checkpoints.dueAfter(step, this.config);
+  }
+
+  /** The message router, reading the live phase/status/step through a host view of this engine. */
+  private createRouter(): MessageRouter {
+    const { run, clock, membership, scheduler, aggregator, reporter, peers, dashboards, guard, retired } = this;
+    const deps = { run, options: this.options, parameterCount: this.parameterCount, clock, membership, scheduler, aggregator, reporter, peers, dashboards, guard, retired };
+    const engine = this; // the host's getters read this engine's live state
+    return new MessageRouter(deps, {
+      get phase() {
+        return engine.phase;
+      },
+      get status() {
+        return engine.statusValue;
+      },
+      get step() {
+        return engine.stepValue;
+      },
+      get staleBelow() {
+        return engine.staleBelow;
+      },
+      completePhase: (phase) => this.completePhase(phase),
+    });
   }
 
   private createGuard(verification: ResolvedVerification): VolunteerGuard {
