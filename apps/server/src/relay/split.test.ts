@@ -27,6 +27,15 @@ describe('relay split', () => {
     expect(pieceSize(12, 2)).toBe(4);
   });
 
+  it('slices 8-bit pixel samples like float32 ones (image data sends pixels)', () => {
+    const indices = Uint32Array.from({ length: 8 }, (_, i) => i);
+    const task = { type: 'task', taskId: 't', runId: 'r', step: 0, kind: 'train', blocks: [{ start: 0, count: 4 }], microShardSize: 2, indices, deadlineMs: 1000,
+      pixels: Uint8Array.from({ length: 8 * 3 }, (_, i) => i), labels: Int32Array.from(indices) } as TaskMessage;
+    const pieces = splitTask(task, 2);
+    expect(pieces.map((p) => [...p.pixels!])).toEqual([Array.from({ length: 12 }, (_, i) => i), Array.from({ length: 12 }, (_, i) => 12 + i)]);
+    expect(pieces.every((p) => p.x === undefined)).toBe(true);
+  });
+
   it('slices indices, samples and labels of each aligned sub-block', () => {
     const pieces = splitTask(task([{ start: 8, count: 4 }, { start: 12, count: 2 }], 2), 2);
     expect(pieces.map((p) => p.block)).toEqual([{ start: 8, count: 2 }, { start: 10, count: 2 }, { start: 12, count: 2 }]);

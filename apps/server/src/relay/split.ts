@@ -14,6 +14,8 @@ export interface Piece {
   block: ShardBlock;
   indices: Uint32Array;
   x?: Float32Array;
+  /** 8-bit samples (image data); the task's `pixelNormalization` applies unchanged. */
+  pixels?: Uint8Array;
   labels?: Int32Array;
   targets?: Float32Array;
 }
@@ -42,6 +44,7 @@ export function splitTask(task: TaskMessage, size: number): Piece[] {
   const m = task.microShardSize;
   const perIndex = (array: { length: number } | undefined): number => (array === undefined || task.indices.length === 0 ? 0 : array.length / task.indices.length);
   const xWidth = perIndex(task.x);
+  const pixelWidth = perIndex(task.pixels);
   const targetWidth = perIndex(task.targets);
   const pieces: Piece[] = [];
   let offset = 0; // shards of the task before the current block
@@ -52,6 +55,7 @@ export function splitTask(task: TaskMessage, size: number): Piece[] {
       const to = (offset + k + step) * m;
       const piece: Piece = { parent, block: { start: parent.start + k, count: step }, indices: task.indices.slice(from, to) };
       if (task.x) piece.x = task.x.slice(from * xWidth, to * xWidth);
+      if (task.pixels) piece.pixels = task.pixels.slice(from * pixelWidth, to * pixelWidth);
       if (task.labels) piece.labels = task.labels.slice(from, to);
       if (task.targets) piece.targets = task.targets.slice(from * targetWidth, to * targetWidth);
       pieces.push(piece);

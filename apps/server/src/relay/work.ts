@@ -147,6 +147,8 @@ export class WorkBook {
         const message: TaskMessage = { type: 'task', taskId: id, runId: task.runId, step: task.step, kind: 'train', blocks: [piece.block], microShardSize: m, indices: piece.indices, deadlineMs: innerDeadline(task.deadlineMs) };
         if (task.split) message.split = task.split;
         if (piece.x) message.x = piece.x;
+        if (piece.pixels) message.pixels = piece.pixels;
+        if (task.pixelNormalization) message.pixelNormalization = task.pixelNormalization;
         if (piece.labels) message.labels = piece.labels;
         if (piece.targets) message.targets = piece.targets;
         this.enqueue({ id, up, message, samples: piece.indices.length, piece, holder: null, sentAt: 0, deadlineAt: 0, done: false });
