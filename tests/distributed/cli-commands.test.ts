@@ -200,9 +200,13 @@ describe('every command of swarmgrad --help, with only its required flags', () =
     const idle = await currentOf(runId);
     expect(idle.step).toBe(0);
     expect(idle.workers).toHaveLength(0);
-    const worker = start(['worker', '--coordinator', `ws://127.0.0.1:${DEFAULT_PORT}/ws`], cwd);
+    // Lab machines: the run's lab token comes from the environment (not a flag), so each worker
+    // runs with only its required flag. Tokenless workers would be volunteers, and volunteers
+    // get work only once a trusted worker is there to verify it.
+    const token = readFileSync(join(out, 'lab-token'), 'utf8').trim();
+    const worker = start(['worker', '--coordinator', `ws://127.0.0.1:${DEFAULT_PORT}/ws`], cwd, { SWARMGRAD_TOKEN: token });
     // The same coordinator named by the environment variable every app reads.
-    const envWorker = start(['worker'], cwd, { SWARMGRAD_COORDINATOR: `ws://127.0.0.1:${DEFAULT_PORT}/ws` });
+    const envWorker = start(['worker'], cwd, { SWARMGRAD_COORDINATOR: `ws://127.0.0.1:${DEFAULT_PORT}/ws`, SWARMGRAD_TOKEN: token });
     await waitFor(() => currentOf(runId), (s) => s.workers.filter((w) => w.connected).length === 2, { timeoutMs: 300_000, what: 'both workers to join' });
     await waitFor(() => currentOf(runId), (s) => s.step >= 1, { timeoutMs: 600_000, what: 'the first step computed by the workers' });
 
