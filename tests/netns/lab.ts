@@ -195,9 +195,9 @@ function startInNamespace(namespace: string, argv: string[], options: { env?: No
 }
 
 /** GET `path` through a unix socket (a link-proxy forwarding into a namespace); parsed JSON or text. */
-export function getVia(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+export function getVia(socketPath: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', timeout: 5_000 }, (res) => {
+    const req = request({ socketPath, path, method: 'GET', timeout: 5_000, headers }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));

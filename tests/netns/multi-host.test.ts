@@ -37,16 +37,19 @@ const running: HostProcess[] = [];
 const report: string[] = [];
 
 async function get<T>(path: string): Promise<T> {
-  const { status, body } = await getVia(api, path);
+  // Worker addresses are shown to admins only: the tests read them with the run's admin token.
+  const { status, body } = await getVia(api, path, { authorization: `Bearer ${ADMIN_TOKEN}` });
   if (status !== 200) throw new Error(`GET ${path}: ${status} ${body}`);
   return JSON.parse(body) as T;
 }
 const snapshot = () => get<Snapshot>('/api/runs/current');
+const ADMIN_TOKEN = 'netns-admin-token';
+let adminTokenFile = '';
 
 /** `swarmgrad serve` on the coordinator host (`--resume` continues the run in `out`). */
 function serve(out: string, resume = false): HostProcess {
   const run = resume ? ['--resume'] : RUN;
-  const p = coordinatorHost.node([SWARMGRAD, 'serve', ...run, '--host', '0.0.0.0', '--port', String(PORT), '--token-file', token, '--keep-serving', '--json', '--out', out]);
+  const p = coordinatorHost.node([SWARMGRAD, 'serve', ...run, '--host', '0.0.0.0', '--port', String(PORT), '--token-file', token, '--admin-token-file', adminTokenFile, '--keep-serving', '--json', '--out', out]);
   running.push(p);
   return p;
 }
@@ -101,6 +104,8 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'swarmgrad-netns-'));
   token = join(dir, 'lab-token');
   writeFileSync(token, 'netns-lab-token\n');
+  adminTokenFile = join(dir, 'admin-token');
+  writeFileSync(adminTokenFile, `${ADMIN_TOKEN}\n`);
   // The test reaches the coordinator's HTTP API through a unix socket forwarded into its namespace.
   api = join(dir, 'coordinator.sock');
   const forward = coordinatorHost.node([LINK_PROXY, '--listen', `unix:${api}`, '--target', `127.0.0.1:${PORT}`]);
