@@ -9,6 +9,9 @@ import { METRICS_FLAGS } from './run-metrics.js';
 /** The environment variable naming the coordinator, for `swarmgrad worker` and the web apps' dev servers. */
 export const COORDINATOR_ENV = 'SWARMGRAD_COORDINATOR';
 
+/** `--coordinator` of the commands that dial a coordinator (`worker`, `relay`). */
+const COORDINATOR_FLAG = { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' } as const satisfies FlagSpec;
+
 const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'wasm-step'] as const;
 
 /** Flags `train` and `serve` share: the run definition, the server and its tokens. */
@@ -73,7 +76,7 @@ export const WORKER = {
   name: 'worker',
   summary: 'Compute gradients for a coordinator until it finishes or this process is stopped (SIGTERM: finish or hand back the task, say bye).',
   flags: {
-    coordinator: { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' },
+    coordinator: COORDINATOR_FLAG,
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
     backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm and cpu and keeps the fastest; wasm-step (the compiled training step) is opt-in', default: 'auto' },
     name: { type: 'string', placeholder: 'NAME', help: 'label shown on the dashboard', defaultText: 'the host name' },
@@ -134,7 +137,7 @@ export const RELAY = {
   name: 'relay',
   summary: 'Relay a coordinator to nearby workers: one trusted worker upstream, a coordinator for the workers that connect here.',
   flags: {
-    coordinator: { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' },
+    coordinator: COORDINATOR_FLAG,
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token the relay presents upstream (else env SWARMGRAD_TOKEN); one of them is required: the coordinator must trust the relay' },
     'worker-token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the token workers must present to this relay (else env SWARMGRAD_RELAY_WORKER_TOKEN)', defaultText: 'the lab token' },
     port: { type: 'int', min: 0, help: 'port workers connect to (0: any free port)', default: 7071 },
