@@ -40,6 +40,52 @@ async function finish(harness: Harness): Promise<void> {
 }
 
 describe('faults: death, deadlines, heartbeats', () => {
+  it('a worker whose heartbeat says paused gets no work until it says otherwise; waiting blocks then go to it', async () => {
+    const harness = setup(4);
+    harness.addWorker({});
+    const paused = harness.addWorker({});
+    paused.status = 'paused';
+    paused.sendMessage({ type: 'heartbeat', sentAt: harness.clock.now, status: 'paused' });
+    harness.coordinator.start();
+    await harness.run(() => harness.coordinator.step >= 2);
+    expect(paused.tasks).toEqual([]);
+    paused.status = 'idle';
+    paused.sendMessage({ type: 'heartbeat', sentAt: harness.clock.now, status: 'idle' });
+    await finish(harness);
+    expect(paused.tasks.length).toBeGreaterThan(0);
+  });
+
+  it('a lone worker that pauses: its declined blocks wait for it (never handed back while paused), and the run completes once it resumes', async () => {
+    const harness = setup(6);
+    const declined: string[] = [];
+    const whilePaused: string[] = [];
+    const lone = harness.addWorker({
+      onTask: (w, task) => {
+        if (w.status === 'paused') {
+          whilePaused.push(task.taskId);
+          return 'ignore';
+        }
+        if (task.step !== 1 || declined.length > 0) return 'answer';
+        // Pauses at step 1: says so, then hands the task back (as GradientWorker.pause does).
+        w.status = 'paused';
+        w.sendMessage({ type: 'heartbeat', sentAt: harness.clock.now, status: 'paused' });
+        w.sendMessage({ type: 'error', code: 'TASK_DECLINED', message: 'paused', ref: { step: task.step, taskId: task.taskId } });
+        declined.push(task.taskId);
+        return 'ignore';
+      },
+    });
+    harness.coordinator.start();
+    await harness.run(() => declined.length > 0);
+    for (let i = 0; i < 50; i++) await harness.run(() => true, 1);
+    expect(declined).toHaveLength(1);
+    expect(whilePaused).toEqual([]);
+    expect(harness.coordinator.step).toBe(1);
+    lone.status = 'idle';
+    lone.sendMessage({ type: 'heartbeat', sentAt: harness.clock.now, status: 'idle' });
+    await finish(harness);
+    expect(whilePaused).toEqual([]);
+  });
+
   it('re-issues the blocks of a worker that dies mid-step, at once', async () => {
     const harness = setup(3);
     harness.addWorker({});

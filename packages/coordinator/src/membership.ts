@@ -66,6 +66,11 @@ export interface WorkerRecord {
   missedDeadlines: number;
   /** Clock of the last probe block this worker was given (0: never). */
   probedAt: number;
+  /**
+   * Its last heartbeat said `status: 'paused'` (a paused tab, a relay with no workers of its
+   * own): it gets no new work until a heartbeat says otherwise. Cleared on every hello.
+   */
+  paused: boolean;
   tasksDone: number;
   shardsDone: number;
   rejected: number;
@@ -209,6 +214,7 @@ export class Membership {
     worker.connId = conn.id;
     worker.remoteAddress = conn.remoteAddress;
     worker.lastSeen = now;
+    worker.paused = false;
     conn.role = 'worker';
     conn.workerId = worker.id;
     return worker;
@@ -242,6 +248,7 @@ export class Membership {
       resumeToken: randomToken(),
       missedDeadlines: 0,
       probedAt: 0,
+      paused: false,
       tasksDone: 0,
       shardsDone: 0,
       rejected: 0,

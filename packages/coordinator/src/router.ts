@@ -61,7 +61,7 @@ export class MessageRouter {
       else this.deps.peers.fatal(conn, CoordinatorErrorCode.HELLO_REQUIRED, `the first message must be a hello; got ${msg.type}`, CloseCode.PROTOCOL_ERROR, 'hello required');
       return;
     }
-    if (msg.type === 'heartbeat') return this.echo(conn, msg);
+    if (msg.type === 'heartbeat') return this.onHeartbeat(conn, msg);
     if (msg.type === 'bye') return this.deps.peers.closeConn(conn, CloseCode.NORMAL, 'bye', `bye: ${msg.reason}`);
     if (msg.type === 'hello') return this.deps.peers.reject(conn, CoordinatorErrorCode.DUPLICATE_HELLO, 'this connection already said hello', { strike: true });
     if (conn.role === 'worker') this.dispatchWorker(conn, msg);
@@ -111,6 +111,20 @@ export class MessageRouter {
     this.deps.reporter.emit(workerEvent(worker, 'joined', null));
     // A worker that joins mid-step only gets blocks that wait for a worker (see README: scheduling).
     if (this.host.phase) this.deps.scheduler.drainPending(this.host.phase);
+  }
+
+  /**
+   * A heartbeat: echoed; a worker's `status` says whether it takes work (`paused`: none until
+   * a later heartbeat says otherwise; then blocks waiting for a worker go to it at once).
+   */
+  private onHeartbeat(conn: Conn, heartbeat: HeartbeatMessage): void {
+    this.echo(conn, heartbeat);
+    const worker = conn.role === 'worker' ? this.deps.membership.workerOf(conn) : undefined;
+    if (!worker || heartbeat.status === undefined) return;
+    const paused = heartbeat.status === 'paused';
+    if (worker.paused === paused) return;
+    worker.paused = paused;
+    if (!paused && this.host.phase) this.deps.scheduler.drainPending(this.host.phase);
   }
 
   private echo(conn: Conn, heartbeat: HeartbeatMessage): void {

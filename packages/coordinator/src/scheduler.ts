@@ -12,7 +12,7 @@
  * a copy of one block as a probe. A probe never delays a step: its block is also planned
  * for a proven worker, and the first result counts. Re-issued blocks go to proven workers
  * when there are any. A worker whose connection has a backlog (`writable` false) gets no
- * new task until it drains.
+ * new task until it drains, and one whose heartbeat says `paused` none until it resumes.
  */
 import type { Message, ShardBlock, TaskMessage } from '@swarmgrad/protocol';
 import type { BatchSchedule, Dataset } from '@swarmgrad/data';
@@ -344,6 +344,7 @@ export class Scheduler {
     const { membership } = this.ctx;
     const live = membership.liveWorkers();
     const available = live.filter((w) => {
+      if (w.paused) return false;
       const conn = membership.connOf(w);
       return conn !== undefined && (this.ctx.writable?.(conn) ?? true);
     });
@@ -439,7 +440,7 @@ export class Scheduler {
    * each is computed. Returns false when no trusted worker is connected.
    */
   shadow(phase: Phase, units: Unit[]): boolean {
-    const trusted = this.ctx.membership.liveWorkers().filter((w) => w.trusted);
+    const trusted = this.ctx.membership.liveWorkers().filter((w) => w.trusted && !w.paused);
     if (trusted.length === 0) return false;
     this.assign(phase, units, trusted);
     return true;

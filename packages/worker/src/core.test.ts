@@ -342,7 +342,12 @@ describe('GradientWorker pause', () => {
       ['TASK_DECLINED', 'later'],
     ]);
     expect(worker.status()).toMatchObject({ state: 'paused', tasksDone: 1, tasksDeclined: 2 });
+    // The coordinator hears "paused" before the first decline (so it does not hand the blocks back here).
+    const kinds = sent.map((m) => (m.type === 'heartbeat' ? `heartbeat:${m.status}` : m.type === 'error' ? `error:${m.ref?.taskId}` : m.type));
+    expect(kinds.indexOf('heartbeat:paused')).toBeGreaterThanOrEqual(0);
+    expect(kinds.indexOf('heartbeat:paused')).toBeLessThan(kinds.indexOf('error:queued'));
     worker.resume();
+    expect(sent.at(-1)).toMatchObject({ type: 'heartbeat', status: 'idle' });
     worker.handle(task({ taskId: 'after', blocks: [{ start: 3, count: 1 }], microShardSize: 4, sampleCount: 4 }));
     await worker.whenIdle();
     expect(only(sent, 'result').map((r) => r.taskId)).toEqual(['running', 'after']);

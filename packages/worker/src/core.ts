@@ -265,14 +265,17 @@ export class GradientWorker {
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
+    // Says so first: the coordinator then hands the declined blocks to others, not back here.
+    if (this.#welcome) this.#send(this.heartbeat());
     this.declineQueued('the worker is paused');
     this.#changed();
   }
 
-  /** Takes tasks again after {@link pause}. */
+  /** Takes tasks again after {@link pause} (and tells the coordinator at once). */
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    if (this.#welcome) this.#send(this.heartbeat());
     this.#changed();
   }
 

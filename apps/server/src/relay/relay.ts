@@ -164,6 +164,8 @@ class Relay implements RunningRelay {
     this.url = `ws://${host}:${port}`;
     this.timers.push(setInterval(() => this.tick(), TICK_MS));
     this.timers.push(setInterval(() => this.heartbeatUp(), this.welcome.heartbeatIntervalMs));
+    // No workers yet: "paused", so the coordinator sends work elsewhere until one joins.
+    this.heartbeatUp();
     this.log(`listening for workers on ${this.url}`);
   }
 
@@ -192,6 +194,11 @@ class Relay implements RunningRelay {
         this.forwardParams(message, data);
         return;
       case 'task':
+        if (this.book.workers.size === 0) {
+          // Sent before our "paused" arrived: handed straight back, so it is re-issued now, not at its deadline.
+          this.sendUp({ type: 'error', code: 'TASK_DECLINED', message: 'the relay has no workers yet', ref: { step: message.step, taskId: message.taskId } });
+          return;
+        }
         this.book.addTask(message, out);
         break;
       case 'heartbeat':
@@ -244,8 +251,10 @@ class Relay implements RunningRelay {
     this.sendRaw(connId, frame);
   }
 
+  /** `paused` while no worker is connected (the coordinator then sends no work), else busy or idle. */
   private heartbeat(echo?: number): Message {
-    return { type: 'heartbeat', sentAt: Date.now(), status: this.book.busy ? 'busy' : 'idle', samplesPerSecond: Math.round(this.book.rate * 100) / 100, ...(echo !== undefined ? { echo } : {}) };
+    const status = this.book.workers.size === 0 ? 'paused' : this.book.busy ? 'busy' : 'idle';
+    return { type: 'heartbeat', sentAt: Date.now(), status, samplesPerSecond: Math.round(this.book.rate * 100) / 100, ...(echo !== undefined ? { echo } : {}) };
   }
 
   private heartbeatUp(): void {
@@ -333,6 +342,7 @@ class Relay implements RunningRelay {
     });
     if (this.paramsFrame) this.sendParams(connId, conn, this.paramsFrame, this.paramsStep);
     this.log(`worker ${worker.id}${message.name ? ` (${message.name})` : ''} joined`);
+    if (this.book.workers.size === 1) this.heartbeatUp(); // the first one: no longer paused
     const out = outbox();
     this.book.dispatch(out);
     this.flush(out);
@@ -347,6 +357,7 @@ class Relay implements RunningRelay {
     const out = outbox();
     this.book.removeWorker(connId, out);
     if (worker && !this.ended) this.log(`worker ${worker.id} left; its sub-blocks go to the others`);
+    if (this.book.workers.size === 0 && !this.ended) this.heartbeatUp(); // the last one: paused
     this.flush(out);
   }
 

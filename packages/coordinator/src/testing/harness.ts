@@ -113,6 +113,8 @@ export class FakeWorker {
   closed: { code: number; reason: string } | undefined;
   lastHeartbeat = 0;
   answered = 0;
+  /** What its heartbeats report (`paused`: it takes no work). */
+  status: 'busy' | 'idle' | 'paused' = 'busy';
 
   constructor(
     readonly harness: Harness,
@@ -406,7 +408,7 @@ export class Harness {
       if (!(peer instanceof FakeWorker) || !peer.isOpen || peer.options.silent || !peer.welcome) continue;
       if (this.clock.now - peer.lastHeartbeat >= peer.welcome.heartbeatIntervalMs) {
         peer.lastHeartbeat = this.clock.now;
-        peer.sendMessage({ type: 'heartbeat', sentAt: this.clock.now, status: 'busy' });
+        peer.sendMessage({ type: 'heartbeat', sentAt: this.clock.now, status: peer.status });
       }
     }
   }
