@@ -25,6 +25,13 @@ const STEPS = 12;
 const BATCH = 32;
 const MICRO_BATCH = 8;
 const SHARDS = BATCH / MICRO_BATCH;
+/**
+ * The Node worker's delay per task. A tab's first task is a probe (a copy of a block the Node
+ * worker also computes); after it, the scheduler gives the tab a block of its own only if that
+ * finishes the step sooner. At 4 s per Node task (about 8 samples/s) against 2 s per tab task of
+ * one 8-sample block, it does.
+ */
+const NODE_SLOWDOWN_MS = 4000;
 
 /**
  * The trajectory (same in both runs): LeNet-5 on MNIST, seed 7, 12 steps of 32 in 4 micro-shards.
@@ -70,20 +77,21 @@ describe('volunteer tabs that leave', () => {
   });
 
   it('two tabs, one closed mid-task: the run completes and every micro-shard of every step is counted exactly once', async () => {
-    // The reference run's trajectory with a slow Node worker and two volunteer tabs on cpu; one tab is a
-    // straggler (2 s per task) so that it is surely holding a task when it is closed.
+    // The reference run's trajectory with a slow Node worker and two volunteer tabs on cpu; one tab takes
+    // 2 s per task, so that it is surely holding a task when it is closed.
     const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-faults-'));
-    const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', '1500'], { out });
+    const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', String(NODE_SLOWDOWN_MS)], { out });
     runs.push(run);
     const watch = await watchRun(run.ws, run.adminToken);
     watches.push(watch);
     const recorder = new RunRecorder(run.url, watch, 500, run.adminToken);
-    const staying = await openVolunteerTab(browser, run.url, { backend: 'cpu', name: 'staying tab' });
+    const staying = await openVolunteerTab(browser, run.url, { backend: 'cpu', name: 'staying tab', slowdownMs: '2000' });
     const leaving = await openVolunteerTab(browser, run.url, { backend: 'cpu', name: 'leaving tab', slowdownMs: '2000' });
     await Promise.all([staying.page.click('#start'), leaving.page.click('#start')]);
 
-    // Close the leaving tab while it computes.
-    const busy = await waitForTab(leaving.page, ['computing']);
+    // Close the leaving tab while it computes a share of its own (not its first task: that is a probe,
+    // whose block the Node worker also holds, so closing it orphans nothing).
+    const busy = await waitForTab(leaving.page, ['computing'], 90_000, 1);
     const leavingId = busy.workerId;
     expect(leavingId).toMatch(/^w\d+$/);
     const closedAtStep = watch.ofKind('step').length;
@@ -129,7 +137,7 @@ describe('volunteer tabs that leave', () => {
 
   it('a tab that loses its network mid-task rejoins, and nothing is lost', async () => {
     const out = await mkdtemp(join(tmpdir(), 'swarmgrad-volunteer-offline-'));
-    const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', '1500'], { out });
+    const run = await startSwarmgrad('train', [...RUN, '--workers', '1', '--worker-slowdown-ms', String(NODE_SLOWDOWN_MS)], { out });
     runs.push(run);
     const watch = await watchRun(run.ws, run.adminToken);
     watches.push(watch);
@@ -139,7 +147,8 @@ describe('volunteer tabs that leave', () => {
     proxies.push(proxy);
     const tab = await openVolunteerTab(browser, `http://127.0.0.1:${proxy.port}`, { backend: 'cpu', slowdownMs: '2000' });
     await tab.page.click('#start');
-    const busy = await waitForTab(tab.page, ['computing']);
+    // A share of its own, not its probe (see above).
+    const busy = await waitForTab(tab.page, ['computing'], 90_000, 1);
     const tabId = busy.workerId;
     const joinedBefore = joins(watch, tabId);
     expect(joinedBefore).toBe(1);

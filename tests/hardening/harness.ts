@@ -70,18 +70,19 @@ export function peakRss(pid: number): number {
 /** The lab worker's name: private (only admins may see it). */
 export const LAB_WORKER_NAME = 'lab-host-7f3a';
 
-export function labWorker(ws: string, name = LAB_WORKER_NAME): ChildProcess {
-  return spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name], {
+export function labWorker(ws: string, name = LAB_WORKER_NAME, extra: string[] = []): ChildProcess {
+  return spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', ws, '--backend', 'cpu', '--name', name, ...extra], {
     stdio: 'ignore',
     env: { ...process.env, SWARMGRAD_TOKEN: LAB_TOKEN },
   });
 }
 
 /**
- * Serves `BASE_RUN` (plus `extra` flags) with one lab worker, runs `attack` alongside until
- * the run ends, and reports the outcome. `attack` should stop when `served.isOver()`.
+ * Serves `BASE_RUN` (plus `extra` flags) with one lab worker (given `workerExtra` flags, e.g.
+ * a slowdown so that an attack of many round trips fits in the run), runs `attack` alongside
+ * until the run ends, and reports the outcome. `attack` should stop when `served.isOver()`.
  */
-export async function attackedRun(attack: (served: ServedRun) => Promise<unknown>, extra: string[] = []): Promise<AttackOutcome> {
+export async function attackedRun(attack: (served: ServedRun) => Promise<unknown>, extra: string[] = [], workerExtra: string[] = []): Promise<AttackOutcome> {
   const out = tempDir('harden');
   const run = launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1', ...extra], { out, json: true, env: { SWARMGRAD_TOKEN: LAB_TOKEN, SWARMGRAD_ADMIN_TOKEN: ADMIN_TOKEN } });
   const info = await run.server();
@@ -89,7 +90,7 @@ export async function attackedRun(attack: (served: ServedRun) => Promise<unknown
   let over = false;
   const exited = run.exited.then(() => (over = true));
   const served: ServedRun = { run, out, ws: info.ws, port: info.port, pid: info.pid, over: exited, isOver: () => over };
-  const worker = labWorker(info.ws);
+  const worker = labWorker(info.ws, LAB_WORKER_NAME, workerExtra);
   let peak = 0;
   const healthz = { probes: 0, failures: 0, maxMs: 0 };
   const probe = spawn(process.execPath, [PROBE, `http://127.0.0.1:${info.port}/healthz`], { stdio: ['ignore', 'pipe', 'ignore'] });

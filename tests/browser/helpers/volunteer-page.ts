@@ -97,13 +97,18 @@ export function readTab(page: Page): Promise<TabView> {
   });
 }
 
-/** Waits until the tab's `data-status` is one of `statuses`; returns what it shows then. */
-export async function waitForTab(page: Page, statuses: string[], timeoutMs = 90_000): Promise<TabView> {
+/** Waits until the tab's `data-status` is one of `statuses` (and it has done at least `minTasksDone` tasks); returns what it shows then. */
+export async function waitForTab(page: Page, statuses: string[], timeoutMs = 90_000, minTasksDone = 0): Promise<TabView> {
   await page
-    .waitForFunction((wanted) => wanted.includes(document.getElementById('state')?.dataset['status'] ?? ''), statuses, { timeout: timeoutMs, polling: 50 })
+    .waitForFunction(
+      ({ wanted, min }) => wanted.includes(document.getElementById('state')?.dataset['status'] ?? '') && Number((document.getElementById('tasks')?.textContent ?? '0').replace(/,/g, '')) >= min,
+      { wanted: statuses, min: minTasksDone },
+      { timeout: timeoutMs, polling: 50 },
+    )
     .catch(async (error: Error) => {
       const view = await readTab(page).catch(() => undefined);
-      throw new Error(`tab did not reach ${statuses.join('|')} in ${timeoutMs} ms; it shows ${JSON.stringify(view)}: ${error.message}`);
+      const done = minTasksDone > 0 ? ` with ${minTasksDone}+ tasks done` : '';
+      throw new Error(`tab did not reach ${statuses.join('|')}${done} in ${timeoutMs} ms; it shows ${JSON.stringify(view)}: ${error.message}`);
     });
   return readTab(page);
 }
