@@ -47,6 +47,7 @@ const runFlags = {
   'replay-steps': { type: 'int', min: 1, help: 'steps of state kept to roll back and replay after a detected cheater', default: 64 },
   'ban-hours': { type: 'number', min: 0, help: 'how long a caught volunteer (worker id and address) is refused (0: for good); kept in <out>/bans.json', default: 24 },
   'admin-token-file': { type: 'string', placeholder: 'FILE', help: 'file with the dashboard admin token: pause, resume, stop, learning rate (env SWARMGRAD_ADMIN_TOKEN, holding the token itself, wins); without either one is generated into <out>/admin-token' },
+  'params-delta': { type: 'boolean', help: 'send workers that support it the lossless xor-deflate delta of their last params instead of the full vector (about 2/3 of the bytes under Adam; costs the coordinator one encoding per step): for volunteers on slow links' },
   json: { type: 'boolean', help: 'print the final summary as one JSON line on stdout' },
   ...METRICS_FLAGS,
   'keep-serving': { type: 'boolean', help: 'after the run, keep serving the dashboard (final state, insights, past runs) until Ctrl-C' },

@@ -84,6 +84,7 @@ async function startRun(prepared: PreparedRun, tokens: RunTokens, flags: TrainFl
     transport: hub.transport,
     token: tokens.token,
     allowVolunteers: !flags['no-volunteers'] && flags.volunteers !== 'off',
+    paramsDelta: flags['params-delta'],
     verification: {
       mode: flags.volunteers as 'off' | 'verify' | 'trust',
       untrustedShare: checkedFraction('--untrusted-share', flags['untrusted-share'], true),

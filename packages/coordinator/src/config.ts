@@ -184,6 +184,8 @@ export interface ResolvedEngineOptions {
   deadlineFactor: number;
   maxStrikes: number;
   allowVolunteers: boolean;
+  /** Send workers that can apply it the `xor-deflate` delta of their last params instead of the full vector. */
+  paramsDelta: boolean;
   limits: CoordinatorLimits;
 }
 
@@ -196,6 +198,8 @@ export const ENGINE_DEFAULTS = Object.freeze({
   deadlineFactor: 3,
   maxStrikes: 3,
   allowVolunteers: true,
+  /** Off: encoding costs the coordinator CPU once per step (~18 ms for LeNet-5), worth it only on slow or many links. */
+  paramsDelta: false,
   maxShardsPerTask: DEFAULT_DECODE_LIMITS.maxShardsPerTask,
   /** Floor of `maxFrameBytes`; raised to fit one gradient of a large model. */
   maxFrameBytes: DEFAULT_DECODE_LIMITS.maxFrameBytes,
@@ -209,6 +213,13 @@ export interface EngineOptionsInput {
   deadlineFactor?: number;
   maxStrikes?: number;
   allowVolunteers?: boolean;
+  /**
+   * Send a worker that lists `xor-deflate` in `capabilities.paramsEncodings` the lossless delta
+   * from the params it holds to the next step's, instead of the full vector (default false:
+   * the encoding costs the coordinator CPU once per step; it pays off for volunteers on slow
+   * links or many remote workers).
+   */
+  paramsDelta?: boolean;
   limits?: Partial<CoordinatorLimits>;
 }
 
@@ -232,6 +243,8 @@ export function resolveEngineOptions(options: EngineOptionsInput, parameterCount
   const maxStrikes = integer(options.maxStrikes ?? ENGINE_DEFAULTS.maxStrikes, 'maxStrikes', 1);
   const allowVolunteers = options.allowVolunteers ?? ENGINE_DEFAULTS.allowVolunteers;
   if (typeof allowVolunteers !== 'boolean') throw badConfig(`allowVolunteers must be a boolean; got ${describe(allowVolunteers)}`);
+  const paramsDelta = options.paramsDelta ?? ENGINE_DEFAULTS.paramsDelta;
+  if (typeof paramsDelta !== 'boolean') throw badConfig(`paramsDelta must be a boolean; got ${describe(paramsDelta)}`);
   const limits = options.limits ?? {};
   if (!isPlainObject(limits)) throw badConfig('limits must be an object { maxFrameBytes?, maxShardsPerTask? }');
   const oneGradient = frameBytesFor(Math.max(parameterCount, 1), 1);
@@ -247,6 +260,7 @@ export function resolveEngineOptions(options: EngineOptionsInput, parameterCount
     deadlineFactor,
     maxStrikes,
     allowVolunteers,
+    paramsDelta,
     limits: { maxFrameBytes, maxShardsPerTask },
   };
 }

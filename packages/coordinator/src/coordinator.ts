@@ -30,6 +30,7 @@ import type { StepState } from './replay-ring.js';
 import { resolveVerification, type ResolvedVerification } from './verification-options.js';
 import { VolunteerGuard, redactAddresses, stepState } from './volunteer-guard.js';
 import { Scheduler } from './scheduler.js';
+import { paramsFamilies } from './metrics.js';
 import { formatPrometheus } from './prometheus.js';
 import { errorText, jsonSafe, type Phase, type TaskRecord } from './work.js';
 import type { RollbackRecord, WorkerVerification } from './events.js';
@@ -380,7 +381,7 @@ export class Coordinator {
 
   /** Metrics in the Prometheus text format (for `GET /metrics`); every series has a `run` label. */
   metricsText(): string {
-    return this.reporter.metricsText() + formatPrometheus(this.guard.metrics(this.config.runId));
+    return this.reporter.metricsText() + formatPrometheus([...this.guard.metrics(this.config.runId), ...paramsFamilies(this.config.runId, this.scheduler.paramsSent)]);
   }
 
   // -------------------------------------------------------------------------------------------

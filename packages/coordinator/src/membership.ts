@@ -40,6 +40,8 @@ export interface Conn {
   lastSeen: number;
   /** Step of the last `params` sent on this connection (-1: none). */
   paramsStep: number;
+  /** The vector those params were (phases' params are never mutated): the base of the next delta. */
+  paramsSent: Float32Array | null;
   subscribed: boolean;
   /** Subscribed with the admin token: sees addresses, names and user agents. */
   admin: boolean;
@@ -71,6 +73,8 @@ export interface WorkerRecord {
    * own): it gets no new work until a heartbeat says otherwise. Cleared on every hello.
    */
   paused: boolean;
+  /** False once it failed to apply a params delta (`MISSING_PARAMS`): full params from then on. */
+  paramsDelta: boolean;
   tasksDone: number;
   shardsDone: number;
   rejected: number;
@@ -159,7 +163,7 @@ export class Membership {
   open(connId: string, remoteAddress: string | null): void {
     if (this.conns.has(connId)) return;
     const now = this.options.clock();
-    this.conns.set(connId, { id: connId, remoteAddress, role: 'pending', workerId: null, strikes: 0, openedAt: now, lastSeen: now, paramsStep: -1, subscribed: false, admin: false, open: true });
+    this.conns.set(connId, { id: connId, remoteAddress, role: 'pending', workerId: null, strikes: 0, openedAt: now, lastSeen: now, paramsStep: -1, paramsSent: null, subscribed: false, admin: false, open: true });
   }
 
   /** The worker a connection belongs to, if it is a worker's. */
@@ -249,6 +253,7 @@ export class Membership {
       missedDeadlines: 0,
       probedAt: 0,
       paused: false,
+      paramsDelta: true,
       tasksDone: 0,
       shardsDone: 0,
       rejected: 0,

@@ -113,3 +113,20 @@ function counterFamilies({ run: resolved, totals, rejectedByCode, lastEval }: Me
     counter(run, 'swarmgrad_checkpoint_failures_total', 'Checkpoints that failed.', totals.checkpointFailures),
   ];
 }
+
+/** The params fan-out: frames sent by form, and parameter bytes sent against full vectors. */
+export function paramsFamilies(run: string, sent: { full: number; delta: number; bytes: number; fullBytes: number }): MetricFamily[] {
+  return [
+    {
+      name: 'swarmgrad_params_frames_total',
+      help: 'params messages sent to workers, by form (full vector or xor-deflate delta).',
+      type: 'counter',
+      samples: [
+        { labels: { run, form: 'full' }, value: sent.full },
+        { labels: { run, form: 'delta' }, value: sent.delta },
+      ],
+    },
+    counter(run, 'swarmgrad_params_bytes_total', 'Parameter bytes sent to workers (vectors or delta bytes).', sent.bytes),
+    counter(run, 'swarmgrad_params_full_bytes_total', 'Parameter bytes full vectors would have taken for the same messages.', sent.fullBytes),
+  ];
+}

@@ -133,6 +133,15 @@ export class MessageRouter {
 
   private onWorkerError(worker: WorkerRecord, error: ErrorMessage): void {
     worker.lastError = `${error.code}: ${error.message}`.slice(0, 500);
+    if (error.code === 'MISSING_PARAMS') {
+      // It could not apply a params delta (or lost its params): full params from now on.
+      worker.paramsDelta = false;
+      const conn = this.deps.membership.connOf(worker);
+      if (conn) {
+        conn.paramsStep = -1;
+        conn.paramsSent = null;
+      }
+    }
     const phase = this.host.phase;
     const taskId = error.ref?.taskId;
     if (!phase || taskId === undefined) return;

@@ -14,7 +14,7 @@
  * when there are any. A worker whose connection has a backlog (`writable` false) gets no
  * new task until it drains, and one whose heartbeat says `paused` none until it resumes.
  */
-import type { Message, ShardBlock, TaskMessage } from '@swarmgrad/protocol';
+import { encodeParamsDelta, type Message, type ParamsMessage, type ShardBlock, type TaskMessage } from '@swarmgrad/protocol';
 import type { BatchSchedule, Dataset } from '@swarmgrad/data';
 import { microShards } from '@swarmgrad/data';
 import type { ReissueEvent, ReissueReason } from './events.js';
@@ -226,7 +226,7 @@ function capBlockSize(shardCount: number, live: readonly WorkerRecord[], cap: nu
 export interface SchedulerContext {
   run: ResolvedRun;
   /** Frame limits (they bound task sizes) and the deadline rule: max(minDeadlineMs, deadlineFactor × expected time). */
-  options: Pick<ResolvedEngineOptions, 'limits' | 'minDeadlineMs' | 'deadlineFactor'>;
+  options: Pick<ResolvedEngineOptions, 'limits' | 'minDeadlineMs' | 'deadlineFactor' | 'paramsDelta'>;
   schedule: BatchSchedule;
   trainData: Dataset;
   testData: Dataset | undefined;
@@ -274,6 +274,10 @@ interface Workforce {
  */
 export class Scheduler {
   private taskCounter = 0;
+  /** `params` messages sent: full vectors, deltas, and their bytes against what full vectors would have been. */
+  readonly paramsSent = { full: 0, delta: 0, bytes: 0, fullBytes: 0 };
+  /** Params deltas encoded for the current target vector, by base vector. */
+  private deltas: { next: Float32Array | null; byBase: Map<Float32Array, Uint8Array> } = { next: null, byBase: new Map() };
   private readonly caps: { train: TaskCaps; eval: TaskCaps; maxBlockShards: number };
 
   /** @throws CoordinatorError `BAD_CONFIG` when a frame of `options.limits` cannot hold a task of one shard. */
@@ -479,8 +483,13 @@ export class Scheduler {
       return;
     }
     if (conn.paramsStep !== phase.step) {
-      this.ctx.send(conn, { type: 'params', runId: this.ctx.run.config.runId, step: phase.step, params: phase.params });
+      const message = this.paramsFor(conn, worker, phase);
+      this.paramsSent[message.delta ? 'delta' : 'full']++;
+      this.paramsSent.bytes += message.delta ? message.delta.bytes.byteLength : message.params.byteLength;
+      this.paramsSent.fullBytes += phase.params.byteLength;
+      this.ctx.send(conn, message);
       conn.paramsStep = phase.step;
+      conn.paramsSent = phase.params;
     }
     const indices = taskIndices(phase, units);
     const data = phase.kind === 'train' ? this.ctx.trainData : this.ctx.testData!;
@@ -498,6 +507,28 @@ export class Scheduler {
     const task = this.recordTask(phase, worker, conn, units, indices.length, now, deadlineMs);
     this.ctx.send(conn, this.taskMessage(phase, task, indices, deadlineMs, batch));
     this.ctx.volunteers?.taskSent(phase, task, worker);
+  }
+
+  /**
+   * The `params` message that brings `conn` to `phase`'s parameters: the `xor-deflate` delta
+   * from the vector last sent on it when the worker can apply one and it is smaller, else the
+   * full vector. The worker ends with the exact same bits either way. One encoding per
+   * (base, next) pair per step, shared by every connection at that base.
+   */
+  private paramsFor(conn: Conn, worker: WorkerRecord, phase: Phase): ParamsMessage {
+    const runId = this.ctx.run.config.runId;
+    const full: ParamsMessage = { type: 'params', runId, step: phase.step, params: phase.params };
+    const base = conn.paramsSent;
+    const canApply = this.ctx.options.paramsDelta && worker.paramsDelta && worker.capabilities.paramsEncodings?.includes('xor-deflate') === true;
+    if (!canApply || base === null || base === phase.params || conn.paramsStep < 0 || conn.paramsStep >= phase.step) return full;
+    if (this.deltas.next !== phase.params) this.deltas = { next: phase.params, byBase: new Map() };
+    let bytes = this.deltas.byBase.get(base);
+    if (bytes === undefined) {
+      bytes = encodeParamsDelta(base, phase.params);
+      this.deltas.byBase.set(base, bytes);
+    }
+    if (bytes.byteLength >= phase.params.byteLength) return full;
+    return { type: 'params', runId, step: phase.step, params: new Float32Array(0), delta: { encoding: 'xor-deflate', baseStep: conn.paramsStep, bytes } };
   }
 
   private recordTask(phase: Phase, worker: WorkerRecord, conn: Conn, units: Unit[], samples: number, now: number, deadlineMs: number): TaskRecord {

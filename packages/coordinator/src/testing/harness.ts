@@ -5,6 +5,7 @@
  * the worker-side decoder and the workers' results the coordinator's.
  */
 import {
+  applyParamsDelta,
   decodeMessage,
   encodeGradient,
   encodeMessage,
@@ -102,6 +103,8 @@ export interface FakeWorkerOptions {
   computeMs?: number;
   /** Stop sending heartbeats (to provoke the heartbeat timeout). */
   silent?: boolean;
+  /** List `xor-deflate` in `capabilities.paramsEncodings` (apply params deltas); `'fail'`: list it, then answer a delta with `MISSING_PARAMS`. */
+  paramsDelta?: boolean | 'fail';
 }
 
 /** A fake worker: decodes what the coordinator sends, computes real gradients, answers through the real codec. */
@@ -113,6 +116,8 @@ export class FakeWorker {
   closed: { code: number; reason: string } | undefined;
   lastHeartbeat = 0;
   answered = 0;
+  /** `params` messages that came as a delta. */
+  deltas = 0;
   /** What its heartbeats report (`paused`: it takes no work). */
   status: 'busy' | 'idle' | 'paused' = 'busy';
 
@@ -132,6 +137,7 @@ export class FakeWorker {
       codecs: this.options.codecs ?? ['f32'],
     };
     if (this.options.samplesPerSecond !== undefined) capabilities.samplesPerSecond = this.options.samplesPerSecond;
+    if (this.options.paramsDelta) capabilities.paramsEncodings = ['xor-deflate'];
     const hello: Message = { type: 'hello', protocolVersion: PROTOCOL_VERSION, role: 'worker', capabilities };
     if (this.options.token !== undefined) hello.token = this.options.token;
     if (this.options.workerId !== undefined) hello.workerId = this.options.workerId;
@@ -178,7 +184,16 @@ export class FakeWorker {
         this.welcome = message;
         break;
       case 'params':
-        this.params.set(message.step, message.params);
+        if (!message.delta) {
+          this.params.set(message.step, message.params);
+          break;
+        }
+        this.deltas++;
+        if (this.options.paramsDelta === 'fail' || !this.params.has(message.delta.baseStep)) {
+          this.sendMessage({ type: 'error', code: 'MISSING_PARAMS', message: `cannot apply the delta to step ${message.delta.baseStep}`, ref: { step: message.step } });
+          break;
+        }
+        this.params.set(message.step, applyParamsDelta(this.params.get(message.delta.baseStep)!, message.delta.bytes));
         break;
       case 'task':
         this.tasks.push(message);
@@ -211,6 +226,11 @@ export class FakeWorker {
   /** The correct result(s) of a task. */
   async compute(task: TaskMessage): Promise<ResultMessage[]> {
     const params = this.params.get(task.step);
+    if (!params && this.options.paramsDelta === 'fail') {
+      // As GradientWorker does: the task is answered with MISSING_PARAMS (the coordinator re-issues it).
+      this.sendMessage({ type: 'error', code: 'MISSING_PARAMS', message: `no params for step ${task.step}`, ref: { step: task.step, taskId: task.taskId } });
+      return [];
+    }
     if (!params) {
       this.harness.failures.push(`${this.connId}: task ${task.taskId} for step ${task.step} arrived before its params`);
       return [];
