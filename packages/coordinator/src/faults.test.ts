@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeGradient, encodeMessage, type ErrorMessage, type ResultMessage, type TaskMessage } from '@swarmgrad/protocol';
 import { Harness, referenceParams, tinyData, tinyRun, type FakeWorker } from './testing/harness.js';
+import { REPROBE_AFTER_STEPS } from './scheduler.js';
 import { paramsSha256 } from './sha256.js';
 import { CloseCode, CoordinatorErrorCode } from './errors.js';
 import type { ReissueEvent, RejectedEvent, StepAccounting } from './events.js';
@@ -40,6 +41,38 @@ async function finish(harness: Harness): Promise<void> {
 }
 
 describe('faults: death, deadlines, heartbeats', () => {
+  it('a worker measured slow once (its first answer took 4 s) is probed again after idle steps and gets shares back', async () => {
+    const run = tinyRun({ batchSize: 32, microShardSize: 4, totalSteps: 30 });
+    const harness = new Harness(7);
+    harness.create({ run, testData: undefined });
+    // Both compute at the same speed per sample, so measured rates are comparable.
+    harness.addWorker({ computeMsPerSample: 2 });
+    const held: TaskMessage[] = [];
+    const slow = harness.addWorker({
+      computeMsPerSample: 2,
+      onTask: (_w, task) => {
+        if (held.length > 0) return 'answer';
+        held.push(task);
+        return 'ignore';
+      },
+    });
+    harness.coordinator.start();
+    await harness.run(() => held.length > 0 && harness.queued === 0);
+    // Its first task takes 4 s (within the 5 s deadline): measured at a tiny fraction of the other's speed.
+    harness.clock.advance(4_000);
+    for (const result of await slow.compute(held[0]!)) slow.sendMessage(result);
+    await harness.run(() => harness.coordinator.step >= 1);
+    await harness.run();
+    expect(harness.failures).toEqual([]);
+    expect(paramsSha256(harness.coordinator.params())).toBe(paramsSha256(await referenceParams(run, tinyData().train)));
+    const stepsWorked = [...new Set(slow.tasks.map((t) => t.step))];
+    // Starved at first (the greedy gives it nothing), re-probed after REPROBE_AFTER_STEPS idle
+    // steps, measured fast again, and back to a share of its own in the last steps.
+    expect(stepsWorked.filter((s) => s >= 1 && s <= REPROBE_AFTER_STEPS)).toEqual([]);
+    expect(stepsWorked.some((s) => s > REPROBE_AFTER_STEPS && s <= REPROBE_AFTER_STEPS + 2)).toBe(true);
+    expect(stepsWorked).toContain(run.totalSteps - 1);
+  });
+
   it('a worker whose heartbeat says paused gets no work until it says otherwise; waiting blocks then go to it', async () => {
     const harness = setup(4);
     harness.addWorker({});

@@ -68,6 +68,8 @@ export interface WorkerRecord {
   missedDeadlines: number;
   /** Clock of the last probe block this worker was given (0: never). */
   probedAt: number;
+  /** The scheduler's train-phase count when this worker was last sent a task (or joined). */
+  lastTaskPhase: number;
   /**
    * Its last heartbeat said `status: 'paused'` (a paused tab, a relay with no workers of its
    * own): it gets no new work until a heartbeat says otherwise. Cleared on every hello.
@@ -252,6 +254,7 @@ export class Membership {
       resumeToken: randomToken(),
       missedDeadlines: 0,
       probedAt: 0,
+      lastTaskPhase: -1,
       paused: false,
       paramsDelta: true,
       tasksDone: 0,

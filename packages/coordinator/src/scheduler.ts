@@ -26,6 +26,12 @@ import { assignWithUntrustedCap } from './untrusted-share.js';
 
 /** Unproven workers given a probe block per step or evaluation. */
 export const PROBES_PER_PHASE = 2;
+/**
+ * A proven worker that has been given no task for this many training steps is probed again:
+ * its estimate may be stale (one slow first task — a relay waiting for its workers, a GPU
+ * compiling its shaders — would otherwise starve it for the rest of the run).
+ */
+export const REPROBE_AFTER_STEPS = 8;
 
 /** Largest power of two ≤ `n` (n ≥ 1). */
 export function floorPowerOfTwo(n: number): number {
@@ -274,6 +280,8 @@ interface Workforce {
  */
 export class Scheduler {
   private taskCounter = 0;
+  /** Training steps planned so far (the clock of `REPROBE_AFTER_STEPS`). */
+  private trainPhases = 0;
   /** `params` messages sent: full vectors, deltas, and their bytes against what full vectors would have been. */
   readonly paramsSent = { full: 0, delta: 0, bytes: 0, fullBytes: 0 };
   /** Params deltas encoded for the current target vector, by base vector. */
@@ -297,10 +305,12 @@ export class Scheduler {
     const { membership } = this.ctx;
     const { maxBlockShards } = this.caps;
     const m = config.microShardSize;
-    const { regular: live, probes } = this.workforce();
+    this.trainPhases++;
+    const { regular: live, probes: candidates } = this.workforce();
     const cap = this.ctx.volunteers?.untrustedShare ?? 1;
     // Probed workers count too: their probe is one planned block, so blocks must fit the untrusted share.
-    const blockSize = Math.min(blockSizeFor(shardCount, live.length, maxBlockShards), capBlockSize(shardCount, [...live, ...probes], cap));
+    const unproven = candidates.filter((w) => !live.includes(w));
+    const blockSize = Math.min(blockSizeFor(shardCount, live.length, maxBlockShards), capBlockSize(shardCount, [...live, ...unproven], cap));
     const unitOf = (block: ShardBlock): Unit => makeUnit(block.start, block.count, block.count * m);
     const planned = planBlocks(shardCount, blockSize).map(unitOf);
     const init = this.phaseInit('train', step, shardCount, m, this.ctx.schedule.batch(step).indices, params);
@@ -312,6 +322,8 @@ export class Scheduler {
     const rateOf = membership.rates();
     const loads = live.map((w) => ({ id: w.id, samplesPerSecond: rateOf(w), queuedSamples: 0, trusted: w.trusted }));
     const capped = cap < 1 ? assignWithUntrustedCap(planned, loads, cap) : { byWorker: assignGreedy(planned, loads), unassigned: [] };
+    // A stale worker that got a share after all needs no probe.
+    const probes = candidates.filter((w) => !capped.byWorker.has(w.id));
     // Trusted workers' shares come first, so untrusted ones get the last (never larger) blocks and stay within the cap.
     const trustedFirst = (id: string) => (membership.workers.get(id)?.trusted ? 0 : 1);
     const byShare = [...capped.byWorker].sort((a, b) => trustedFirst(a[0]) - trustedFirst(b[0]) || b[1].length - a[1].length);
@@ -357,8 +369,12 @@ export class Scheduler {
       const trusted = available.filter((w) => w.trusted);
       return { regular: trusted.length > 0 ? trusted : available, probes: [] };
     }
-    const unproven = available.filter((w) => !membership.proven(w)).sort((a, b) => a.probedAt - b.probedAt || a.order - b.order);
-    return { regular: available.filter((w) => membership.proven(w)), probes: unproven.slice(0, PROBES_PER_PHASE) };
+    const byProbedAt = (a: WorkerRecord, b: WorkerRecord) => a.probedAt - b.probedAt || a.order - b.order;
+    const unproven = available.filter((w) => !membership.proven(w)).sort(byProbedAt);
+    const regular = available.filter((w) => membership.proven(w));
+    for (const w of regular) if (w.lastTaskPhase < 0) w.lastTaskPhase = this.trainPhases;
+    const stale = regular.filter((w) => this.trainPhases - w.lastTaskPhase > REPROBE_AFTER_STEPS).sort(byProbedAt);
+    return { regular, probes: [...unproven, ...stale].slice(0, PROBES_PER_PHASE) };
   }
 
   /** A phase of `kind` at `step` over `units` (each waits to be assigned). */
@@ -505,6 +521,7 @@ export class Scheduler {
     const expectedMs = ((queued + indices.length) / this.ctx.membership.rateOf(worker)) * 1000;
     const deadlineMs = Math.ceil(Math.max(this.ctx.options.minDeadlineMs, this.ctx.options.deadlineFactor * expectedMs));
     const task = this.recordTask(phase, worker, conn, units, indices.length, now, deadlineMs);
+    worker.lastTaskPhase = this.trainPhases;
     this.ctx.send(conn, this.taskMessage(phase, task, indices, deadlineMs, batch));
     this.ctx.volunteers?.taskSent(phase, task, worker);
   }

@@ -101,6 +101,8 @@ export interface FakeWorkerOptions {
   tamper?: (result: ResultMessage, task: TaskMessage) => ResultMessage;
   /** Simulated compute time per task (ms of fake clock, reported as computeMs). */
   computeMs?: number;
+  /** Simulated compute time per sample (ms of fake clock the answer waits, on top of `computeMs`). */
+  computeMsPerSample?: number;
   /** Stop sending heartbeats (to provoke the heartbeat timeout). */
   silent?: boolean;
   /** List `xor-deflate` in `capabilities.paramsEncodings` (apply params deltas); `'fail'`: list it, then answer a delta with `MISSING_PARAMS`. */
@@ -214,6 +216,7 @@ export class FakeWorker {
     }
     const results = await this.compute(task);
     if (this.options.computeMs !== undefined) this.harness.clock.advance(this.options.computeMs);
+    if (this.options.computeMsPerSample !== undefined) this.harness.clock.advance(this.options.computeMsPerSample * task.indices.length);
     for (const result of results) {
       if (!this.isOpen) return;
       const final = this.options.tamper ? this.options.tamper(result, task) : result;
