@@ -68,7 +68,9 @@ describe('volunteer page', () => {
   });
 
   it('computes on WebGPU inside a Web Worker, and the coordinator accepts its blocks', async () => {
-    const { run, watch, recorder, out } = await startRun(runArgs(12, 1000));
+    // The Node worker takes 3 s a task, so the tab (WebGPU on a software adapter, slow) still
+    // answers its blocks first on a loaded machine and gets shares of its own.
+    const { run, watch, recorder, out } = await startRun(runArgs(12, 3000));
     const tab = await openVolunteerTab(browser, run.url, { backend: 'webgpu' });
     await tab.page.screenshot({ path: join(artifactsDir(), 'volunteer-laptop-idle.png') });
     await tab.page.click('#start');

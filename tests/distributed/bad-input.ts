@@ -84,7 +84,8 @@ export type Tamper = 'short-gradient' | 'nan' | 'stale-step' | 'duplicate';
  * A real worker (cpu backend) whose outgoing train results are corrupted one way; resolves
  * with the error codes the coordinator answered once `expected` arrives (or rejects on timeout).
  */
-export async function tamperingWorker(url: string, token: string, tamper: Tamper, expected: string, timeoutMs = 90_000): Promise<string[]> {
+export async function tamperingWorker(url: string, token: string, tamper: Tamper, expected: string | string[], timeoutMs = 90_000): Promise<string[]> {
+  const wanted = typeof expected === 'string' ? [expected] : expected;
   const api = url.replace(/^ws/, 'http').replace(/\/ws$/, '/api/runs/current');
   const codes: string[] = [];
   let held: { frame: Uint8Array; step: number; send: (frame: Uint8Array) => void } | undefined;
@@ -129,7 +130,7 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
             const msg = decodeMessage(frame);
             if (msg.type === 'error') {
               codes.push(msg.code);
-              if (msg.code === expected) found();
+              if (wanted.includes(msg.code)) found();
             }
           } catch {
             // the session itself reports undecodable frames
@@ -141,7 +142,7 @@ export async function tamperingWorker(url: string, token: string, tamper: Tamper
     };
   };
   const worker = startWorkerSession({ connect, capabilities: nodeCapabilities(), backend: 'cpu', token, name: `tamper-${tamper}` });
-  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${expected} within ${timeoutMs} ms; got ${codes.join(', ') || 'nothing'}`)), timeoutMs));
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${wanted.join(' or ')} within ${timeoutMs} ms; got ${codes.join(', ') || 'nothing'}`)), timeoutMs));
   let polling = true;
   // The held result goes out once the coordinator's step counter has moved past its step.
   const stepNow = async () => ((await (await fetch(api)).json()) as { step: number }).step;
