@@ -381,7 +381,7 @@ export class Coordinator {
 
   /** Metrics in the Prometheus text format (for `GET /metrics`); every series has a `run` label. */
   metricsText(): string {
-    return this.reporter.metricsText() + formatPrometheus([...this.guard.metrics(this.config.runId), ...paramsFamilies(this.config.runId, this.scheduler.paramsSent)]);
+    return this.reporter.metricsText() + formatPrometheus([...this.guard.metrics(this.config.runId), ...paramsFamilies(this.config.runId, this.scheduler.params.sent)]);
   }
 
   // -------------------------------------------------------------------------------------------

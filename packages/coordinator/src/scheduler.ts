@@ -14,7 +14,7 @@
  * when there are any. A worker whose connection has a backlog (`writable` false) gets no
  * new task until it drains, and one whose heartbeat says `paused` none until it resumes.
  */
-import { encodeParamsDelta, type Message, type ParamsMessage, type ShardBlock, type TaskMessage } from '@swarmgrad/protocol';
+import type { Message, ShardBlock, TaskMessage } from '@swarmgrad/protocol';
 import type { BatchSchedule, Dataset } from '@swarmgrad/data';
 import { microShards } from '@swarmgrad/data';
 import type { ReissueEvent, ReissueReason } from './events.js';
@@ -23,6 +23,7 @@ import { CoordinatorError, CoordinatorErrorCode } from './errors.js';
 import type { Conn, Membership, WorkerRecord } from './membership.js';
 import { createPhase, makeUnit, type Phase, type TaskRecord, type Unit } from './work.js';
 import { assignWithUntrustedCap } from './untrusted-share.js';
+import { ParamsFanout } from './params-fanout.js';
 
 /** Unproven workers given a probe block per step or evaluation. */
 export const PROBES_PER_PHASE = 2;
@@ -282,15 +283,14 @@ export class Scheduler {
   private taskCounter = 0;
   /** Training steps planned so far (the clock of `REPROBE_AFTER_STEPS`). */
   private trainPhases = 0;
-  /** `params` messages sent: full vectors, deltas, and their bytes against what full vectors would have been. */
-  readonly paramsSent = { full: 0, delta: 0, bytes: 0, fullBytes: 0 };
-  /** Params deltas encoded for the current target vector, by base vector. */
-  private deltas: { next: Float32Array | null; byBase: Map<Float32Array, Uint8Array> } = { next: null, byBase: new Map() };
+  /** What goes out as `params` (full vectors or deltas), and what was sent. */
+  readonly params: ParamsFanout;
   private readonly caps: { train: TaskCaps; eval: TaskCaps; maxBlockShards: number };
 
   /** @throws CoordinatorError `BAD_CONFIG` when a frame of `options.limits` cannot hold a task of one shard. */
   constructor(private readonly ctx: SchedulerContext) {
     this.caps = taskCaps(ctx.run, ctx.options.limits, ctx.trainData, ctx.testData);
+    this.params = new ParamsFanout(ctx.run.config.runId, ctx.options.paramsDelta);
   }
 
   /**
@@ -498,15 +498,7 @@ export class Scheduler {
       for (const unit of units) phase.pending.add(unit.start);
       return;
     }
-    if (conn.paramsStep !== phase.step) {
-      const message = this.paramsFor(conn, worker, phase);
-      this.paramsSent[message.delta ? 'delta' : 'full']++;
-      this.paramsSent.bytes += message.delta ? message.delta.bytes.byteLength : message.params.byteLength;
-      this.paramsSent.fullBytes += phase.params.byteLength;
-      this.ctx.send(conn, message);
-      conn.paramsStep = phase.step;
-      conn.paramsSent = phase.params;
-    }
+    if (conn.paramsStep !== phase.step) this.ctx.send(conn, this.params.messageFor(conn, worker, phase.step, phase.params));
     const indices = taskIndices(phase, units);
     const data = phase.kind === 'train' ? this.ctx.trainData : this.ctx.testData!;
     // Training batches carry their epoch, so augmenting datasets stay a pure function of (seed, epoch, index).
@@ -524,28 +516,6 @@ export class Scheduler {
     worker.lastTaskPhase = this.trainPhases;
     this.ctx.send(conn, this.taskMessage(phase, task, indices, deadlineMs, batch));
     this.ctx.volunteers?.taskSent(phase, task, worker);
-  }
-
-  /**
-   * The `params` message that brings `conn` to `phase`'s parameters: the `xor-deflate` delta
-   * from the vector last sent on it when the worker can apply one and it is smaller, else the
-   * full vector. The worker ends with the exact same bits either way. One encoding per
-   * (base, next) pair per step, shared by every connection at that base.
-   */
-  private paramsFor(conn: Conn, worker: WorkerRecord, phase: Phase): ParamsMessage {
-    const runId = this.ctx.run.config.runId;
-    const full: ParamsMessage = { type: 'params', runId, step: phase.step, params: phase.params };
-    const base = conn.paramsSent;
-    const canApply = this.ctx.options.paramsDelta && worker.paramsDelta && worker.capabilities.paramsEncodings?.includes('xor-deflate') === true;
-    if (!canApply || base === null || base === phase.params || conn.paramsStep < 0 || conn.paramsStep >= phase.step) return full;
-    if (this.deltas.next !== phase.params) this.deltas = { next: phase.params, byBase: new Map() };
-    let bytes = this.deltas.byBase.get(base);
-    if (bytes === undefined) {
-      bytes = encodeParamsDelta(base, phase.params);
-      this.deltas.byBase.set(base, bytes);
-    }
-    if (bytes.byteLength >= phase.params.byteLength) return full;
-    return { type: 'params', runId, step: phase.step, params: new Float32Array(0), delta: { encoding: 'xor-deflate', baseStep: conn.paramsStep, bytes } };
   }
 
   private recordTask(phase: Phase, worker: WorkerRecord, conn: Conn, units: Unit[], samples: number, now: number, deadlineMs: number): TaskRecord {
