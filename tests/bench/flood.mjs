@@ -3,7 +3,7 @@
 // run time, peak RSS (VmHWM) and the slowest /healthz answer. `soak` runs mixed honest and
 // misbehaving clients for SOAK_SECONDS (default 600) and samples memory over time.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +49,9 @@ async function serve(steps) {
     }
     await sleep(50);
   }
-  const worker = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', info.ws, '--backend', 'cpu', '--name', 'lab'], { stdio: 'ignore', env: { ...process.env, SWARMGRAD_TOKEN: LAB_TOKEN } });
+  // The lab worker's log stays in the run folder (why it waited, if it did).
+  const logFd = openSync(join(out, 'worker.log'), 'w');
+  const worker = spawn(process.execPath, [SWARMGRAD, 'worker', '--coordinator', info.ws, '--backend', 'cpu', '--name', 'lab'], { stdio: ['ignore', logFd, logFd], env: { ...process.env, SWARMGRAD_TOKEN: LAB_TOKEN } });
   let over = false;
   exited.then(() => (over = true));
   return { child, worker, info, exited, isOver: () => over, summary: () => JSON.parse(stdout.trim().split('\n').pop() || '{}') };

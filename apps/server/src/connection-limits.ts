@@ -8,6 +8,8 @@
 export interface ConnectionLimits {
   /** WebSocket connections open at once, all roles together. */
   maxConnections: number;
+  /** Connections beyond `maxConnections` for lab machines that present the lab token in the upgrade request. */
+  maxLabConnections: number;
   /** Untrusted connections (before `hello`, volunteers, dashboards) from one remote address. Lab workers (welcomed as trusted) are not counted. */
   maxPerAddress: number;
   /** Dashboards open at once. */
@@ -39,6 +41,7 @@ export interface ConnectionLimits {
 /** Defaults, sized for a LeNet-5 run on one machine with 1,024 file descriptors or more. */
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   maxConnections: 512,
+  maxLabConnections: 256,
   maxPerAddress: 32,
   maxDashboards: 32,
   maxVolunteers: 256,

@@ -123,9 +123,27 @@ export class SocketHub {
     this.wss?.close();
   }
 
+  /**
+   * A connection whose upgrade request carries the lab token (`Authorization: Bearer <token>`,
+   * sent by `swarmgrad worker` and relays) is a lab machine: it is admitted past the
+   * connection caps (up to `maxLabConnections` more), so a flood of anonymous connections
+   * cannot keep a run's own workers out. A wrong token counts as a failed secret of the address.
+   */
+  private labUpgrade(req: IncomingMessage, address: string): boolean {
+    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    if (!match || !this.engine || this.book.lockedOut(address)) return false;
+    if (this.engine.isLabToken(match[1]!)) return this.entries.size < this.limits.maxConnections + this.limits.maxLabConnections;
+    this.book.failedSecret(address);
+    return false;
+  }
+
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = req.socket.remoteAddress ?? 'unknown';
     socket.on('error', () => socket.destroy());
+    if (!this.closing && this.labUpgrade(req, address)) {
+      this.wss!.handleUpgrade(req, socket, head, (ws) => this.connected(ws, address, false));
+      return;
+    }
     const refusal = this.closing || this.entries.size >= this.limits.maxConnections ? 'TOO_MANY_CONNECTIONS' : this.book.admit(address);
     if (refusal) {
       this.refused[refusal]++;
@@ -137,10 +155,10 @@ export class SocketHub {
     this.wss!.handleUpgrade(req, socket, head, (ws) => this.connected(ws, address));
   }
 
-  private connected(ws: WebSocket, address: string): void {
+  private connected(ws: WebSocket, address: string, counted = true): void {
     const engine = this.engine!;
     const connId = `c${this.nextId++}`;
-    const entry: Entry = { ws, address, role: 'pending', openedAt: Date.now(), counted: true, alive: true };
+    const entry: Entry = { ws, address, role: 'pending', openedAt: Date.now(), counted, alive: true };
     this.entries.set(connId, entry);
     engine.open(connId, { remoteAddress: address });
     ws.on('message', (data, isBinary) => {

@@ -369,6 +369,11 @@ export class Coordinator {
     return this.membership.adminAllowed(token);
   }
 
+  /** Whether `token` is the lab token (a transport may let its holders past connection caps). */
+  isLabToken(token: string): boolean {
+    return this.membership.labTokenAllowed(token);
+  }
+
   /** One worker's verification standing and verified credit (for the JSON API and volunteer pages). */
   verificationOf(workerId: string): WorkerVerification {
     return jsonSafe(this.guard.workerVerification(workerId)) as WorkerVerification;

@@ -196,6 +196,11 @@ export class Membership {
     return { admitted: true, trusted: true };
   }
 
+  /** Whether `token` is the lab token (never true when none is configured). */
+  labTokenAllowed(token: string): boolean {
+    return this.options.token !== undefined && safeEqual(token, this.options.token);
+  }
+
   /** Whether `token` is the admin token (never true when none is configured). */
   adminAllowed(token: string): boolean {
     return this.options.adminToken !== undefined && safeEqual(token, this.options.adminToken);

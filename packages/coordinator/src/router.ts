@@ -164,6 +164,7 @@ export class MessageRouter {
     if ('code' in located) {
       const late = lateAnswer(this.deps.retired, worker, msg);
       if (late) this.deps.membership.taskCompleted(worker, late.samples, now - late.sentAt);
+      if (this.lateHeld(worker, msg)) return; // a lie, caught: the volunteer is gone
       return this.rejectResult(conn, located.code, located.text, located.strike, ref);
     }
     const { phase, task } = located;
@@ -192,9 +193,19 @@ export class MessageRouter {
     this.maybeComplete(phase);
   }
 
+  /** A late answer to a held volunteer task its step stopped waiting for: still compared. True when it was a lie (caught). */
+  private lateHeld(worker: WorkerRecord, msg: ResultMessage): boolean {
+    const late = this.deps.guard.lateTask(msg.taskId);
+    if (!late || late.task.workerId !== worker.id || msg.kind !== 'train' || msg.step !== late.step) return false;
+    const check = validateResult(msg, late.task, { step: late.step, shardSize: late.shardSize } as Phase, worker.codec, this.deps.parameterCount);
+    return check.ok && this.deps.guard.lateResult(late, msg, check.blocks);
+  }
+
   /** Applies `phase` if it is still in flight, every unit has a value and no held volunteer result is awaited. */
   private maybeComplete(phase: Phase): void {
-    if (this.host.phase === phase && this.deps.aggregator.isComplete(phase) && this.deps.guard.canComplete(phase)) this.host.completePhase(phase);
+    if (this.host.phase !== phase || !this.deps.aggregator.isComplete(phase)) return;
+    this.giveUpOnHeld(phase);
+    if (this.deps.guard.canComplete(phase)) this.host.completePhase(phase);
   }
 
   /**
@@ -212,6 +223,24 @@ export class MessageRouter {
       if (conn) this.deps.peers.fatal(conn, CoordinatorErrorCode.TOO_SLOW, `missed ${worker!.missedDeadlines} task deadlines in a row`, CloseCode.POLICY_VIOLATION, 'too slow');
     }
     this.maybeComplete(phase);
+  }
+
+  /**
+   * A held volunteer task (probation or spot check) never holds a step: once every block of
+   * the step is in (each held block's trusted value among them), held tasks still unanswered
+   * are given up. Their results were never going to be aggregated; one that comes later (up to
+   * `LATE_STEPS_KEPT` steps on) is still compared with the trusted values — a lie is caught —
+   * but earns nothing, so a volunteer slower than the trusted recomputation of its blocks
+   * stays on probation. Before, silent volunteers' probes held every step until
+   * their task deadline (5 s).
+   */
+  private giveUpOnHeld(phase: Phase): void {
+    if (phase.kind !== 'train' || !this.deps.aggregator.isComplete(phase)) return;
+    for (const task of phase.tasks.values()) {
+      if (!task.live || !this.deps.guard.isHeld(task.id)) continue;
+      this.deps.guard.givenUp(phase, task);
+      this.killTask(phase, task, 'deadline');
+    }
   }
 
   /** A task can no longer be counted on: its units are re-issued (scheduler) and a held one is not waited for. */

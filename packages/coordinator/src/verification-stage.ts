@@ -13,6 +13,9 @@ import type { CreditLedger } from './credit-ledger.js';
 import { compareResults, CROSS_BACKEND_TOLERANCE, type ComparableResult } from './result-compare.js';
 import type { VerificationDecision, VerificationPolicy, VolunteerMode } from './verification-policy.js';
 
+/** Steps back for which a held task given up can still be compared when its answer comes late. */
+export const LATE_STEPS_KEPT = 2;
+
 /** A block as the stage sees it (claimed by a volunteer, or accepted from a trusted worker). */
 export interface StageBlock extends ComparableResult {
   start: number;
@@ -72,6 +75,8 @@ export class VerificationStage {
   readonly credit: CreditLedger;
   private readonly tolerance: number;
   private readonly records = new Map<string, VerifyRecord>();
+  /** Held tasks given up when their step went on, with the trusted values to compare a late answer with. */
+  private readonly late = new Map<string, { rec: VerifyRecord; trusted: Map<number, TrustedValue> }>();
   /** Volunteer id → steps in which it has unchecked blocks aggregated (ascending). */
   private readonly uncheckedSteps = new Map<string, number[]>();
   /** Volunteers with unchecked blocks in steps older than the replay ring (their history there was pruned). */
@@ -126,6 +131,36 @@ export class VerificationStage {
     return out;
   }
 
+  /**
+   * The step no longer waits for held task `taskId` (every block of it is in): keeps the
+   * trusted values of its unanswered units, so an answer that comes after the step went on
+   * is still compared — a lie is caught; a match earns nothing (it came too late to count).
+   * Returns whether anything was kept. Kept for the last `LATE_STEPS_KEPT` steps only.
+   */
+  givenUp(taskId: string, trustedValue: (start: number) => TrustedValue | undefined): boolean {
+    const rec = this.records.get(taskId);
+    if (!rec) return false;
+    rec.settled = true;
+    const trusted = new Map<number, TrustedValue>();
+    for (const start of rec.starts) {
+      const value = rec.claimed.has(start) || rec.compared.has(start) ? undefined : trustedValue(start);
+      if (value) trusted.set(start, value);
+    }
+    if (trusted.size > 0) this.late.set(taskId, { rec, trusted });
+    return trusted.size > 0;
+  }
+
+  /** An answer to a held task given up (see `givenUp`); undefined when none is kept for it. */
+  claimLate(taskId: string, backend: Backend, blocks: readonly StageBlock[]): StageOutcome[] | undefined {
+    const entry = this.late.get(taskId);
+    if (!entry) return undefined;
+    const { rec, trusted } = entry;
+    for (const block of blocks) if (trusted.has(block.start) && !rec.compared.has(block.start)) rec.claimed.set(block.start, { ...block, backend });
+    const out = this.compareReady(rec, (start) => trusted.get(start));
+    if (out.some((o) => o.kind === 'mismatch') || [...trusted.keys()].every((start) => rec.compared.has(start))) this.late.delete(taskId);
+    return out;
+  }
+
   /** A held task died (deadline, disconnect): the step no longer waits for it. */
   taskDied(taskId: string): void {
     const rec = this.records.get(taskId);
@@ -163,6 +198,7 @@ export class VerificationStage {
    * (those steps will be recomputed), including held tasks of the step in flight.
    */
   rolledBack(step: number, replayed: number, complete: boolean): void {
+    for (const [id, entry] of this.late) if (entry.rec.step >= step) this.late.delete(id);
     for (const [id, rec] of this.records) {
       if (rec.step < step) continue;
       if (rec.pendingCounted) this.policy.withdrawn(rec.workerId);
@@ -182,6 +218,7 @@ export class VerificationStage {
   /** A step was applied: its held records are done; older unchecked history beyond `keepFrom` is dropped. Returns its counters. */
   stepApplied(step: number, keepFrom: number): StepVerification {
     for (const [id, rec] of this.records) if (rec.step <= step) this.releaseRecord(id, rec);
+    for (const [id, entry] of this.late) if (entry.rec.step <= step - LATE_STEPS_KEPT) this.late.delete(id);
     for (const [worker, steps] of this.uncheckedSteps) {
       const kept = steps.filter((s) => s >= keepFrom);
       if (kept.length < steps.length) this.beyondRing.add(worker);
@@ -195,6 +232,7 @@ export class VerificationStage {
 
   /** Forgets a caught volunteer's records (it is banned; its held work is void). */
   dropWorker(workerId: string): void {
+    for (const [id, entry] of this.late) if (entry.rec.workerId === workerId) this.late.delete(id);
     for (const [id, rec] of this.records) if (rec.workerId === workerId) this.records.delete(id);
     this.uncheckedSteps.delete(workerId);
     this.beyondRing.delete(workerId);

@@ -56,6 +56,26 @@ const errorsOf = (worker: FakeWorker) => worker.received.filter((m): m is ErrorM
 const of = <K extends CoordinatorEvent['kind']>(harness: Harness, kind: K) => harness.events.filter((e): e is Extract<CoordinatorEvent, { kind: K }> => e.kind === kind);
 
 describe('verification of untrusted volunteers', () => {
+  it('a volunteer that answers only after its step went on: the steps do not wait for it, and its late lie is still caught', async () => {
+    const harness = new Harness(4);
+    harness.create({ run: RUN, token: 'lab', minDeadlineMs: 60_000, verification: { untrustedShare: 0.5, random: seeded(4) } });
+    harness.addWorker({ token: 'lab', name: 'lab' });
+    const held: import('@swarmgrad/protocol').TaskMessage[] = [];
+    const late = harness.addWorker({ name: 'late liar', onTask: (_w, task) => (held.push(task), 'ignore') });
+    const startedAt = harness.clock.now;
+    harness.coordinator.start();
+    await harness.run(() => held.length > 0 && harness.coordinator.step > held[0]!.step);
+    // The step went on without it (a 60 s deadline never passed on the fake clock).
+    expect(harness.clock.now - startedAt).toBeLessThan(60_000);
+    for (const result of await late.compute(held[0]!)) late.sendMessage(rewrite((v) => -v)(result));
+    await harness.run();
+    expect(harness.failures).toEqual([]);
+    expect(paramsSha256(harness.coordinator.params())).toBe(await expected);
+    const fatal = errorsOf(late).find((e) => e.fatal);
+    expect(fatal?.code).toBe(CoordinatorErrorCode.VERIFICATION_FAILED);
+    expect(harness.coordinator.snapshot().verification!.bans.map((b) => b.key)).toContain(`worker:${late.workerId}`);
+  });
+
   for (const [name, tamper] of Object.entries(ATTACKS)) {
     it(`${name}: caught on its first result, banned, the run bitwise unchanged`, async () => {
       const { harness, workers } = await runWith([{ name: 'honest' }, { name, tamper }]);

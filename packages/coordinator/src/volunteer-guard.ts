@@ -21,7 +21,7 @@ import { implausibleTrainResult } from './result-compare.js';
 import type { ResultGate, ResultVerdict, ValidatedBlock, ValidatedResult } from './result-gate.js';
 import { ACCEPT } from './result-gate.js';
 import type { VerificationPolicy, VolunteerMode } from './verification-policy.js';
-import { VerificationStage, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
+import { LATE_STEPS_KEPT, VerificationStage, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
 import { jsonSafe, type Phase, type TaskRecord, type Unit } from './work.js';
 
 /** What the guard needs from the engine. */
@@ -48,12 +48,20 @@ export interface GuardContext {
 
 const KEEP = 100;
 
+/** A held task the step stopped waiting for: what a late answer to it is validated against. */
+export interface LateTask {
+  task: TaskRecord;
+  step: number;
+  shardSize: number;
+}
+
 /** See the module comment. */
 export class VolunteerGuard implements ResultGate, VolunteerScheduling {
   readonly stage: VerificationStage;
   readonly credit = new CreditLedger();
   readonly ring: ReplayRing;
   private readonly rollbacks: RollbackRecord[] = [];
+  private readonly lateTasks = new Map<string, LateTask>();
   private readonly overhead: VerificationReport['overhead'] = [];
   private samplesApplied = 0;
   private eventAt = 0;
@@ -175,7 +183,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
       task.completed = true;
       this.ctx.membership.taskCompleted(worker, task.samples, now - task.sentAt);
     }
-    this.settle(phase, this.stage.claim(task.id, msg.backend, fresh, (start) => this.trustedValue(phase, start)));
+    this.settle(this.stage.claim(task.id, msg.backend, fresh, (start) => this.trustedValue(phase, start)));
   }
 
   /** Blocks of `task` were accepted into `phase`: unchecked volunteer contributions are noted; trusted values are compared with waiting claims. */
@@ -185,7 +193,28 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
       if (this.verifying) this.stage.noteUnchecked(worker.id, phase.step, freshSamples);
       return;
     }
-    this.settle(phase, this.stage.trustedArrived(phase.step, (start) => this.trustedValue(phase, start)));
+    this.settle(this.stage.trustedArrived(phase.step, (start) => this.trustedValue(phase, start)));
+  }
+
+  /** The step is whole: held task `task` is no longer waited for; a late answer to it is still compared (`lateResult`). */
+  givenUp(phase: Phase, task: TaskRecord): void {
+    if (this.stage.givenUp(task.id, (start) => this.trustedValue(phase, start))) {
+      this.lateTasks.set(task.id, { task, step: phase.step, shardSize: phase.shardSize });
+      for (const [id, entry] of this.lateTasks) if (entry.step <= phase.step - LATE_STEPS_KEPT) this.lateTasks.delete(id);
+    }
+  }
+
+  /** A held task given up whose answer may still come (see `givenUp`). */
+  lateTask(taskId: string): LateTask | undefined {
+    return this.lateTasks.get(taskId);
+  }
+
+  /** A validated late answer to a given-up held task: compared; returns true when it was a lie (the volunteer is caught). */
+  lateResult(late: LateTask, msg: ResultMessage, blocks: readonly ValidatedBlock[]): boolean {
+    const fresh: StageBlock[] = blocks.map((b) => ({ start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct, grads: b.grads ?? new Float32Array(0) }));
+    const outcomes = this.stage.claimLate(late.task.id, msg.backend, fresh) ?? [];
+    this.settle(outcomes);
+    return outcomes.some((o) => o.kind === 'mismatch');
   }
 
   /** A task died (deadline, disconnect, rejection): a held one is no longer waited for. */
@@ -262,7 +291,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
     return { grads: accepted.value.grads, lossSum: accepted.value.lossSum, sampleCount: accepted.value.count, correct: accepted.correct, backend: accepted.backend };
   }
 
-  private settle(phase: Phase, outcomes: StageOutcome[]): void {
+  private settle(outcomes: StageOutcome[]): void {
     for (const outcome of outcomes) {
       if (outcome.kind !== 'verified') continue;
       const worker = this.ctx.membership.workers.get(outcome.workerId);

@@ -27,6 +27,12 @@ export interface ConnectWebSocketOptions {
   maxPayload?: number;
   /** Give up opening after this long (ms). Default 10,000. */
   handshakeTimeoutMs?: number;
+  /**
+   * The lab token, also sent in the upgrade request (`Authorization: Bearer <token>`): a
+   * swarmgrad coordinator then admits this connection past its caps for anonymous
+   * connections, so a flood cannot keep lab machines out. (The `hello` still carries it.)
+   */
+  token?: string;
 }
 
 /**
@@ -40,7 +46,8 @@ export function connectWebSocket(url: string, options: ConnectWebSocketOptions =
   return new Promise((resolve, reject) => {
     let socket: WebSocket;
     try {
-      socket = new WebSocket(url, { perMessageDeflate: false, maxPayload, handshakeTimeout });
+      const headers = options.token !== undefined ? { authorization: `Bearer ${options.token}` } : undefined;
+      socket = new WebSocket(url, { perMessageDeflate: false, maxPayload, handshakeTimeout, ...(headers && { headers }) });
     } catch (error) {
       reject(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -158,7 +165,7 @@ export function startNodeWorker(options: NodeWorkerOptions): NodeWorkerHandle {
   const token = options.tokenFile !== undefined ? readToken(options.tokenFile) : options.token;
   const maxFrameBytes = options.maxFrameBytes ?? 512 * 1024 * 1024;
   const sessionOptions: WorkerSessionOptions = {
-    connect: () => connectWebSocket(options.url, { maxPayload: maxFrameBytes }),
+    connect: () => connectWebSocket(options.url, { maxPayload: maxFrameBytes, ...(token !== undefined && { token }) }),
     backend: options.backend ?? 'auto',
     capabilities: nodeCapabilities(),
     name: options.name ?? os.hostname(),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@swarmgrad/nn';
 import { PROTOCOL_VERSION, decodeGradient, type TrainResultMessage } from '@swarmgrad/protocol';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerError } from './errors.js';
 import { connectWebSocket, startNodeWorker, type NodeWorkerHandle, type NodeWorkerOptions } from './node.js';
@@ -216,6 +216,24 @@ describe('worker session against a real ws server', () => {
 });
 
 describe('connectWebSocket', () => {
+  it('sends the lab token in the upgrade request when given one (so a coordinator admits it past its anonymous caps)', async () => {
+    const seen: Array<string | undefined> = [];
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    wss.on('connection', (_ws, req) => seen.push(req.headers.authorization));
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+    try {
+      const withToken = await connectWebSocket(url, { token: 'lab-secret' });
+      const without = await connectWebSocket(url);
+      await waitFor(() => seen.length === 2);
+      expect(seen).toEqual(['Bearer lab-secret', undefined]);
+      withToken.close(1000, 'done');
+      without.close(1000, 'done');
+    } finally {
+      await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+
   it('rejects when nothing listens', async () => {
     const server = await FakeCoordinator.start();
     const url = server.url;

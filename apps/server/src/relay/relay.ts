@@ -64,7 +64,9 @@ export interface RunningRelay {
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   if (!options.workerToken) throw new RelayError(RelayErrorCode.BAD_CONFIG, 'a relay needs a worker token: it admits only workers it can trust');
   const log = options.log ?? (() => undefined);
-  const upstream = new WebSocket(options.coordinatorUrl, { perMessageDeflate: false, maxPayload: 2 ** 31 - 1 });
+  // The lab token in the upgrade request too: the coordinator admits lab machines past its caps for anonymous connections.
+  const headers = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
+  const upstream = new WebSocket(options.coordinatorUrl, { perMessageDeflate: false, maxPayload: 2 ** 31 - 1, ...(headers && { headers }) });
   const welcome = await awaitWelcome(upstream, options);
   log(`joined run ${welcome.runId} at ${options.coordinatorUrl} as ${welcome.workerId}${welcome.trusted ? ' (trusted)' : ''}`);
   if (!welcome.trusted) {
