@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { readCheckpoint } from '@swarmgrad/coordinator/node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { helloFrame, helloReply, rawExchange, rawFrame, tamperingWorker } from './bad-input.js';
+import { startAdversary } from '../adversary/adversary.js';
 import { BASE_RUN, launchSwarmgrad, runSwarmgrad, SWARMGRAD, snapshot, tempDir } from '../support/launch.js';
 import { delay, waitFor } from '../support/wait.js';
 
@@ -29,6 +30,7 @@ interface RelaySummary {
   blocksReturned: number;
   paramsForwarded: number;
   paramsBytes: { sent: number; full: number; deltaFrames: number };
+  volunteersPassedThrough: number;
   workers: Array<{ id: string; name: string | null; tasksDone: number; connected: boolean }>;
 }
 
@@ -180,10 +182,11 @@ describe('relay', () => {
     const relay = startRelay(ws, token);
     const url = await relay.url;
     startWorker(url, token, 'honest', '--slowdown-ms', '300');
-    // A volunteer without the token, and one with a wrong token: refused, so no untrusted
-    // gradient can enter the relay's (trusted) sums.
-    expect(await helloReply(url, undefined)).toMatchObject({ type: 'error', code: 'AUTH_FAILED', closeCode: 1008 });
+    // A worker with a wrong token is refused, so no untrusted gradient can enter the relay's
+    // (trusted) sums; one without a token is a volunteer, passed through to the coordinator,
+    // which admits it untrusted (and verifies it: see the next test).
     expect(await helloReply(url, 'guess')).toMatchObject({ type: 'error', code: 'AUTH_FAILED', closeCode: 1008 });
+    expect(await helloReply(url, undefined)).toMatchObject({ type: 'welcome', trusted: false });
     expect(await helloReply(url, token)).toMatchObject({ type: 'welcome', trusted: true });
     expect((await rawExchange(url, [Uint8Array.of(0xc1, 0xff, 0x00)])).codes).toContain('MALFORMED');
     expect((await rawExchange(url, [rawFrame({ type: 'frobnicate' })])).codes).toContain('UNKNOWN_TYPE');
@@ -208,5 +211,29 @@ describe('relay', () => {
     expect(duplicate).toContain('STALE_RESULT');
     const result = await run.result;
     expect(result.paramsSha256).toBe(baseline);
+  });
+
+  it('volunteers reaching the relay go to the coordinator on connections of their own and are verified there: a liar is caught and banned, an honest one is not; same hash', async () => {
+    const token = 'relay-lab-token-6';
+    const run = serve('relay-volunteers', token);
+    const { ws } = await run.server();
+    const relay = startRelay(ws, token);
+    const url = await relay.url;
+    startWorker(url, token, 'lab-behind-relay', '--slowdown-ms', '300');
+    const liar = startAdversary(url, 'negate', 'liar-via-relay');
+    const honest = startAdversary(url, 'honest', 'honest-via-relay');
+    try {
+      const result = await run.result;
+      expect(result.paramsSha256).toBe(baseline);
+      expect(liar.report.resultsAltered).toBeGreaterThan(0);
+      expect(liar.report.fatal?.code, liar.report.codes.join(',')).toBe('VERIFICATION_FAILED');
+      expect(liar.report.codes, 'refused when it came back through the relay').toContain('BANNED');
+      expect(honest.report.fatal).toBeNull();
+      expect(honest.report.codes).not.toContain('VERIFICATION_FAILED');
+      const summary = await relay.summary;
+      expect(summary.volunteersPassedThrough).toBeGreaterThanOrEqual(2);
+    } finally {
+      await Promise.all([liar.stop(), honest.stop()]);
+    }
   });
 });

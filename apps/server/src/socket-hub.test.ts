@@ -13,9 +13,10 @@ import { SocketHub } from './socket-hub.js';
 // maxLabConnections more); a wrong token is refused like any anonymous one.
 const LAB = 'lab-token-for-the-hub-test';
 
-function open(url: string, token?: string): Promise<{ ws?: WebSocket; status?: number }> {
+function open(url: string, token?: string, forwardedFor?: string): Promise<{ ws?: WebSocket; status?: number }> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, ...(token && { headers: { authorization: `Bearer ${token}` } }) });
+    const headers = { ...(token && { authorization: `Bearer ${token}` }), ...(forwardedFor && { 'x-forwarded-for': forwardedFor }) };
+    const ws = new WebSocket(url, { perMessageDeflate: false, headers });
     ws.once('open', () => resolve({ ws }));
     ws.once('unexpected-response', (_req, res) => {
       resolve({ status: res.statusCode });
@@ -47,6 +48,9 @@ describe('SocketHub caps and lab machines', () => {
     }
     expect((await open(url)).status).toBe(503);
     expect((await open(url, 'not-the-lab-token')).status).toBe(503);
+    // A relay passing a volunteer through (lab token + X-Forwarded-For) gets no pass: the
+    // volunteer is admitted, capped and banned as its own address.
+    expect((await open(url, LAB, '203.0.113.9')).status).toBe(503);
     const lab = await open(url, LAB);
     expect(lab.ws).toBeDefined();
     sockets.push(lab.ws!);

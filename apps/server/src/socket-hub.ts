@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -138,12 +139,17 @@ export class SocketHub {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const address = req.socket.remoteAddress ?? 'unknown';
+    let address = req.socket.remoteAddress ?? 'unknown';
     socket.on('error', () => socket.destroy());
-    if (!this.closing && this.labUpgrade(req, address)) {
+    const lab = !this.closing && this.labUpgrade(req, address);
+    // A relay passing a volunteer through names the volunteer's address; honoured only from
+    // lab-token holders, and then the volunteer is admitted (capped, banned) as that address.
+    const forwarded = lab ? forwardedAddress(req) : undefined;
+    if (lab && forwarded === undefined) {
       this.wss!.handleUpgrade(req, socket, head, (ws) => this.connected(ws, address, false));
       return;
     }
+    if (forwarded !== undefined) address = forwarded;
     const refusal = this.closing || this.entries.size >= this.limits.maxConnections ? 'TOO_MANY_CONNECTIONS' : this.book.admit(address);
     if (refusal) {
       this.refused[refusal]++;
@@ -281,6 +287,13 @@ function setReceiverLimit(ws: WebSocket, bytes: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
   if (!receiver || typeof receiver._maxPayload !== 'number') throw new Error('ws internals changed: no per-socket receiver limit to raise');
   receiver._maxPayload = bytes;
+}
+
+/** The client address a relay names in `X-Forwarded-For` (its first entry, when it is an IP address). */
+function forwardedAddress(req: IncomingMessage): string | undefined {
+  const header = req.headers['x-forwarded-for'];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim();
+  return first && isIP(first) ? first : undefined;
 }
 
 function refusalText(code: RefusalCodeName): string {

@@ -47,6 +47,8 @@ export interface RelaySummary {
   paramsForwarded: number;
   /** Parameter bytes sent to workers, and what full params to each would have been. */
   paramsBytes: { sent: number; full: number; deltaFrames: number };
+  /** Volunteers (no token) passed through to the coordinator, which verifies them. */
+  volunteersPassedThrough: number;
   workers: Array<{ id: string; name: string | null; tasksDone: number; connected: boolean }>;
 }
 
@@ -117,6 +119,10 @@ interface Conn {
   delta: boolean;
   /** Step of the params last sent on this connection (-1: none). */
   paramsStep: number;
+  /** The peer's address (what a passed-through volunteer is known by upstream). */
+  address: string;
+  /** A volunteer (no token) passed through to the coordinator on a connection of its own; frames are piped both ways. */
+  through?: { upstream: WebSocket; queued: Buffer[] | null };
 }
 
 class Relay implements RunningRelay {
@@ -134,6 +140,7 @@ class Relay implements RunningRelay {
   private paramsForwarded = 0;
   private readonly paramsBytes = { sent: 0, full: 0, deltaFrames: 0 };
   private nextConn = 1;
+  private passedThrough = 0;
   private ended = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly heartbeatTimeoutMs: number;
@@ -149,7 +156,7 @@ class Relay implements RunningRelay {
     this.book = new WorkBook(welcome);
     this.heartbeatTimeoutMs = welcome.heartbeatTimeoutMs ?? 3 * welcome.heartbeatIntervalMs;
     this.wss = new WebSocketServer({ server: this.http, maxPayload: welcome.limits.maxFrameBytes, perMessageDeflate: false });
-    this.wss.on('connection', (ws) => this.open(ws));
+    this.wss.on('connection', (ws, req) => this.open(ws, req.socket.remoteAddress ?? 'unknown'));
     this.wss.on('error', () => undefined);
     upstream.on('message', (data: Buffer) => this.fromUpstream(data));
     upstream.on('close', (code, reason) => this.end(new RelayError(RelayErrorCode.UPSTREAM_LOST, `the coordinator closed the connection (${code} ${reason.toString()})`)));
@@ -269,9 +276,9 @@ class Relay implements RunningRelay {
 
   // --- downstream
 
-  private open(ws: WebSocket): void {
+  private open(ws: WebSocket, address: string): void {
     const connId = `d${this.nextConn++}`;
-    const conn: Conn = { ws, welcomed: false, lastSeen: Date.now(), delta: false, paramsStep: -1 };
+    const conn: Conn = { ws, welcomed: false, lastSeen: Date.now(), delta: false, paramsStep: -1, address };
     if (this.ended) return void ws.close(1000, 'relay stopping');
     this.conns.set(connId, conn);
     ws.on('message', (data: Buffer, isBinary) => this.fromWorker(connId, conn, data, isBinary));
@@ -281,6 +288,7 @@ class Relay implements RunningRelay {
 
   private fromWorker(connId: string, conn: Conn, data: Buffer, isBinary: boolean): void {
     conn.lastSeen = Date.now();
+    if (conn.through) return this.pipeUp(conn, data);
     let message: Message;
     try {
       if (!isBinary) throw Object.assign(new Error('text frames are not part of the protocol'), { code: 'MALFORMED' });
@@ -297,7 +305,7 @@ class Relay implements RunningRelay {
       }
       return;
     }
-    if (!conn.welcomed) return this.hello(connId, conn, message);
+    if (!conn.welcomed) return this.hello(connId, conn, message, data);
     const out = outbox();
     const worker = this.book.workers.get(connId);
     if (worker) worker.lastSeen = conn.lastSeen;
@@ -326,9 +334,10 @@ class Relay implements RunningRelay {
     this.flush(out);
   }
 
-  private hello(connId: string, conn: Conn, message: Message): void {
+  private hello(connId: string, conn: Conn, message: Message, data: Buffer): void {
     if (message.type !== 'hello') return this.refuse(connId, RelayErrorCode.HELLO_REQUIRED, `the first message must be hello, not ${message.type}`, true);
     if (message.role !== 'worker') return this.refuse(connId, RelayErrorCode.NOT_A_WORKER, 'a relay serves workers only; open dashboards on the coordinator', true);
+    if (message.token === undefined && this.options.token) return this.passThrough(conn, data);
     if (message.token !== this.options.workerToken) {
       return this.refuse(connId, RelayErrorCode.AUTH_FAILED, message.token === undefined ? 'this relay admits only workers with its token' : 'wrong token', true);
     }
@@ -350,10 +359,50 @@ class Relay implements RunningRelay {
     this.flush(out);
   }
 
+  /**
+   * A volunteer (a hello without a token): it is not the relay's to trust, so it goes to the
+   * coordinator on a connection of its own, which verifies it like any volunteer. The relay
+   * presents its lab token in the upgrade request together with the volunteer's address
+   * (`X-Forwarded-For`, honoured only from lab-token holders), so the coordinator's per-address
+   * caps and bans apply to the volunteer, not to the relay. Frames are piped unchanged.
+   */
+  private passThrough(conn: Conn, hello: Buffer): void {
+    const headers = { authorization: `Bearer ${this.options.token}`, 'x-forwarded-for': conn.address };
+    const upstream = new WebSocket(this.options.coordinatorUrl, { perMessageDeflate: false, maxPayload: 2 ** 31 - 1, headers });
+    conn.through = { upstream, queued: [hello] };
+    this.passedThrough++;
+    upstream.on('open', () => {
+      for (const frame of conn.through?.queued ?? []) upstream.send(frame, { binary: true });
+      if (conn.through) conn.through.queued = null;
+    });
+    upstream.on('message', (data: Buffer) => {
+      if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(data, { binary: true });
+    });
+    upstream.on('close', (code) => conn.ws.close(code >= 3000 && code < 5000 ? code : 1000, 'coordinator closed'));
+    upstream.on('unexpected-response', (_req, res) => {
+      conn.ws.close(1013, `coordinator refused: ${res.statusCode}`);
+      upstream.terminate();
+    });
+    upstream.on('error', () => {
+      upstream.terminate();
+      conn.ws.close(1011, 'coordinator unreachable');
+    });
+  }
+
+  private pipeUp(conn: Conn, data: Buffer): void {
+    const through = conn.through!;
+    if (through.queued) through.queued.push(data);
+    else if (through.upstream.readyState === WebSocket.OPEN) through.upstream.send(data, { binary: true });
+  }
+
   private closed(connId: string): void {
     const conn = this.conns.get(connId);
     if (!conn) return;
     this.conns.delete(connId);
+    if (conn.through) {
+      conn.through.upstream.close(1000, 'volunteer left');
+      return;
+    }
     if (!conn.welcomed) return;
     const worker = this.book.workers.get(connId);
     const out = outbox();
@@ -371,6 +420,7 @@ class Relay implements RunningRelay {
   private tick(): void {
     const now = Date.now();
     for (const [connId, conn] of this.conns) {
+      if (conn.through) continue; // the coordinator times passed-through volunteers out
       if (now - conn.lastSeen > this.heartbeatTimeoutMs) {
         this.refuse(connId, RelayErrorCode.HEARTBEAT_TIMEOUT, `silent for more than ${this.heartbeatTimeoutMs} ms`, false);
         conn.ws.close(4000, 'heartbeat timeout');
@@ -410,6 +460,7 @@ class Relay implements RunningRelay {
       ...this.book.stats,
       paramsForwarded: this.paramsForwarded,
       paramsBytes: { ...this.paramsBytes },
+      volunteersPassedThrough: this.passedThrough,
       workers: this.book.everyWorker.map((w) => ({ id: w.id, name: w.name, tasksDone: w.tasksDone, connected: this.book.workers.get(w.connId) === w })),
     };
   }
@@ -421,6 +472,7 @@ class Relay implements RunningRelay {
     for (const timer of this.timers) clearInterval(timer);
     for (const [connId, conn] of this.conns) {
       if (conn.welcomed) this.sendTo(connId, { type: 'bye', reason: error ? 'the relay lost its coordinator' : reason });
+      conn.through?.upstream.close(1000, 'relay ending');
       conn.ws.close(1000, 'relay ending');
     }
     this.upstream.close(1000, 'relay ending');
