@@ -101,11 +101,11 @@ export class SocketHub {
    * secret of the request's address (lockout as for the WebSocket).
    */
   adminRequest(req: IncomingMessage): boolean {
-    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!match || !this.engine) return false;
+    const token = bearerToken(req);
+    if (token === undefined || !this.engine) return false;
     const address = req.socket.remoteAddress ?? 'unknown';
     if (this.book.lockedOut(address)) return false;
-    if (this.engine.isAdminToken(match[1]!)) return true;
+    if (this.engine.isAdminToken(token)) return true;
     this.book.failedSecret(address);
     return false;
   }
@@ -131,9 +131,9 @@ export class SocketHub {
    * cannot keep a run's own workers out. A wrong token counts as a failed secret of the address.
    */
   private labUpgrade(req: IncomingMessage, address: string): boolean {
-    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!match || !this.engine || this.book.lockedOut(address)) return false;
-    if (this.engine.isLabToken(match[1]!)) return this.entries.size < this.limits.maxConnections + this.limits.maxLabConnections;
+    const token = bearerToken(req);
+    if (token === undefined || !this.engine || this.book.lockedOut(address)) return false;
+    if (this.engine.isLabToken(token)) return this.entries.size < this.limits.maxConnections + this.limits.maxLabConnections;
     this.book.failedSecret(address);
     return false;
   }
@@ -287,6 +287,11 @@ function setReceiverLimit(ws: WebSocket, bytes: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
   if (!receiver || typeof receiver._maxPayload !== 'number') throw new Error('ws internals changed: no per-socket receiver limit to raise');
   receiver._maxPayload = bytes;
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if any. */
+function bearerToken(req: IncomingMessage): string | undefined {
+  return /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
 }
 
 /** The client address a relay names in `X-Forwarded-For` (its first entry, when it is an IP address). */

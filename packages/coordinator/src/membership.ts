@@ -68,7 +68,7 @@ export interface WorkerRecord {
   missedDeadlines: number;
   /** Clock of the last probe block this worker was given (0: never). */
   probedAt: number;
-  /** The scheduler's train-phase count when this worker was last sent a task (or joined). */
+  /** The scheduler's train-phase count when this worker was last sent a task (-1: never). */
   lastTaskPhase: number;
   /**
    * Its last heartbeat said `status: 'paused'` (a paused tab, a relay with no workers of its

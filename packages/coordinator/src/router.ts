@@ -227,7 +227,7 @@ export class MessageRouter {
 
   /**
    * A held volunteer task (probation or spot check) never holds a step: once every block of
-   * the step is in (each held block's trusted value among them), held tasks still unanswered
+   * the step is in (called by `maybeComplete` then) (each held block's trusted value among them), held tasks still unanswered
    * are given up. Their results were never going to be aggregated; one that comes later (up to
    * `LATE_STEPS_KEPT` steps on) is still compared with the trusted values — a lie is caught —
    * but earns nothing, so a volunteer slower than the trusted recomputation of its blocks
@@ -235,7 +235,7 @@ export class MessageRouter {
    * their task deadline (5 s).
    */
   private giveUpOnHeld(phase: Phase): void {
-    if (phase.kind !== 'train' || !this.deps.aggregator.isComplete(phase)) return;
+    if (phase.kind !== 'train') return;
     for (const task of phase.tasks.values()) {
       if (!task.live || !this.deps.guard.isHeld(task.id)) continue;
       this.deps.guard.givenUp(phase, task);

@@ -372,7 +372,7 @@ export class Scheduler {
     const byProbedAt = (a: WorkerRecord, b: WorkerRecord) => a.probedAt - b.probedAt || a.order - b.order;
     const unproven = available.filter((w) => !membership.proven(w)).sort(byProbedAt);
     const regular = available.filter((w) => membership.proven(w));
-    for (const w of regular) if (w.lastTaskPhase < 0) w.lastTaskPhase = this.trainPhases;
+    // Proven means it completed a task, so `sendTask` has set its lastTaskPhase.
     const stale = regular.filter((w) => this.trainPhases - w.lastTaskPhase > REPROBE_AFTER_STEPS).sort(byProbedAt);
     return { regular, probes: [...unproven, ...stale].slice(0, PROBES_PER_PHASE) };
   }

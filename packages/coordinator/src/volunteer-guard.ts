@@ -48,6 +48,11 @@ export interface GuardContext {
 
 const KEEP = 100;
 
+/** A validated block as the verification stage compares it. */
+function stageBlock(b: ValidatedBlock): StageBlock {
+  return { start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct, grads: b.grads ?? new Float32Array(0) };
+}
+
 /** A held task the step stopped waiting for: what a late answer to it is validated against. */
 export interface LateTask {
   task: TaskRecord;
@@ -177,7 +182,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
       if (task.answered.has(b.start)) continue;
       task.answered.add(b.start);
       task.missing.delete(b.start);
-      fresh.push({ start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct, grads: b.grads ?? new Float32Array(0) });
+      fresh.push(stageBlock(b));
     }
     if (!task.completed && task.answered.size === task.units.length) {
       task.completed = true;
@@ -211,8 +216,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
 
   /** A validated late answer to a given-up held task: compared; returns true when it was a lie (the volunteer is caught). */
   lateResult(late: LateTask, msg: ResultMessage, blocks: readonly ValidatedBlock[]): boolean {
-    const fresh: StageBlock[] = blocks.map((b) => ({ start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct, grads: b.grads ?? new Float32Array(0) }));
-    const outcomes = this.stage.claimLate(late.task.id, msg.backend, fresh) ?? [];
+    const outcomes = this.stage.claimLate(late.task.id, msg.backend, blocks.map(stageBlock)) ?? [];
     this.settle(outcomes);
     return outcomes.some((o) => o.kind === 'mismatch');
   }

@@ -66,9 +66,7 @@ export interface RunningRelay {
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   if (!options.workerToken) throw new RelayError(RelayErrorCode.BAD_CONFIG, 'a relay needs a worker token: it admits only workers it can trust');
   const log = options.log ?? (() => undefined);
-  // The lab token in the upgrade request too: the coordinator admits lab machines past its caps for anonymous connections.
-  const headers = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
-  const upstream = new WebSocket(options.coordinatorUrl, { perMessageDeflate: false, maxPayload: 2 ** 31 - 1, ...(headers && { headers }) });
+  const upstream = openUpstream(options);
   const welcome = await awaitWelcome(upstream, options);
   log(`joined run ${welcome.runId} at ${options.coordinatorUrl} as ${welcome.workerId}${welcome.trusted ? ' (trusted)' : ''}`);
   if (!welcome.trusted) {
@@ -78,6 +76,18 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const relay = new Relay(upstream, welcome, options, log);
   await relay.listen();
   return relay;
+}
+
+/**
+ * A connection to the coordinator. The lab token goes in the upgrade request too (the
+ * coordinator admits lab machines past its caps for anonymous connections); `forwardedFor`
+ * names the volunteer a passed-through connection is for.
+ */
+function openUpstream(options: RelayOptions, forwardedFor?: string): WebSocket {
+  const headers: Record<string, string> = {};
+  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
+  if (forwardedFor !== undefined) headers['x-forwarded-for'] = forwardedFor;
+  return new WebSocket(options.coordinatorUrl, { perMessageDeflate: false, maxPayload: 2 ** 31 - 1, headers });
 }
 
 function awaitWelcome(upstream: WebSocket, options: RelayOptions): Promise<WelcomeMessage> {
@@ -367,8 +377,7 @@ class Relay implements RunningRelay {
    * caps and bans apply to the volunteer, not to the relay. Frames are piped unchanged.
    */
   private passThrough(conn: Conn, hello: Buffer): void {
-    const headers = { authorization: `Bearer ${this.options.token}`, 'x-forwarded-for': conn.address };
-    const upstream = new WebSocket(this.options.coordinatorUrl, { perMessageDeflate: false, maxPayload: 2 ** 31 - 1, headers });
+    const upstream = openUpstream(this.options, conn.address);
     conn.through = { upstream, queued: [hello] };
     this.passedThrough++;
     upstream.on('open', () => {
