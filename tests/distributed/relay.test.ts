@@ -78,6 +78,14 @@ function serve(prefix: string, token: string) {
   return launchSwarmgrad(['serve', ...BASE_RUN, '--host', '127.0.0.1'], { out: tempDir(prefix), json: true, env: { SWARMGRAD_TOKEN: token } });
 }
 
+/** A `serve` run and a relay joined to it; `url` is where the relay's workers connect. */
+async function servedWithRelay(prefix: string, token: string) {
+  const run = serve(prefix, token);
+  const { ws, port } = await run.server();
+  const relay = startRelay(ws, token);
+  return { run, ws, port, relay, url: await relay.url };
+}
+
 /** Steps applied, and micro-shards the coordinator re-issued in steps `from` and later. */
 async function reissuedAtCoordinator(out: string, from = 0): Promise<{ reissued: number; steps: number[] }> {
   const ckpt = await readCheckpoint(join(out, 'final.ckpt'));
@@ -90,10 +98,7 @@ const twenty = Array.from({ length: 20 }, (_, i) => i);
 describe('relay', () => {
   it('relay + 2 workers end with the paramsSha256 of 1 direct worker; both workers computed sub-blocks', async () => {
     const token = 'relay-lab-token';
-    const run = serve('relay-equal', token);
-    const { ws } = await run.server();
-    const relay = startRelay(ws, token);
-    const url = await relay.url;
+    const { run, relay, url } = await servedWithRelay('relay-equal', token);
     startWorker(url, token, 'behind-1');
     startWorker(url, token, 'behind-2');
     const result = await run.result;
@@ -117,10 +122,7 @@ describe('relay', () => {
 
   it('a worker killed behind the relay: the relay re-issues its sub-blocks, the coordinator re-issues nothing, same hash', async () => {
     const token = 'relay-lab-token-2';
-    const run = serve('relay-worker-dies', token);
-    const { ws, port } = await run.server();
-    const relay = startRelay(ws, token);
-    const url = await relay.url;
+    const { run, port, relay, url } = await servedWithRelay('relay-worker-dies', token);
     startWorker(url, token, 'steady', '--slowdown-ms', '100');
     // The victim takes 1.5 s a task, so the kill lands while it holds a sub-block.
     const victim = startWorker(url, token, 'victim', '--slowdown-ms', '1500');
@@ -141,10 +143,7 @@ describe('relay', () => {
 
   it('a straggler behind the relay: its sub-blocks are re-issued inside at half the deadline, same hash', async () => {
     const token = 'relay-lab-token-5';
-    const run = serve('relay-straggler', token);
-    const { ws } = await run.server();
-    const relay = startRelay(ws, token);
-    const url = await relay.url;
+    const { run, relay, url } = await servedWithRelay('relay-straggler', token);
     startWorker(url, token, 'steady');
     startWorker(url, token, 'straggler', '--slowdown-ms', '30000');
     const result = await run.result;
@@ -159,10 +158,7 @@ describe('relay', () => {
 
   it('kill -9 of the relay mid-run: the coordinator re-issues its blocks to a direct worker, same hash', async () => {
     const token = 'relay-lab-token-3';
-    const run = serve('relay-dies', token);
-    const { ws, port } = await run.server();
-    const relay = startRelay(ws, token);
-    const url = await relay.url;
+    const { run, ws, port, relay, url } = await servedWithRelay('relay-dies', token);
     startWorker(url, token, 'behind-1', '--slowdown-ms', '300');
     startWorker(url, token, 'behind-2', '--slowdown-ms', '300');
     startWorker(ws, token, 'direct', '--slowdown-ms', '300');
@@ -177,10 +173,7 @@ describe('relay', () => {
 
   it('admits only workers with its token; malformed frames, dashboards and corrupted results are refused, the run is unaffected', async () => {
     const token = 'relay-lab-token-4';
-    const run = serve('relay-bad-input', token);
-    const { ws } = await run.server();
-    const relay = startRelay(ws, token);
-    const url = await relay.url;
+    const { run, relay, url } = await servedWithRelay('relay-bad-input', token);
     startWorker(url, token, 'honest', '--slowdown-ms', '300');
     // A worker with a wrong token is refused, so no untrusted gradient can enter the relay's
     // (trusted) sums; one without a token is a volunteer, passed through to the coordinator,
@@ -215,10 +208,7 @@ describe('relay', () => {
 
   it('volunteers reaching the relay go to the coordinator on connections of their own and are verified there: a liar is caught and banned, an honest one is not; same hash', async () => {
     const token = 'relay-lab-token-6';
-    const run = serve('relay-volunteers', token);
-    const { ws } = await run.server();
-    const relay = startRelay(ws, token);
-    const url = await relay.url;
+    const { run, relay, url } = await servedWithRelay('relay-volunteers', token);
     startWorker(url, token, 'lab-behind-relay', '--slowdown-ms', '300');
     const liar = startAdversary(url, 'negate', 'liar-via-relay');
     const honest = startAdversary(url, 'honest', 'honest-via-relay');
