@@ -45,6 +45,7 @@ const runFlags = {
   'verify-rate-floor': { type: 'number', min: 0, help: 'lowest probability that a volunteer result is recomputed by a trusted worker (0 < p <= 1)', default: 0.1 },
   'probation-results': { type: 'int', min: 0, help: 'verified results a new volunteer needs before its results count unchecked', default: 5 },
   'replay-steps': { type: 'int', min: 1, help: 'steps of state kept to roll back and replay after a detected cheater', default: 64 },
+  'audit-steps': { type: 'int', min: 0, help: "the run's last N steps check every volunteer result (none counts unchecked), so one still lying near the end is caught before the final checkpoint (0: off)", default: 8 },
   'ban-hours': { type: 'number', min: 0, help: 'how long a caught volunteer (worker id and address) is refused (0: for good); kept in <out>/bans.json', default: 24 },
   'admin-token-file': { type: 'string', placeholder: 'FILE', help: 'file with the dashboard admin token: pause, resume, stop, learning rate (env SWARMGRAD_ADMIN_TOKEN, holding the token itself, wins); without either one is generated into <out>/admin-token' },
   'params-delta': { type: 'boolean', help: 'send workers that support it the lossless xor-deflate delta of their last params instead of the full vector (about 2/3 of the bytes under Adam; costs the coordinator one encoding per step): for volunteers on slow links' },

@@ -91,6 +91,7 @@ async function startRun(prepared: PreparedRun, tokens: RunTokens, flags: TrainFl
       rateFloor: checkedFraction('--verify-rate-floor', flags['verify-rate-floor'], false),
       probationResults: flags['probation-results'],
       replaySteps: flags['replay-steps'],
+      auditSteps: flags['audit-steps'],
       banMs: flags['ban-hours'] > 0 ? flags['ban-hours'] * 3_600_000 : Number.POSITIVE_INFINITY,
       bans: (await persistentBanList(join(outDir, BAN_FILE_NAME))).bans,
     },

@@ -491,6 +491,7 @@ export class Coordinator {
     return new VolunteerGuard({
       ...verification,
       batchSize: this.config.batchSize,
+      totalSteps: this.config.totalSteps,
       membership: this.membership,
       peers: () => this.peers,
       clock: this.clock,

@@ -76,5 +76,5 @@ export { CROSS_BACKEND_TOLERANCE, bitwiseEqual, compareResults, implausibleTrain
 export { DEFAULT_PROBATION_RESULTS, DEFAULT_RATE_FLOOR, VOLUNTEER_MODES, VerificationPolicy, type VerificationDecision, type VerificationPolicyOptions } from './verification-policy.js';
 export { DEFAULT_REPLAY_STEPS, ReplayRing, type StepState } from './replay-ring.js';
 export { DEFAULT_UNTRUSTED_SHARE, assignWithUntrustedCap } from './untrusted-share.js';
-export { resolveVerification, type ResolvedVerification, type VerificationOptions } from './verification-options.js';
+export { DEFAULT_AUDIT_STEPS, resolveVerification, type ResolvedVerification, type VerificationOptions } from './verification-options.js';
 export type { BanRecord, CreditEntry, RollbackEvent, RollbackRecord, VerificationEvent, VerificationRecord, VerificationReport, VolunteerMode, WorkerVerification } from './events.js';

@@ -20,6 +20,12 @@ export interface VerificationOptions {
   rateFloor?: number;
   /** Steps of state kept for rollback and replay (default 64). */
   replaySteps?: number;
+  /**
+   * The final audit: in the run's last this many steps every volunteer result is checked
+   * (none is aggregated unchecked), so a volunteer still lying near the end is caught, and its
+   * earlier unchecked lies rolled back, before the final checkpoint (default 8; 0: off).
+   */
+  auditSteps?: number;
   /** How long a ban lasts, ms (default 24 h; Infinity: for good). */
   banMs?: number;
   /** The ban list (e.g. `persistentBanList` from `@swarmgrad/coordinator/node`, so bans survive a restart). Default: in memory. */
@@ -33,10 +39,14 @@ export interface ResolvedVerification {
   mode: VolunteerMode;
   untrustedShare: number;
   replaySteps: number;
+  auditSteps: number;
   banMs: number;
   bans: BanList;
   policy: VerificationPolicy;
 }
+
+/** Default {@link VerificationOptions.auditSteps}. */
+export const DEFAULT_AUDIT_STEPS = 8;
 
 function bad(text: string): CoordinatorError {
   return new CoordinatorError(CoordinatorErrorCode.BAD_CONFIG, `verification.${text}`);
@@ -54,6 +64,8 @@ export function resolveVerification(options: VerificationOptions | undefined, al
   if (typeof untrustedShare !== 'number' || !(untrustedShare >= 0 && untrustedShare <= 1)) throw bad(`untrustedShare must be in [0, 1]; got ${String(untrustedShare)}`);
   const replaySteps = o.replaySteps ?? DEFAULT_REPLAY_STEPS;
   if (!Number.isInteger(replaySteps) || replaySteps < 1) throw bad(`replaySteps must be an integer ≥ 1; got ${String(replaySteps)}`);
+  const auditSteps = o.auditSteps ?? DEFAULT_AUDIT_STEPS;
+  if (!Number.isInteger(auditSteps) || auditSteps < 0) throw bad(`auditSteps must be an integer ≥ 0; got ${String(auditSteps)}`);
   const banMs = o.banMs ?? DEFAULT_BAN_MS;
   if (typeof banMs !== 'number' || !(banMs > 0)) throw bad(`banMs must be > 0 (Infinity: for good); got ${String(banMs)}`);
   if (o.bans !== undefined && !(o.bans instanceof BanList)) throw bad('bans must be a BanList');
@@ -67,5 +79,5 @@ export function resolveVerification(options: VerificationOptions | undefined, al
   } catch (error) {
     throw bad((error as Error).message);
   }
-  return { mode, untrustedShare: mode === 'verify' ? untrustedShare : 1, replaySteps, banMs, bans: o.bans ?? new BanList(), policy };
+  return { mode, untrustedShare: mode === 'verify' ? untrustedShare : 1, replaySteps, auditSteps, banMs, bans: o.bans ?? new BanList(), policy };
 }

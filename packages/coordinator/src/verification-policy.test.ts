@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VerificationPolicy } from './verification-policy.js';
+import { CoordinatorErrorCode } from './errors.js';
+import { DEFAULT_AUDIT_STEPS, resolveVerification } from './verification-options.js';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -55,9 +57,31 @@ describe('VerificationPolicy', () => {
     expect(policy.decide('v')).toBe('check'); // floor 1: everything checked
   });
 
+  it('audit: a spot-checked volunteer\'s next result is checked, never accepted; probation and trusted workers are unchanged', () => {
+    const policy = new VerificationPolicy({ probationResults: 1, rateFloor: 0.1, random: () => 0.99 });
+    policy.record('lab', true);
+    expect(policy.decide('lab', true)).toBe('accept');
+    expect(policy.decide('v', true)).toBe('hold');
+    policy.pending('v');
+    policy.verified('v');
+    policy.verified('v');
+    expect(policy.decide('v')).toBe('accept'); // the draw (0.99) is above the rate
+    expect(policy.decide('v', true)).toBe('check');
+  });
+
   it('rejects bad options', () => {
     expect(() => new VerificationPolicy({ rateFloor: 0 })).toThrow(TypeError);
     expect(() => new VerificationPolicy({ rateFloor: 1.5 })).toThrow(TypeError);
     expect(() => new VerificationPolicy({ probationResults: -1 })).toThrow(TypeError);
+  });
+});
+
+describe('resolveVerification', () => {
+  it('fills in the defaults (final audit of 8 steps) and names a bad field', () => {
+    expect(resolveVerification(undefined, true)).toMatchObject({ mode: 'verify', replaySteps: 64, auditSteps: DEFAULT_AUDIT_STEPS });
+    expect(DEFAULT_AUDIT_STEPS).toBe(8);
+    expect(resolveVerification({ auditSteps: 0 }, true).auditSteps).toBe(0);
+    for (const auditSteps of [-1, 1.5, Number.NaN]) expect(() => resolveVerification({ auditSteps }, true)).toThrow(/verification\.auditSteps must be an integer ≥ 0/);
+    expect(() => resolveVerification({ replaySteps: 0 }, true)).toThrow(expect.objectContaining({ code: CoordinatorErrorCode.BAD_CONFIG }));
   });
 });

@@ -82,13 +82,15 @@ export class VerificationPolicy {
    * Decides what happens to the next result of an untrusted worker: `hold` (probation: not
    * aggregated until verified), `check` (aggregated only once verified, like hold, but
    * chosen by the spot-check draw), or `accept` (aggregated unchecked). Decide when the task
-   * is handed out, so the trusted recomputation can run alongside.
+   * is handed out, so the trusted recomputation can run alongside. With `audit` (the run's
+   * final steps) a result that the draw would accept is checked instead.
    */
-  decide(workerId: string): VerificationDecision {
+  decide(workerId: string, audit = false): VerificationDecision {
     const rec = this.record(workerId);
     if (rec.level === 'trusted') return 'accept';
     if (rec.level === 'rejected') return 'hold';
     if (rec.verified + rec.pending < this.probationResults || rec.level === 'probation') return 'hold';
+    if (audit) return 'check';
     return this.random() < rec.rate ? 'check' : 'accept';
   }
 

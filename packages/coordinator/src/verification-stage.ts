@@ -93,10 +93,10 @@ export class VerificationStage {
     this.tolerance = options.tolerance ?? CROSS_BACKEND_TOLERANCE;
   }
 
-  /** What to do with a task for `workerId` (trusted workers and `trust` mode: always `accept`). */
-  decide(workerId: string, trusted: boolean): VerificationDecision {
+  /** What to do with a task for `workerId` (trusted workers and `trust` mode: always `accept`; `audit`: never `accept` for a volunteer). */
+  decide(workerId: string, trusted: boolean, audit = false): VerificationDecision {
     if (trusted || this.mode !== 'verify') return 'accept';
-    return this.policy.decide(workerId);
+    return this.policy.decide(workerId, audit);
   }
 
   /** Registers a held/checked task of a volunteer (its units also went to a trusted worker as a shadow of `shadowSamples` samples). */

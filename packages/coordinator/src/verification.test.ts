@@ -104,7 +104,8 @@ describe('verification of untrusted volunteers', () => {
     for (let seed = 1; seed <= 12; seed++) {
       let sent = 0;
       const sleeper: FakeWorkerOptions = { name: 'sleeper', tamper: (r) => (++sent > 3 ? rewrite((v) => v * 1.5)(r) : r) };
-      const { harness, workers } = await runWith([sleeper, { name: 'honest' }], { probationResults: 2, rateFloor: 0.25 }, seed);
+      // No final audit here: this test is about lies aggregated unchecked and rolled back.
+      const { harness, workers } = await runWith([sleeper, { name: 'honest' }], { probationResults: 2, rateFloor: 0.25, auditSteps: 0 }, seed);
       expect(paramsSha256(harness.coordinator.params()), `seed ${seed}`).toBe(await expected);
       const history = harness.coordinator.checkpoint().history;
       expect(history.steps.map((s) => [s.step, s.loss])).toEqual(cleanSteps);
@@ -118,6 +119,26 @@ describe('verification of untrusted volunteers', () => {
       expect(harness.coordinator.snapshot().verification!.totals.rollbacks).toBe(events.length);
     }
     expect(rollbacks).toBeGreaterThan(0);
+  });
+
+  it('the final audit: a volunteer lying only in the last steps is caught before the run ends (without it, its lies stay in the final parameters)', async () => {
+    // Honest for the first 7 steps (long past probation, checked at the 0.1 floor), lying in steps 7-9.
+    const lateLiar = (): FakeWorkerOptions => ({ name: 'late liar', tamper: (r) => (r.step >= 7 ? rewrite((v) => v * 1.5)(r) : r) });
+    const policy = { probationResults: 1, rateFloor: 0.1 };
+    let corrupted = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      const audited = await runWith([lateLiar(), { name: 'honest' }], { ...policy, auditSteps: 3 }, seed);
+      expect(paramsSha256(audited.harness.coordinator.params()), `seed ${seed}, audit on`).toBe(await expected);
+      expect(errorsOf(audited.workers[1]!).find((e) => e.fatal)?.code, `seed ${seed}`).toBe(CoordinatorErrorCode.VERIFICATION_FAILED);
+      const report = audited.harness.coordinator.snapshot().verification!;
+      expect(report.auditSteps).toBe(3);
+      // In the audited steps nothing a volunteer sent was aggregated unchecked.
+      for (const o of report.overhead) if (o.step >= 7) expect(o.uncheckedSamples, `seed ${seed}, step ${o.step}`).toBe(0);
+      const unaudited = await runWith([lateLiar(), { name: 'honest' }], { ...policy, auditSteps: 0 }, seed);
+      if (paramsSha256(unaudited.harness.coordinator.params()) !== (await expected)) corrupted++;
+    }
+    // The control: without the audit, the 0.1 spot checks let the late lies through in some runs.
+    expect(corrupted).toBeGreaterThan(0);
   });
 
   it('refuses a banned worker id on return (BANNED), and a lifted ban admits it again', async () => {

@@ -30,6 +30,10 @@ export interface GuardContext {
   untrustedShare: number;
   banMs: number;
   replaySteps: number;
+  /** The final audit's length in steps (see `VerificationOptions.auditSteps`). */
+  auditSteps: number;
+  /** The run's length in steps. */
+  totalSteps: number;
   policy: VerificationPolicy;
   bans: BanList;
   batchSize: number;
@@ -158,11 +162,16 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
   /** A task went to `worker`: for a held/checked volunteer task, its blocks also go to a trusted worker. */
   taskSent(phase: Phase, task: TaskRecord, worker: WorkerRecord): void {
     if (phase.kind !== 'train' || worker.trusted || !this.verifying) return;
-    if (this.stage.decide(worker.id, false) === 'accept') return;
+    if (this.stage.decide(worker.id, false, this.inAudit(phase.step)) === 'accept') return;
     // The volunteer's task no longer counts as holding its units: the shadow does.
     for (const unit of task.units) phase.holders.get(unit.start)?.delete(task);
     this.stage.register(task.id, worker.id, phase.step, task.units.map((u) => u.start), task.samples);
     if (!this.ctx.shadow(phase, task.units)) for (const unit of task.units) phase.pending.add(unit.start);
+  }
+
+  /** Whether `step` is one of the run's last `auditSteps` steps, where every volunteer result is checked. */
+  inAudit(step: number): boolean {
+    return step >= this.ctx.totalSteps - this.ctx.auditSteps;
   }
 
   /** Whether results of this task are held for verification. */
@@ -252,6 +261,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
       probationResults: this.ctx.policy.probationResults,
       rateFloor: this.ctx.policy.rateFloor,
       replaySteps: this.ring.capacity,
+      auditSteps: this.ctx.auditSteps,
       workers: records,
       bans: this.ctx.bans.list(now).map(banRecord),
       credit: this.credit.leaderboard(20),

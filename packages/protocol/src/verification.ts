@@ -71,6 +71,8 @@ export type VerificationReport = {
   rateFloor: number;
   /** Steps of state kept for rollback. */
   replaySteps: number;
+  /** The run's last this many steps check every volunteer result (the final audit). */
+  auditSteps: number;
   workers: VerificationRecord[];
   /** Bans in force. */
   bans: BanRecord[];

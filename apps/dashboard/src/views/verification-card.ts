@@ -43,7 +43,7 @@ export class VerificationCard {
       this.summary,
       `Volunteers: ${report.mode}` +
         (report.mode === 'verify'
-          ? ` · share cap ${formatPercent(report.untrustedShare)} · probation ${report.probationResults} results · check-rate floor ${formatPercent(report.rateFloor)} · ${formatInt(t.verified)} results verified, ${formatInt(t.mismatches)} caught · ${formatInt(t.replayedSteps)} steps replayed · overhead ${formatPercent(t.overheadFraction)} overall${last ? `, ${formatPercent(last.fraction)} at step ${last.step}` : ''}`
+          ? ` · share cap ${formatPercent(report.untrustedShare)} · probation ${report.probationResults} results · check-rate floor ${formatPercent(report.rateFloor)} · final audit ${report.auditSteps} steps · ${formatInt(t.verified)} results verified, ${formatInt(t.mismatches)} caught · ${formatInt(t.replayedSteps)} steps replayed · overhead ${formatPercent(t.overheadFraction)} overall${last ? `, ${formatPercent(last.fraction)} at step ${last.step}` : ''}`
           : ''),
     );
     replace(this.workersBody, ...report.workers.filter((w) => w.level !== 'trusted').map((w) => h('tr', { 'data-level': w.level }, h('td', {}, w.workerId), h('td', {}, w.level), h('td', {}, formatInt(w.verified)), h('td', {}, formatInt(w.pending)), h('td', {}, formatInt(w.rejected)), h('td', {}, formatInt(w.unchecked)), h('td', {}, formatPercent(w.rate)))));
