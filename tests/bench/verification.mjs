@@ -2,7 +2,8 @@
 // with one trusted worker and V honest volunteer processes (`swarmgrad worker` without the lab
 // token), untrusted share 0.3, probation 5, check-rate floor 0.1. Prints one JSON line: the
 // trusted samples spent on checks ÷ samples trained, over the whole run and over its second
-// half (steady state: every volunteer past probation and at the floor).
+// half (steady state: every volunteer past probation and at the floor) up to the final audit
+// (the last `auditSteps` steps, where every volunteer result is checked), and over the audit.
 // Usage: node verification.mjs VOLUNTEERS STEPS
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -41,7 +42,9 @@ while (running) {
 for (const child of children) child.kill();
 const v = last?.verification;
 const overhead = v?.overhead ?? [];
-const half = overhead.filter((o) => o.step >= steps / 2);
+const auditSteps = v?.auditSteps ?? 0;
+const half = overhead.filter((o) => o.step >= steps / 2 && o.step < steps - auditSteps);
+const audit = overhead.filter((o) => o.step >= steps - auditSteps);
 const ratio = (rows) => (rows.length ? rows.reduce((a, o) => a + o.shadowSamples, 0) / (rows.length * 128) : NaN);
 const untrusted = (rows) => (rows.length ? rows.reduce((a, o) => a + o.uncheckedSamples + o.shadowSamples, 0) / (rows.length * 128) : NaN);
 console.log(JSON.stringify({
@@ -50,6 +53,8 @@ console.log(JSON.stringify({
   overall: v?.totals.overheadFraction ?? NaN,
   steadyState: ratio(half),
   untrustedShareSteady: untrusted(half),
+  auditSteps,
+  audit: ratio(audit),
   verified: v?.totals.verified ?? 0,
   mismatches: v?.totals.mismatches ?? 0,
   levels: (v?.workers ?? []).map((w) => w.level),
