@@ -17,9 +17,14 @@ import { WEBGPU_CHROMIUM_ARGS, artifactsDir, openVolunteerTab, readTab, waitForT
 
 const BUILT_PAGE = join(REPO_ROOT, 'apps/volunteer/dist/index.html');
 
-/** A small LeNet-5 / MNIST run: B = 32 in 4 micro-shards of 8; the one Node worker is slowed down so the tab gets work. */
+/**
+ * A small LeNet-5 / MNIST run: B = 32 in 4 micro-shards of 8; the one Node worker is slowed down so the tab gets work.
+ * No final audit: these tests count the tab's *accepted* blocks, and in a 12-step run the default
+ * audit (every volunteer result of the last 8 steps checked, none accepted) would leave only the
+ * tab's probation.
+ */
 function runArgs(steps: number, slowdownMs: number): string[] {
-  return ['--port', '0', '--workers', '1', '--backend', 'cpu', '--steps', String(steps), '--batch', '32', '--micro-batch', '8', '--eval-every', '0', '--eval-samples', '500', '--json', '--worker-slowdown-ms', String(slowdownMs)];
+  return ['--port', '0', '--workers', '1', '--backend', 'cpu', '--steps', String(steps), '--batch', '32', '--micro-batch', '8', '--eval-every', '0', '--eval-samples', '500', '--json', '--worker-slowdown-ms', String(slowdownMs), '--audit-steps', '0'];
 }
 
 describe('volunteer page', () => {
