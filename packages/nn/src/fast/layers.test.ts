@@ -69,3 +69,52 @@ describe('max pooling of the compiled step', () => {
     }
   });
 });
+
+describe('the ops module: fused bias + ReLU and its backward', () => {
+  const specials = [0, -0, 1, -1, Number.NaN, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38];
+  const sample = (rng: Xoshiro128) => (rng.nextFloat() < 0.4 ? specials[rng.nextUint32() % specials.length]! : (rng.nextFloat() - 0.5) * 8);
+  /** Bits of a float32, so +0 / -0 and NaN compare exactly. */
+  const bits = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0]!;
+
+  it.each([1, 3, 4, 6, 9, 16])('biasRelu over %i columns is max(fl32(x + b), 0) with +0 for NaN and -0', (cols) => {
+    const rng = new Xoshiro128(cols);
+    const rows = 7, ld = cols + 3;
+    const layout = new ArenaLayout();
+    const src = layout.alloc(rows * ld), dst = layout.alloc(rows * cols), bias = layout.alloc(cols);
+    const a = new Arena(layout.size);
+    for (let i = 0; i < rows * ld; i++) a.f32[src + i] = sample(rng);
+    for (let c = 0; c < cols; c++) a.f32[bias + c] = sample(rng);
+    a.ops.biasRelu(4 * src, 4 * ld, 4 * dst, rows, cols, 4 * bias);
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        const v = Math.fround(a.f32[src + r * ld + c]! + a.f32[bias + c]!);
+        expect(bits(a.f32[dst + r * cols + c]!), `row ${r} col ${c}`).toBe(bits(v > 0 ? v : 0));
+      }
+  });
+
+  it.each([1, 6, 8, 11, 16])('maskSumPackRelu over %i columns masks, sums in float64 and packs 8-wide panels', (cols) => {
+    const rng = new Xoshiro128(100 + cols);
+    const rows = 5;
+    const groups = Math.ceil(cols / 8);
+    const layout = new ArenaLayout();
+    const y = layout.alloc(rows * cols), d = layout.alloc(rows * cols), panel = layout.alloc(groups * rows * 8), acc = layout.allocDoubles(cols);
+    const a = new Arena(layout.size);
+    for (let i = 0; i < rows * cols; i++) {
+      a.f32[y + i] = sample(rng);
+      a.f32[d + i] = sample(rng);
+    }
+    const y0 = a.f32.slice(y, y + rows * cols), d0 = a.f32.slice(d, d + rows * cols);
+    const start = Array.from({ length: cols }, (_, c) => c * 0.25);
+    a.f64.set(start, acc);
+    a.ops.maskSumPackRelu(4 * y, 4 * d, rows, cols, 8 * acc, 4 * panel);
+    const sums = start.slice();
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        const v = y0[r * cols + c]! > 0 ? d0[r * cols + c]! : 0;
+        sums[c] = sums[c]! + v;
+        expect(bits(a.f32[d + r * cols + c]!), `d row ${r} col ${c}`).toBe(bits(v));
+        expect(bits(a.f32[panel + (c >> 3) * rows * 8 + r * 8 + (c & 7)]!), `panel row ${r} col ${c}`).toBe(bits(v));
+      }
+    expect(Array.from(a.f64.subarray(acc, acc + cols)).map(String)).toEqual(sums.map(String));
+  });
+});

@@ -78,11 +78,67 @@ function im2colFunction(): FunctionDef {
   return { params: [i32, i32, i32, i32, i32, i32, i32, i32], locals: [i32, i32, i32, i32, v128], body, exportAs: 'im2col' };
 }
 
+/**
+ * `biasRelu(src, ld, dst, rows, cols, bias)`: `dst[r][c] = max(src[r][c] + bias[c], 0)` for a
+ * GEMM output with a row stride of `ld` bytes into a packed `rows × cols` output: a float32 add,
+ * then `f32x4.pmax(0, v)` (`v > 0 ? v : +0`, NaN → +0: the JavaScript rule), four columns at a
+ * time, the rest one by one with the same rule.
+ */
+function biasReluFunction(): FunctionDef {
+  const SRC = 0, LD = 1, DST = 2, ROWS = 3, COLS = 4, BIAS = 5;
+  const S = 6, D = 7, B = 8, T = 9, V = 10;
+  const body: Array<readonly number[]> = [op.loop]; // rows
+  body.push(op.localGet(SRC), op.localSet(S), op.localGet(BIAS), op.localSet(B), op.localGet(COLS), op.localSet(T));
+  body.push(op.block, op.loop); // four at a time
+  body.push(op.localGet(T), op.i32Const(4), op.i32LtS, op.brIf(1));
+  body.push(op.localGet(DST), op.v128Const0, op.localGet(S), op.v128Load(0), op.localGet(B), op.v128Load(0), op.f32x4Add, op.f32x4Pmax, op.v128Store(0));
+  body.push(op.localGet(DST), op.i32Const(16), op.i32Add, op.localSet(DST), op.localGet(S), op.i32Const(16), op.i32Add, op.localSet(S), op.localGet(B), op.i32Const(16), op.i32Add, op.localSet(B));
+  body.push(op.localGet(T), op.i32Const(4), op.i32Sub, op.localSet(T), op.br(0), op.end, op.end);
+  body.push(op.block, op.loop); // the rest
+  body.push(op.localGet(T), op.i32Eqz, op.brIf(1));
+  body.push(op.localGet(S), op.f32Load(0), op.localGet(B), op.f32Load(0), op.f32Add, op.localSet(V));
+  body.push(op.localGet(DST), op.localGet(V), op.f32Const0, op.localGet(V), op.f32Const0, op.f32Gt, op.select, op.f32Store(0));
+  body.push(op.localGet(DST), op.i32Const(4), op.i32Add, op.localSet(DST), op.localGet(S), op.i32Const(4), op.i32Add, op.localSet(S), op.localGet(B), op.i32Const(4), op.i32Add, op.localSet(B));
+  body.push(op.localGet(T), op.i32Const(1), op.i32Sub, op.localSet(T), op.br(0), op.end, op.end);
+  body.push(op.localGet(SRC), op.localGet(LD), op.i32Add, op.localSet(SRC));
+  body.push(op.localGet(ROWS), op.i32Const(1), op.i32Sub, op.localTee(ROWS), op.brIf(0), op.end);
+  return { params: [i32, i32, i32, i32, i32, i32], locals: [i32, i32, i32, i32, f32], body, exportAs: 'biasRelu' };
+}
+
+/**
+ * `maskSumPackRelu(y, d, rows, cols, acc, panel)`: the backward of a fused ReLU over `rows`
+ * rows of a packed `· × cols` output (`y` its values, `d` its gradient, made `y > 0 ? d : +0`
+ * in place, branch-free), the bias gradient's float64 column sums continued in `acc`
+ * (`acc[c] += v`, rows in order), and the rows packed into 8-wide GEMM panels at `panel`
+ * (`panel[(c >> 3)·rows·8 + r·8 + (c & 7)]`, see `packB`; the padding columns are the caller's).
+ */
+function maskSumPackReluFunction(): FunctionDef {
+  const Y = 0, DP = 1, ROWS = 2, COLS = 3, ACC = 4, PANEL = 5;
+  const C = 6, GROUP = 7, ROW_PANEL = 8, V = 9;
+  const body: Array<readonly number[]> = [op.localGet(ROWS), op.i32Const(5), op.i32Shl, op.localSet(GROUP)];
+  body.push(op.localGet(PANEL), op.localSet(ROW_PANEL));
+  body.push(op.loop); // rows
+  body.push(op.i32Const(0), op.localSet(C));
+  body.push(op.loop); // columns
+  body.push(op.localGet(DP), op.f32Load(0), op.f32Const0, op.localGet(Y), op.f32Load(0), op.f32Const0, op.f32Gt, op.select, op.localSet(V));
+  body.push(op.localGet(DP), op.localGet(V), op.f32Store(0));
+  // acc[c] += v (float64)
+  body.push(op.localGet(ACC), op.localGet(C), op.i32Const(3), op.i32Shl, op.i32Add);
+  body.push(op.localGet(ACC), op.localGet(C), op.i32Const(3), op.i32Shl, op.i32Add, op.f64Load(0), op.localGet(V), op.f64PromoteF32, op.f64Add, op.f64Store(0));
+  // panel[(c >> 3)·rows·8 + r·8 + (c & 7)] = v
+  body.push(op.localGet(ROW_PANEL), op.localGet(C), op.i32Const(3), op.i32ShrS, op.localGet(GROUP), op.i32Mul, op.i32Add, op.localGet(C), op.i32Const(7), op.i32And, op.i32Const(2), op.i32Shl, op.i32Add, op.localGet(V), op.f32Store(0));
+  body.push(op.localGet(Y), op.i32Const(4), op.i32Add, op.localSet(Y), op.localGet(DP), op.i32Const(4), op.i32Add, op.localSet(DP));
+  body.push(op.localGet(C), op.i32Const(1), op.i32Add, op.localTee(C), op.localGet(COLS), op.i32LtS, op.brIf(0), op.end);
+  body.push(op.localGet(ROW_PANEL), op.i32Const(32), op.i32Add, op.localSet(ROW_PANEL));
+  body.push(op.localGet(ROWS), op.i32Const(1), op.i32Sub, op.localTee(ROWS), op.brIf(0), op.end);
+  return { params: [i32, i32, i32, i32, i32, i32], locals: [i32, i32, i32, f32], body, exportAs: 'maskSumPackRelu' };
+}
+
 let bytes: Uint8Array<ArrayBuffer> | undefined;
 
-/** The module's bytes (imports `env.memory`; exports `maxpool2`, `im2col`). */
+/** The module's bytes (imports `env.memory`; exports `maxpool2`, `im2col`, `biasRelu`, `maskSumPackRelu`). */
 export function stepOpsModuleBytes(): Uint8Array<ArrayBuffer> {
-  bytes ??= buildModule([maxPool2Function(), im2colFunction()]);
+  bytes ??= buildModule([maxPool2Function(), im2colFunction(), biasReluFunction(), maskSumPackReluFunction()]);
   return bytes;
 }
 
@@ -90,4 +146,6 @@ export function stepOpsModuleBytes(): Uint8Array<ArrayBuffer> {
 export interface StepOps {
   maxpool2(src: number, dst: number, arg: number, ow: number, c: number, rowStep: number, base: number): void;
   im2col(dst: number, rowBytes: number, src: number, bases: number, rows: number, runs: number, runLen: number, rowStride: number): void;
+  biasRelu(src: number, ld: number, dst: number, rows: number, cols: number, bias: number): void;
+  maskSumPackRelu(y: number, d: number, rows: number, cols: number, acc: number, panel: number): void;
 }

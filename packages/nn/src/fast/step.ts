@@ -158,7 +158,7 @@ function buildLayer(layout: ArenaLayout, io: LayerIo, layer: LayerPlan, n: numbe
       const [kh, kw] = layer.window!;
       const cout = kernel!.shape[kernel!.shape.length - 1]!;
       const g = conv2DGeometry([n, H, W, C], [kh, kw, C, cout], { strides: layer.strides!, pad: layer.padding!, dataFormat: 'NHWC', dimRoundingMode: undefined });
-      return convLayer(layout, io, g, kernel!.offset, bias!.offset, act);
+      return convLayer(layout, io, g, kernel!.offset, bias!.offset, act, paramsOff);
     }
     case 'dense':
       return denseLayer(layout, io, n, layer.inputShape[0]!, layer.outputShape[0]!, kernel!.offset, bias!.offset, act, paramsOff);

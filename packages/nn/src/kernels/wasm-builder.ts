@@ -1,7 +1,8 @@
 /**
  * A very small WebAssembly binary writer: just what the project's SIMD GEMM module needs
- * (one imported memory, functions with i32 / v128 locals, structured control flow, i32
- * arithmetic, scalar f32 / f64 loads and stores, `v128.load`, `v128.load32_splat`, `v128.store`, `f32x4.add`, `f32x4.mul`).
+ * (one imported memory, functions with i32 / f32 / v128 locals, structured control flow, i32
+ * arithmetic, scalar f32 / f64 loads, stores and adds, `v128.load`, `v128.load32_splat`,
+ * `v128.store`, `v128.const`, `f32x4.add`, `f32x4.mul`, `f32x4.pmax`).
  *
  * Emitting the bytes from TypeScript keeps the project free of a WebAssembly toolchain and of
  * binary blobs in the repository; the module is a few kilobytes and is built once per
@@ -70,6 +71,7 @@ export const op = {
   i32Mul: [0x6c],
   i32Shl: [0x74],
   i32ShrS: [0x75],
+  i32And: [0x71],
   /** `f32.const` of a float32 value (little-endian bytes). */
   f32Const: (value: number) => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)],
   f32Gt: [0x5e],
@@ -103,6 +105,11 @@ export const op = {
   v128Store: (offset: number) => simd(0x0b, 4, ...u32(offset)),
   f32x4Add: simd(0xe4),
   f32x4Mul: simd(0xe6),
+  /** `f32x4.pmax(a, b)`: lane-wise `a < b ? b : a` (so `pmax(0, v)` is `v > 0 ? v : +0`, NaN → +0). */
+  f32x4Pmax: simd(0xeb),
+  v128Const0: simd(0x0c, ...new Array<number>(16).fill(0)),
+  f32Add: [0x92],
+  f32Const0: [0x43, 0, 0, 0, 0],
 } as const;
 
 export interface FunctionDef {
