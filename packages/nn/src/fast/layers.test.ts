@@ -51,6 +51,10 @@ function runPool(x: Float32Array, g: PoolGeometry, dy: Float32Array): { out: num
 const geometries: Array<[string, PoolGeometry]> = [
   ['2×2/2 valid (the WebAssembly row kernel)', { batch: 2, inHeight: 6, inWidth: 4, channels: 3, outHeight: 3, outWidth: 2, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
   ['2×2/2 valid, odd input (last row and column unused)', { batch: 1, inHeight: 5, inWidth: 7, channels: 2, outHeight: 2, outWidth: 3, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
+  ['2×2/2 valid, 4 channels (four per v128)', { batch: 2, inHeight: 4, inWidth: 6, channels: 4, outHeight: 2, outWidth: 3, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
+  ['2×2/2 valid, 6 channels (LeNet-5: v128 groups at 0 and 2, overlapping)', { batch: 2, inHeight: 6, inWidth: 4, channels: 6, outHeight: 3, outWidth: 2, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
+  ['2×2/2 valid, 11 channels, odd input (groups at 0, 4, 7)', { batch: 1, inHeight: 5, inWidth: 5, channels: 11, outHeight: 2, outWidth: 2, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
+  ['2×2/2 valid, 16 channels', { batch: 1, inHeight: 4, inWidth: 4, channels: 16, outHeight: 2, outWidth: 2, windowHeight: 2, windowWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0 }],
   ['3×3/2 same, overlapping (JavaScript)', { batch: 2, inHeight: 5, inWidth: 5, channels: 2, outHeight: 3, outWidth: 3, windowHeight: 3, windowWidth: 3, strideHeight: 2, strideWidth: 2, padTop: 1, padLeft: 1 }],
 ];
 

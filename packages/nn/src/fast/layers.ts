@@ -339,11 +339,12 @@ export function maxPoolLayer(layout: ArenaLayout, io: LayerIo, g: PoolGeometry):
     forward(a) {
       const f32 = a.f32, i32 = a.i32;
       if (rowsInModule) {
-        // 2×2 / 2 windows all inside: one call per output row into the ops module.
+        // 2×2 / 2 windows all inside: one call per output row into the ops module (four channels per v128 when there are at least four).
+        const pool = C >= 4 ? a.ops.maxpool2x4 : a.ops.maxpool2;
         for (let n = 0; n < N; n++) {
           for (let oh = 0; oh < OH; oh++) {
             const o = (n * OH + oh) * OW * C;
-            a.ops.maxpool2(4 * (inOff + (n * H + 2 * oh) * W * C), 4 * (outOff + o), 4 * (arg + o), OW, C, 4 * rowStep, 4 * inOff);
+            pool(4 * (inOff + (n * H + 2 * oh) * W * C), 4 * (outOff + o), 4 * (arg + o), OW, C, 4 * rowStep, 4 * inOff);
           }
         }
         return;

@@ -50,6 +50,51 @@ function maxPool2Function(): FunctionDef {
   };
 }
 
+/**
+ * `maxpool2x4(src, dst, arg, ow, c, rowStep, base)`: `maxpool2` with four channels per
+ * `v128` (`c ≥ 4`). Per lane the same rule, branch-free: `f32x4.gt` against the best so far,
+ * `v128.bitselect` of value and element index. Channel groups start at 0, 4, 8, … and the last
+ * at `c − 4`, so for `c` not a multiple of 4 the last group overlaps the one before it and
+ * writes the same values again.
+ */
+function maxPool2x4Function(): FunctionDef {
+  const SRC = 0, DST = 1, ARG = 2, OW = 3, C = 4, ROW = 5, BASE = 6;
+  const G = 7, CB = 8, LAST = 9, A0 = 10, ADDR = 11;
+  const BEST = 12, AT = 13, V = 14, GT = 15, V0 = 16;
+  const tap = (offset: Array<readonly number[]>) => [
+    op.localGet(A0), ...offset, op.localSet(ADDR),
+    op.localGet(ADDR), op.v128Load(0), op.localSet(V),
+    op.localGet(V), op.localGet(BEST), op.f32x4Gt, op.localSet(GT),
+    op.localGet(V), op.localGet(BEST), op.localGet(GT), op.v128Bitselect, op.localSet(BEST),
+    op.localGet(ADDR), op.localGet(BASE), op.i32Sub, op.i32Const(2), op.i32ShrS, op.i32x4Splat, op.v128ConstIota, op.i32x4Add,
+    op.localGet(AT), op.localGet(GT), op.v128Bitselect, op.localSet(AT),
+  ];
+  const body: Array<readonly number[]> = [op.localGet(C), op.i32Const(2), op.i32Shl, op.localSet(CB), op.localGet(CB), op.i32Const(16), op.i32Sub, op.localSet(LAST)];
+  body.push(op.loop); // output columns
+  body.push(op.i32Const(0), op.localSet(G));
+  body.push(op.block, op.loop); // channel groups
+  body.push(op.localGet(SRC), op.localGet(G), op.i32Add, op.localSet(A0));
+  body.push(op.localGet(A0), op.v128Load(0), op.localSet(V0));
+  body.push(op.f32Const(-Infinity), op.f32x4Splat, op.localSet(BEST), op.i32Const(-1), op.i32x4Splat, op.localSet(AT));
+  body.push(...tap([]), ...tap([op.localGet(CB), op.i32Add]), ...tap([op.localGet(ROW), op.i32Add]), ...tap([op.localGet(ROW), op.i32Add, op.localGet(CB), op.i32Add]));
+  body.push(op.localGet(DST), op.localGet(G), op.i32Add, op.localGet(V0), op.localGet(BEST), op.localGet(AT), op.v128Const0, op.i32x4LtS, op.v128Bitselect, op.v128Store(0));
+  body.push(op.localGet(ARG), op.localGet(G), op.i32Add, op.localGet(AT), op.v128Store(0));
+  // Next group: done after the last; else G + 16, but never past the last.
+  body.push(op.localGet(G), op.localGet(LAST), op.i32Eq, op.brIf(1));
+  body.push(op.localGet(LAST), op.localGet(G), op.i32Const(16), op.i32Add, op.localGet(G), op.i32Const(16), op.i32Add, op.localGet(LAST), op.i32GtS, op.select, op.localSet(G));
+  body.push(op.br(0), op.end, op.end);
+  body.push(op.localGet(DST), op.localGet(CB), op.i32Add, op.localSet(DST));
+  body.push(op.localGet(ARG), op.localGet(CB), op.i32Add, op.localSet(ARG));
+  body.push(op.localGet(SRC), op.localGet(CB), op.i32Const(1), op.i32Shl, op.i32Add, op.localSet(SRC));
+  body.push(op.localGet(OW), op.i32Const(1), op.i32Sub, op.localTee(OW), op.brIf(0), op.end);
+  return {
+    params: [i32, i32, i32, i32, i32, i32, i32],
+    locals: [i32, i32, i32, i32, i32, v128, v128, v128, v128, v128],
+    body,
+    exportAs: 'maxpool2x4',
+  };
+}
+
 function im2colFunction(): FunctionDef {
   const DST = 0, ROW_BYTES = 1, SRC = 2, BASES = 3, ROWS = 4, RUNS = 5, RUN_LEN = 6, ROW_STRIDE = 7;
   const D = 8, S = 9, I = 10, T = 11, V = 12;
@@ -136,15 +181,16 @@ function maskSumPackReluFunction(): FunctionDef {
 
 let bytes: Uint8Array<ArrayBuffer> | undefined;
 
-/** The module's bytes (imports `env.memory`; exports `maxpool2`, `im2col`, `biasRelu`, `maskSumPackRelu`). */
+/** The module's bytes (imports `env.memory`; exports `maxpool2`, `maxpool2x4`, `im2col`, `biasRelu`, `maskSumPackRelu`). */
 export function stepOpsModuleBytes(): Uint8Array<ArrayBuffer> {
-  bytes ??= buildModule([maxPool2Function(), im2colFunction(), biasReluFunction(), maskSumPackReluFunction()]);
+  bytes ??= buildModule([maxPool2Function(), maxPool2x4Function(), im2colFunction(), biasReluFunction(), maskSumPackReluFunction()]);
   return bytes;
 }
 
 /** The exports of an instance. */
 export interface StepOps {
   maxpool2(src: number, dst: number, arg: number, ow: number, c: number, rowStep: number, base: number): void;
+  maxpool2x4(src: number, dst: number, arg: number, ow: number, c: number, rowStep: number, base: number): void;
   im2col(dst: number, rowBytes: number, src: number, bases: number, rows: number, runs: number, runLen: number, rowStride: number): void;
   biasRelu(src: number, ld: number, dst: number, rows: number, cols: number, bias: number): void;
   maskSumPackRelu(y: number, d: number, rows: number, cols: number, acc: number, panel: number): void;

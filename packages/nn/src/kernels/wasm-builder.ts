@@ -108,6 +108,15 @@ export const op = {
   /** `f32x4.pmax(a, b)`: lane-wise `a < b ? b : a` (so `pmax(0, v)` is `v > 0 ? v : +0`, NaN → +0). */
   f32x4Pmax: simd(0xeb),
   v128Const0: simd(0x0c, ...new Array<number>(16).fill(0)),
+  /** `v128.const i32x4 0 1 2 3`. */
+  v128ConstIota: simd(0x0c, ...new Uint8Array(Int32Array.of(0, 1, 2, 3).buffer)),
+  i32x4Splat: simd(0x11),
+  f32x4Splat: simd(0x13),
+  f32x4Gt: simd(0x44),
+  i32x4LtS: simd(0x39),
+  i32x4Add: simd(0xae),
+  /** `v128.bitselect(a, b, mask)`: `(a & mask) | (b & ~mask)`. */
+  v128Bitselect: simd(0x52),
   f32Add: [0x92],
   f32Const0: [0x43, 0, 0, 0, 0],
 } as const;
