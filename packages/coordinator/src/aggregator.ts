@@ -47,7 +47,7 @@ export interface AppliedStep {
  * step) block by block: each block must be one of the task's, carry its sample count, and
  * (train) a gradient of `parameterCount` values in the worker's codec.
  */
-export function validateResult(msg: ResultMessage, task: TaskRecord, phase: Phase, codec: GradientCodecName, parameterCount: number): ResultCheck {
+export function validateResult(msg: ResultMessage, task: TaskRecord, phase: Pick<Phase, 'step' | 'shardSize'>, codec: GradientCodecName, parameterCount: number): ResultCheck {
   const blocks: CheckedBlock[] = [];
   for (const block of msg.blocks) {
     const where = `block ${block.start}+${block.count}`;

@@ -197,7 +197,7 @@ export class MessageRouter {
   private lateHeld(worker: WorkerRecord, msg: ResultMessage): boolean {
     const late = this.deps.guard.lateTask(msg.taskId);
     if (!late || late.task.workerId !== worker.id || msg.kind !== 'train' || msg.step !== late.step) return false;
-    const check = validateResult(msg, late.task, { step: late.step, shardSize: late.shardSize } as Phase, worker.codec, this.deps.parameterCount);
+    const check = validateResult(msg, late.task, late, worker.codec, this.deps.parameterCount);
     return check.ok && this.deps.guard.lateResult(late, msg, check.blocks);
   }
 
@@ -227,8 +227,8 @@ export class MessageRouter {
 
   /**
    * A held volunteer task (probation or spot check) never holds a step: once every block of
-   * the step is in (called by `maybeComplete` then) (each held block's trusted value among them), held tasks still unanswered
-   * are given up. Their results were never going to be aggregated; one that comes later (up to
+   * the step is in (`maybeComplete` calls this then; the trusted values of the held blocks are
+   * among them), held tasks still unanswered are given up. Their results were never going to be aggregated; one that comes later (up to
    * `LATE_STEPS_KEPT` steps on) is still compared with the trusted values — a lie is caught —
    * but earns nothing, so a volunteer slower than the trusted recomputation of its blocks
    * stays on probation. Before, silent volunteers' probes held every step until

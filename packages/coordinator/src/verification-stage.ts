@@ -12,9 +12,17 @@ import type { BanList } from './ban-list.js';
 import type { CreditLedger } from './credit-ledger.js';
 import { compareResults, CROSS_BACKEND_TOLERANCE, type ComparableResult } from './result-compare.js';
 import type { VerificationDecision, VerificationPolicy, VolunteerMode } from './verification-policy.js';
+import type { TaskRecord } from './work.js';
 
 /** Steps back for which a held task given up can still be compared when its answer comes late. */
 export const LATE_STEPS_KEPT = 2;
+
+/** A held task the step stopped waiting for: what a late answer to it is validated against (the engine's task record, kept by reference). */
+export interface LateTask {
+  task: TaskRecord;
+  step: number;
+  shardSize: number;
+}
 
 /** A block as the stage sees it (claimed by a volunteer, or accepted from a trusted worker). */
 export interface StageBlock extends ComparableResult {
@@ -76,7 +84,7 @@ export class VerificationStage {
   private readonly tolerance: number;
   private readonly records = new Map<string, VerifyRecord>();
   /** Held tasks given up when their step went on, with the trusted values to compare a late answer with. */
-  private readonly late = new Map<string, { rec: VerifyRecord; trusted: Map<number, TrustedValue> }>();
+  private readonly late = new Map<string, { rec: VerifyRecord; trusted: Map<number, TrustedValue>; task: LateTask }>();
   /** Volunteer id → steps in which it has unchecked blocks aggregated (ascending). */
   private readonly uncheckedSteps = new Map<string, number[]>();
   /** Volunteers with unchecked blocks in steps older than the replay ring (their history there was pruned). */
@@ -135,19 +143,24 @@ export class VerificationStage {
    * The step no longer waits for held task `taskId` (every block of it is in): keeps the
    * trusted values of its unanswered units, so an answer that comes after the step went on
    * is still compared — a lie is caught; a match earns nothing (it came too late to count).
-   * Returns whether anything was kept. Kept for the last `LATE_STEPS_KEPT` steps only.
+   * Kept for the last `LATE_STEPS_KEPT` steps only, and until the answer is compared.
    */
-  givenUp(taskId: string, trustedValue: (start: number) => TrustedValue | undefined): boolean {
+  givenUp(task: LateTask, trustedValue: (start: number) => TrustedValue | undefined): void {
+    const taskId = task.task.id;
     const rec = this.records.get(taskId);
-    if (!rec) return false;
+    if (!rec) return;
     rec.settled = true;
     const trusted = new Map<number, TrustedValue>();
     for (const start of rec.starts) {
       const value = rec.claimed.has(start) || rec.compared.has(start) ? undefined : trustedValue(start);
       if (value) trusted.set(start, value);
     }
-    if (trusted.size > 0) this.late.set(taskId, { rec, trusted });
-    return trusted.size > 0;
+    if (trusted.size > 0) this.late.set(taskId, { rec, trusted, task });
+  }
+
+  /** A held task given up whose answer may still come and be compared (see `givenUp`). */
+  lateTask(taskId: string): LateTask | undefined {
+    return this.late.get(taskId)?.task;
   }
 
   /** An answer to a held task given up (see `givenUp`); undefined when none is kept for it. */

@@ -21,7 +21,7 @@ import { implausibleTrainResult } from './result-compare.js';
 import type { ResultGate, ResultVerdict, ValidatedBlock, ValidatedResult } from './result-gate.js';
 import { ACCEPT } from './result-gate.js';
 import type { VerificationPolicy, VolunteerMode } from './verification-policy.js';
-import { LATE_STEPS_KEPT, VerificationStage, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
+import { VerificationStage, type LateTask, type StageBlock, type StageOutcome, type TrustedValue } from './verification-stage.js';
 import { jsonSafe, type Phase, type TaskRecord, type Unit } from './work.js';
 
 /** What the guard needs from the engine. */
@@ -57,20 +57,12 @@ function stageBlock(b: ValidatedBlock): StageBlock {
   return { start: b.start, count: b.count, lossSum: b.lossSum, sampleCount: b.sampleCount, correct: b.correct, grads: b.grads ?? new Float32Array(0) };
 }
 
-/** A held task the step stopped waiting for: what a late answer to it is validated against. */
-export interface LateTask {
-  task: TaskRecord;
-  step: number;
-  shardSize: number;
-}
-
 /** See the module comment. */
 export class VolunteerGuard implements ResultGate, VolunteerScheduling {
   readonly stage: VerificationStage;
   readonly credit = new CreditLedger();
   readonly ring: ReplayRing;
   private readonly rollbacks: RollbackRecord[] = [];
-  private readonly lateTasks = new Map<string, LateTask>();
   private readonly overhead: VerificationReport['overhead'] = [];
   private samplesApplied = 0;
   private eventAt = 0;
@@ -170,7 +162,7 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
   }
 
   /** Whether `step` is one of the run's last `auditSteps` steps, where every volunteer result is checked. */
-  inAudit(step: number): boolean {
+  private inAudit(step: number): boolean {
     return step >= this.ctx.totalSteps - this.ctx.auditSteps;
   }
 
@@ -212,15 +204,12 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
 
   /** The step is whole: held task `task` is no longer waited for; a late answer to it is still compared (`lateResult`). */
   givenUp(phase: Phase, task: TaskRecord): void {
-    if (this.stage.givenUp(task.id, (start) => this.trustedValue(phase, start))) {
-      this.lateTasks.set(task.id, { task, step: phase.step, shardSize: phase.shardSize });
-      for (const [id, entry] of this.lateTasks) if (entry.step <= phase.step - LATE_STEPS_KEPT) this.lateTasks.delete(id);
-    }
+    this.stage.givenUp({ task, step: phase.step, shardSize: phase.shardSize }, (start) => this.trustedValue(phase, start));
   }
 
   /** A held task given up whose answer may still come (see `givenUp`). */
   lateTask(taskId: string): LateTask | undefined {
-    return this.lateTasks.get(taskId);
+    return this.stage.lateTask(taskId);
   }
 
   /** A validated late answer to a given-up held task: compared; returns true when it was a lie (the volunteer is caught). */

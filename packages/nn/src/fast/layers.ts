@@ -23,7 +23,6 @@ import type { Arena, ArenaLayout } from './arena.js';
 /** Rows per im2col block and per float32 partial sum of a parameter gradient (a multiple of the 6-row GEMM tile). */
 export const BLOCK = 240;
 
-
 /** One compiled layer: regions of the arena for its input, output and their gradients. */
 export interface FastLayer {
   /** Fills constant tables once the arena exists. */
