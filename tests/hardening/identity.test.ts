@@ -120,7 +120,7 @@ describe('identity and secrets', () => {
       const admin = await (await fetch(`http://127.0.0.1:${served.port}/api/runs/current`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
       ws!.terminate();
       return { dashboard: received.join('\n'), api: api.join('\n'), admin, out: served.out };
-    });
+    }, [], ['--slowdown-ms', '200']); // the lab worker takes 200 ms a task, so the run is still serving when the API is read on a loaded machine (CI once found it gone)
     const { dashboard, api, admin, out } = outcome.attack as { dashboard: string; api: string; admin: string; out: string };
     expect(outcome.result.status).toBe('finished');
     for (const text of [dashboard, api]) {
