@@ -91,7 +91,7 @@ describe('identity and secrets', () => {
       const back = await exchange(served.ws, lab, [workerHello({ token: LAB_TOKEN, workerId: welcome.workerId, resumeToken: welcome.resumeToken!, name: 'blipping' })], 300);
       const idOf = (r: { replies: Message[] }) => (r.replies.find((m) => m.type === 'welcome') as { workerId?: string } | undefined)?.workerId;
       return { id: welcome.workerId, token: welcome.resumeToken, bare: idOf(bare), guessed: idOf(guessed), guessedCodes: guessed.replies.map((m) => m.type === 'error' && m.code), back: idOf(back) };
-    });
+    }, [], ['--slowdown-ms', '200']); // four 300 ms exchanges must fit in the run on a loaded machine
     const reference = await cleanRun();
     expect(outcome.result.paramsSha256).toBe(reference.result.paramsSha256);
     const r = outcome.attack as { id: string; token: string; bare: string; guessed?: string; back: string };
