@@ -7,6 +7,7 @@
 import type { ModelPlan } from '@swarmgrad/nn-core';
 import { arenaAvailable } from './arena.js';
 import { CHUNK_SAMPLES, stepHelpers } from './pool.js';
+import { boardViews, computeChunks, computeMissingChunks, type Board } from './thread-entry.js';
 import { compileStep, type CompiledStep, type StepResult } from './step.js';
 
 let active = false;
@@ -27,9 +28,9 @@ export function stepBackendActive(): boolean {
  * compiles; `null` otherwise (the caller then uses tfjs). Inputs must be validated already.
  *
  * The batch is cut into chunks of {@link CHUNK_SAMPLES} samples (the last may be shorter);
- * each chunk's loss and gradient sums come from one compiled step (on this thread or a
- * helper thread, see `pool.ts`), and the chunk sums are added in float64 in chunk order and
- * rounded once — so the bits are the same for any number of threads.
+ * each chunk's loss and gradient sums come from one compiled step, on whichever thread takes
+ * it from the shared board (see `thread-entry.ts`), and the chunk sums are added in float64
+ * in chunk order and rounded once — so the bits are the same for any number of threads.
  */
 export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): Promise<StepResult | null> {
   if (!active) return null;
@@ -40,35 +41,77 @@ export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Fl
   }
   if (step === null) return null;
   if (n <= CHUNK_SAMPLES) return step.gradients(params, x, y, n);
-  const sampleSize = x.length / n;
-  const targetSize = y.length / n;
-  const chunks = Math.ceil(n / CHUNK_SAMPLES);
+  // One chunked step at a time: concurrent calls would share the board and the helpers.
+  const turn = queue.then(() => chunkedStep(plan, step, params, x, y, n));
+  queue = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  return turn;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): Promise<StepResult> {
   const helpers = await stepHelpers();
-  const lanes = helpers.length + 1;
-  const results: Array<Promise<{ lossSum: number; grads: Float32Array }> | { lossSum: number; grads: Float32Array }> = [];
-  const slice = (c: number) => {
-    const s0 = c * CHUNK_SAMPLES;
-    const s1 = Math.min(n, s0 + CHUNK_SAMPLES);
-    return { x: x.subarray(s0 * sampleSize, s1 * sampleSize), y: y.subarray(s0 * targetSize, s1 * targetSize), n: s1 - s0 };
-  };
-  // Chunk c goes to lane c mod lanes; lane 0 is this thread: hand the others out first.
-  for (let c = 0; c < chunks; c++) {
-    const lane = c % lanes;
-    if (lane > 0) results[c] = helpers[lane - 1]!.run({ spec: plan.spec, params, ...slice(c) });
+  const board = boardFor(plan, n, x.length / n, y.length / n, y instanceof Int32Array);
+  board.params.set(params);
+  board.x.set(x);
+  board.y.set(y);
+  board.done.fill(0);
+  board.counter[0] = 0;
+  const id = boardIds.get(board)!;
+  // Helpers start taking chunks as their message arrives; this thread takes them meanwhile.
+  const others = helpers.map((h) => h.run(id, plan.spec, board, n));
+  let failure: { error: unknown } | null = null;
+  try {
+    computeChunks(step, board, n);
+  } catch (error) {
+    failure = { error };
   }
-  for (let c = 0; c < chunks; c += lanes) {
-    const { x: cx, y: cy, n: cn } = slice(c);
-    results[c] = step.gradients(params, cx, cy, cn);
-  }
-  const sums = new Float64Array(plan.paramCount);
+  // Every helper must have stopped before the board is read (or reused by the next call).
+  const settled = await Promise.allSettled(others);
+  if (failure !== null) throw failure.error;
+  // A helper that died or failed (its thread is replaced before the next step) may have
+  // taken chunks it never finished: this thread computes them, so the step is not lost.
+  if (settled.some((r) => r.status === 'rejected')) computeMissingChunks(step, board, n);
+  const chunks = Math.ceil(n / CHUNK_SAMPLES);
+  const sums = sumsFor(plan).fill(0);
   let lossSum = 0;
-  for (const pending of results) {
-    const r = await pending;
-    lossSum += r.lossSum;
-    const g = r.grads;
+  for (let c = 0; c < chunks; c++) {
+    lossSum += board.loss[c]!;
+    const g = board.grads[c]!;
     for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
   }
-  return { lossSum, count: n, grads: Float32Array.from(sums) };
+  return { lossSum, count: n, grads: new Float32Array(sums) };
+}
+
+/**
+ * Each model's shared board (inputs, per-chunk results) and float64 sums, kept between
+ * calls: fresh arrays of this size every step cost more than their arithmetic, and helper
+ * threads see a board once instead of receiving copies of the parameters with every chunk.
+ */
+const boards = new WeakMap<ModelPlan, Board>();
+const boardIds = new WeakMap<Board, number>();
+const sums = new WeakMap<ModelPlan, Float64Array>();
+let nextBoard = 0;
+
+function boardFor(plan: ModelPlan, n: number, sampleSize: number, targetSize: number, intTargets: boolean): Board {
+  const old = boards.get(plan);
+  if (old !== undefined && old.layout.capacity >= n && old.layout.sampleSize === sampleSize && old.layout.targetSize === targetSize && old.layout.intTargets === intTargets) return old;
+  const board = boardViews({ paramCount: plan.paramCount, sampleSize, targetSize, intTargets, capacity: Math.max(n, old?.layout.capacity ?? 0) });
+  boards.set(plan, board);
+  boardIds.set(board, nextBoard++);
+  return board;
+}
+
+function sumsFor(plan: ModelPlan): Float64Array {
+  let s = sums.get(plan);
+  if (s === undefined) {
+    s = new Float64Array(plan.paramCount);
+    sums.set(plan, s);
+  }
+  return s;
 }
 
 /**

@@ -5,47 +5,63 @@
  * is computed the same way on whichever thread, and the chunk sums are added in chunk order
  * (see `hook.ts`).
  */
-import type { ChunkRequest } from './thread-entry.js';
+import type { ModelSpec } from '@swarmgrad/nn-core';
+import { CHUNK_SAMPLES, type Board, type HelperMessage } from './thread-entry.js';
 
-/** Samples per chunk: the unit of work of a thread, fixed so that the bits do not depend on threads. */
-export const CHUNK_SAMPLES = 16;
+export { CHUNK_SAMPLES };
 
 interface NodeWorker {
   postMessage(message: unknown): void;
-  on(event: 'message', listener: (message: ChunkReply) => void): void;
+  on(event: 'message', listener: (message: HelperReply) => void): void;
   on(event: 'error', listener: (error: Error) => void): void;
+  on(event: 'exit', listener: (code: number) => void): void;
   unref(): void;
   terminate(): Promise<number>;
 }
-type ChunkReply = { id: number; lossSum: number; grads: Float32Array } | { id: number; error: string };
+type HelperReply = { seq: number } | { seq: number; error: string };
 
-/** One helper thread with its queue of outstanding chunks. */
+/** One helper thread: the boards it has been shown and its outstanding runs. */
 class Helper {
-  private readonly waiting = new Map<number, { resolve: (r: { lossSum: number; grads: Float32Array }) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly shown = new WeakSet<Board>();
   private next = 0;
+  private failed: Error | null = null;
   constructor(private readonly worker: NodeWorker) {
     worker.on('message', (reply) => {
-      const pending = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
+      const pending = this.waiting.get(reply.seq);
+      this.waiting.delete(reply.seq);
       if (pending === undefined) return;
       if ('error' in reply) pending.reject(new Error(`wasm-step thread: ${reply.error}`));
-      else pending.resolve(reply);
+      else pending.resolve();
     });
-    worker.on('error', (error) => {
-      for (const pending of this.waiting.values()) pending.reject(error);
-      this.waiting.clear();
-    });
+    worker.on('error', (error) => this.fail(error));
+    worker.on('exit', (code) => this.fail(new Error(`wasm-step thread exited (code ${code})`)));
     // After the listeners (adding a 'message' listener refs the thread again): a helper never
     // keeps the process alive; `run` holds a timer while it waits for a reply.
     worker.unref();
   }
-  run(request: Omit<ChunkRequest, 'id'>): Promise<{ lossSum: number; grads: Float32Array }> {
-    const id = this.next++;
+  /** Whether the thread died (an uncaught error, or it exited): it must be replaced. */
+  get dead(): boolean {
+    return this.failed !== null;
+  }
+  private fail(error: Error): void {
+    this.failed ??= error;
+    for (const pending of this.waiting.values()) pending.reject(error);
+    this.waiting.clear();
+  }
+  /** Has the thread take chunks of an `n`-sample batch from `board` until none is left; resolves when it has stopped. */
+  run(id: number, spec: ModelSpec, board: Board, n: number): Promise<void> {
+    if (this.failed !== null) return Promise.reject(this.failed);
+    if (!this.shown.has(board)) {
+      this.worker.postMessage({ type: 'board', board: id, spec, layout: board.layout, sab: board.sab } satisfies HelperMessage);
+      this.shown.add(board);
+    }
+    const seq = this.next++;
     // The unref'd thread does not keep Node's event loop alive: a timer does, until the reply.
     const keepAlive = setInterval(() => undefined, 2 ** 30);
-    return new Promise<{ lossSum: number; grads: Float32Array }>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...request, id });
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      this.worker.postMessage({ type: 'run', board: id, n, seq } satisfies HelperMessage);
     }).finally(() => clearInterval(keepAlive));
   }
   terminate(): Promise<number> {
@@ -85,13 +101,23 @@ function isNode(): boolean {
   return typeof proc?.versions?.node === 'string';
 }
 
-/** The helper threads (`stepThreads() − 1` of them; none outside Node), started on first use. */
-export function stepHelpers(): Promise<Helper[]> {
+/**
+ * The helper threads (`stepThreads() − 1` of them; none outside Node), started on first use;
+ * a thread that died is replaced by a fresh one here.
+ */
+export async function stepHelpers(): Promise<Helper[]> {
   if (helpers === null) {
     const count = isNode() ? threads - 1 : 0;
     helpers = count === 0 ? Promise.resolve([]) : startHelpers(count);
   }
-  return helpers;
+  const current = helpers;
+  const list = await current;
+  const dead = list.filter((h) => h.dead).length;
+  if (dead === 0 || helpers !== current) return list;
+  const fresh = await startHelpers(dead);
+  const next = list.map((h) => (h.dead ? fresh.pop()! : h));
+  helpers = Promise.resolve(next);
+  return next;
 }
 
 async function startHelpers(count: number): Promise<Helper[]> {

@@ -9,7 +9,8 @@ import type { ModelSpec } from '@swarmgrad/nn-core';
 import { referenceGradients, referenceLoss, relativeError } from '../testing/reference-f64.js';
 import { lenet5 } from '@swarmgrad/nn-core';
 import { stepBackendActive, stepGradients } from './hook.js';
-import { CHUNK_SAMPLES, setStepThreads } from './pool.js';
+import { CHUNK_SAMPLES, setStepThreads, stepHelpers } from './pool.js';
+import { boardViews, computeChunks, computeMissingChunks, serveChunks, type HelperMessage } from './thread-entry.js';
 import { compileStep, unsupportedReason } from './step.js';
 
 function randomArray(rng: Xoshiro128, length: number, scale = 1): Float32Array {
@@ -181,6 +182,85 @@ describe('chunks and threads', () => {
     expect(sha256(Float32Array.from(sums))).toBe(hashes[0]);
     await setStepThreads(1);
   }, 60_000);
+
+  it('reuses and grows its shared board across batch sizes and models with the same bits as one thread', async () => {
+    await useBackend('wasm-step');
+    const small: ModelSpec = {
+      name: 'small',
+      inputShape: [8, 8, 1],
+      layers: [
+        { type: 'conv2d', filters: 3, kernelSize: 3, activation: 'relu' },
+        { type: 'flatten' },
+        { type: 'dense', units: 4 },
+      ],
+      loss: 'softmaxCrossEntropy',
+    };
+    const cases = [
+      randomBatch(lenet5(), 3 * CHUNK_SAMPLES, 41),
+      randomBatch(lenet5(), 11 * CHUNK_SAMPLES + 5, 42), // grows the board
+      randomBatch(small, 7 * CHUNK_SAMPLES + 1, 43), // another model, another board
+      randomBatch(lenet5(), 2 * CHUNK_SAMPLES + 9, 44), // back to a smaller batch on the grown board
+      randomBatch(small, 2 * CHUNK_SAMPLES, 45),
+    ];
+    const run = async () => {
+      const out: string[] = [];
+      for (const c of cases) out.push(sha256((await stepGradients(c.model.plan, c.params, c.x, c.y, c.x.length / c.model.inputShape.reduce((a, b) => a * b, 1)))!.grads));
+      return out;
+    };
+    await setStepThreads(1);
+    const one = await run();
+    await setStepThreads(3);
+    expect(await run()).toEqual(one);
+    // Concurrent calls take turns on the board: each gets its own batch's gradient.
+    const together = await Promise.all(cases.map((c) => stepGradients(c.model.plan, c.params, c.x, c.y, c.x.length / c.model.inputShape.reduce((a, b) => a * b, 1))));
+    expect(together.map((r) => sha256(r!.grads))).toEqual(one);
+    await setStepThreads(1);
+  }, 60_000);
+
+  it('a helper thread that dies during a step loses nothing: its chunks are recomputed and the thread replaced', async () => {
+    await useBackend('wasm-step');
+    await setStepThreads(1);
+    const expected = sha256((await stepGradients(model.plan, params, x, y, n))!.grads);
+    await setStepThreads(3);
+    const helpers = await stepHelpers();
+    expect(helpers.length).toBe(2);
+    // Killed as the step starts: the run message reaches a thread that is going away.
+    void helpers[0]!.terminate();
+    const r = (await stepGradients(model.plan, params, x, y, n))!;
+    expect(sha256(r.grads)).toBe(expected);
+    expect(helpers[0]!.dead).toBe(true);
+    const next = await stepHelpers();
+    expect(next.length).toBe(2);
+    expect(next.every((h) => !h.dead)).toBe(true);
+    expect(next[0]).not.toBe(helpers[0]);
+    expect(next[1]).toBe(helpers[1]);
+    expect(sha256((await stepGradients(model.plan, params, x, y, n))!.grads)).toBe(expected);
+    await setStepThreads(1);
+  }, 60_000);
+
+  it('chunks a dead helper took but never finished are found and computed by the calling thread', () => {
+    const step = compileStep(model.plan)!;
+    const board = boardViews({ paramCount: model.paramCount, sampleSize: 784, targetSize: 1, intTargets: true, capacity: n });
+    board.params.set(params);
+    board.x.set(x);
+    board.y.set(y);
+    board.done.fill(0);
+    board.counter[0] = 2; // chunks 0 and 1 were taken by a thread that then died
+    computeChunks(step, board, n);
+    expect(Array.from(board.done)).toEqual([0, 0, 1, 1, 1, 1]);
+    expect(computeMissingChunks(step, board, n)).toBe(2);
+    const reference = step.gradients(params, x.subarray(0, CHUNK_SAMPLES * 784), y.subarray(0, CHUNK_SAMPLES), CHUNK_SAMPLES).grads;
+    expect(sha256(board.grads[0]!)).toBe(sha256(reference));
+    expect(computeMissingChunks(step, board, n)).toBe(0);
+  });
+
+  it('a helper that fails a run reports the error and takes no further chunks', () => {
+    const replies: unknown[] = [];
+    let listener: ((m: HelperMessage) => void) | undefined;
+    serveChunks({ on: (_event, l) => (listener = l), postMessage: (m) => replies.push(m) });
+    listener!({ type: 'run', board: 7, n: 32, seq: 3 });
+    expect(replies).toEqual([{ seq: 3, error: 'unknown board 7' }]);
+  });
 
   it('a process that used helper threads exits by itself', () => {
     const dist = new URL('../../dist/index.js', import.meta.url).href;

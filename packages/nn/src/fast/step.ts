@@ -46,8 +46,12 @@ export interface StepResult {
 
 /** A model's training step compiled for the `wasm-step` backend. */
 export interface CompiledStep {
-  /** Sum over the `n` samples of the loss and of its gradient; inputs already validated. */
-  gradients(params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): StepResult;
+  /**
+   * Sum over the `n` samples of the loss and of its gradient; inputs already validated. The
+   * gradient is written into `out` when given (every element is overwritten), else into a
+   * new array.
+   */
+  gradients(params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number, out?: Float32Array): StepResult;
 }
 
 /** Milliseconds per phase (`'<index> <type> forward'`, `'loss'`, …), summed over calls. */
@@ -80,7 +84,7 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; c
   const outputs = plan.outputShape[0]!;
   const scratch = new Float64Array(outputs);
   return {
-    gradients(params, x, y, n) {
+    gradients(params, x, y, n, out) {
       let c = byBatch.get(n);
       if (c === undefined) {
         if (byBatch.size >= MAX_BATCH_SIZES) byBatch.delete(byBatch.keys().next().value!);
@@ -108,7 +112,7 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; c
           ? softmaxCrossEntropy(f32, c.out, c.dOut, n, outputs, y as Int32Array, scratch)
           : meanSquaredError(f32, c.out, c.dOut, n, outputs, y as Float32Array);
       lap('loss');
-      const grads = new Float32Array(plan.paramCount);
+      const grads = out ?? new Float32Array(plan.paramCount);
       for (let i = c.layers.length - 1; i >= 0; i--) {
         c.layers[i]!.backward(c.arena, params, grads);
         lap(`${c.names[i]} backward`);

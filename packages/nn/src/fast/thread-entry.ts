@@ -1,51 +1,147 @@
 /**
- * The body of a `wasm-step` helper thread (Node `worker_threads`): compiles the model it is
- * sent and computes chunk gradients on request. Messages in: `{ id, spec, params, x, y, n }`;
- * out: `{ id, lossSum, grads }` or `{ id, error }`.
+ * The body of a `wasm-step` helper thread (Node `worker_threads`) and the chunk loop every
+ * thread of a step runs. A step's inputs and results live in one shared board
+ * ({@link BoardLayout}); each thread takes the next chunk index from the board's atomic
+ * counter until none is left, so a thread that is slowed down (the calling thread also
+ * decodes messages and sums) simply computes fewer chunks. Which thread computes a chunk
+ * never changes its bits: every chunk is computed the same way from the same inputs.
+ *
+ * Messages in: `{ type: 'board', board, spec, layout }` (a new board; its
+ * `SharedArrayBuffer` is shared, not copied), `{ type: 'run', board, n, seq }`; out:
+ * `{ seq }` when the counter is exhausted, or `{ seq, error }`.
  */
 import { planModel } from '@swarmgrad/nn-core';
 import type { ModelSpec } from '@swarmgrad/nn-core';
 import { compileStep, type CompiledStep } from './step.js';
 
-/** A chunk to compute. */
-export interface ChunkRequest {
-  id: number;
-  spec: ModelSpec;
+/** Samples per chunk: the unit of work of a thread, fixed so that the bits do not depend on threads. */
+export const CHUNK_SAMPLES = 16;
+
+/** Where a board keeps what (element offsets into its `SharedArrayBuffer`; plain JSON, posted to helpers). */
+export interface BoardLayout {
+  paramCount: number;
+  /** Values per sample of `x` and of `y`. */
+  sampleSize: number;
+  targetSize: number;
+  /** Whether `y` holds class indices (`Int32Array`) or targets (`Float32Array`). */
+  intTargets: boolean;
+  /** Samples the board holds at most. */
+  capacity: number;
+}
+
+/** Typed views of a board. */
+export interface Board {
+  sab: SharedArrayBuffer;
+  layout: BoardLayout;
+  /** [0]: the next chunk to take. */
+  counter: Int32Array;
+  /** Per chunk: 1 once its results are written (a dead helper's chunk stays 0 and is recomputed). */
+  done: Int32Array;
   params: Float32Array;
   x: Float32Array;
   y: Int32Array | Float32Array;
-  n: number;
+  /** Each chunk's loss sum. */
+  loss: Float64Array;
+  /** Each chunk's gradient sum. */
+  grads: Float32Array[];
 }
 
-const steps = new Map<string, CompiledStep | null>();
+/** Allocates a board (the calling thread) or views one posted to this thread (`sab` given). */
+export function boardViews(layout: BoardLayout, sab?: SharedArrayBuffer): Board {
+  const { paramCount, sampleSize, targetSize, capacity } = layout;
+  const chunks = Math.ceil(capacity / CHUNK_SAMPLES);
+  // Bytes: counter (8), float64 losses, int32 done flags (padded to 8), then float32 params,
+  // x, y and chunk gradients.
+  const lossAt = 8;
+  const doneAt = lossAt + 8 * chunks;
+  const paramsAt = doneAt + 8 * Math.ceil(chunks / 2);
+  const xAt = paramsAt + 4 * paramCount;
+  const yAt = xAt + 4 * capacity * sampleSize;
+  const gradsAt = yAt + 4 * capacity * targetSize;
+  const bytes = gradsAt + 4 * chunks * paramCount;
+  const buffer = sab ?? new SharedArrayBuffer(bytes);
+  return {
+    sab: buffer,
+    layout,
+    counter: new Int32Array(buffer, 0, 2),
+    done: new Int32Array(buffer, doneAt, chunks),
+    params: new Float32Array(buffer, paramsAt, paramCount),
+    x: new Float32Array(buffer, xAt, capacity * sampleSize),
+    y: layout.intTargets ? new Int32Array(buffer, yAt, capacity * targetSize) : new Float32Array(buffer, yAt, capacity * targetSize),
+    loss: new Float64Array(buffer, lossAt, chunks),
+    grads: Array.from({ length: chunks }, (_, c) => new Float32Array(buffer, gradsAt + 4 * c * paramCount, paramCount)),
+  };
+}
 
-/** Computes one chunk's gradient sum (the helper thread's work; also run on the calling thread). */
-export function computeChunk(request: ChunkRequest): { lossSum: number; grads: Float32Array } {
-  const key = JSON.stringify(request.spec);
-  let step = steps.get(key);
-  if (step === undefined) {
-    step = compileStep(planModel(request.spec));
-    if (steps.size > 8) steps.clear();
-    steps.set(key, step);
+/** Computes chunk `c` of an `n`-sample batch into `board` and marks it done. */
+function computeChunk(step: CompiledStep, board: Board, n: number, c: number): void {
+  const { sampleSize, targetSize } = board.layout;
+  const s0 = c * CHUNK_SAMPLES;
+  const s1 = Math.min(n, s0 + CHUNK_SAMPLES);
+  const x = board.x.subarray(s0 * sampleSize, s1 * sampleSize);
+  const y = board.y.subarray(s0 * targetSize, s1 * targetSize);
+  board.loss[c] = step.gradients(board.params, x, y, s1 - s0, board.grads[c]).lossSum;
+  Atomics.store(board.done, c, 1);
+}
+
+/**
+ * Takes chunks of an `n`-sample batch from `board`'s counter and computes each one's loss
+ * and gradient sums into the board, until every chunk is taken.
+ */
+export function computeChunks(step: CompiledStep, board: Board, n: number): void {
+  const chunks = Math.ceil(n / CHUNK_SAMPLES);
+  for (let c = Atomics.add(board.counter, 0, 1); c < chunks; c = Atomics.add(board.counter, 0, 1)) computeChunk(step, board, n, c);
+}
+
+/**
+ * Computes on this thread every chunk not marked done — those a helper took and then died
+ * or failed on — and returns how many there were. Call it only once every helper stopped.
+ */
+export function computeMissingChunks(step: CompiledStep, board: Board, n: number): number {
+  const chunks = Math.ceil(n / CHUNK_SAMPLES);
+  let missing = 0;
+  for (let c = 0; c < chunks; c++) {
+    if (Atomics.load(board.done, c) === 1) continue;
+    computeChunk(step, board, n, c);
+    missing++;
   }
-  if (step === null) throw new Error('model cannot be compiled');
-  const { lossSum, grads } = step.gradients(request.params, request.x, request.y, request.n);
-  return { lossSum, grads };
+  return missing;
 }
+
+/** A message to a helper thread. */
+export type HelperMessage = { type: 'board'; board: number; spec: ModelSpec; layout: BoardLayout; sab: SharedArrayBuffer } | { type: 'run'; board: number; n: number; seq: number };
 
 interface Port {
-  on(event: 'message', listener: (message: ChunkRequest) => void): void;
-  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  on(event: 'message', listener: (message: HelperMessage) => void): void;
+  postMessage(message: unknown): void;
 }
 
-/** Serves chunk requests on `port` (the thread's `parentPort`). */
+/** Serves a helper thread's messages on `port` (its `parentPort`). */
 export function serveChunks(port: Port): void {
-  port.on('message', (request) => {
+  const boards = new Map<number, { board: Board; step: CompiledStep | null }>();
+  const steps = new Map<string, CompiledStep | null>();
+  port.on('message', (message) => {
+    if (message.type === 'board') {
+      const key = JSON.stringify(message.spec);
+      let step = steps.get(key);
+      if (step === undefined) {
+        step = compileStep(planModel(message.spec));
+        if (steps.size > 8) steps.clear();
+        steps.set(key, step);
+      }
+      // A board replaces older ones when its step's batch grew; keep a few (several models).
+      if (boards.size > 8) boards.delete(boards.keys().next().value!);
+      boards.set(message.board, { board: boardViews(message.layout, message.sab), step });
+      return;
+    }
     try {
-      const { lossSum, grads } = computeChunk(request);
-      port.postMessage({ id: request.id, lossSum, grads }, [grads.buffer as ArrayBuffer]);
+      const entry = boards.get(message.board);
+      if (entry === undefined) throw new Error(`unknown board ${message.board}`);
+      if (entry.step === null) throw new Error('model cannot be compiled');
+      computeChunks(entry.step, entry.board, message.n);
+      port.postMessage({ seq: message.seq });
     } catch (error) {
-      port.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) });
+      port.postMessage({ seq: message.seq, error: error instanceof Error ? error.message : String(error) });
     }
   });
 }
