@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@swarmgrad/nn';
@@ -231,6 +233,42 @@ describe('connectWebSocket', () => {
       without.close(1000, 'done');
     } finally {
       await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+
+  it('sends frames with an all-zero masking key, so neither side spends a pass over the bytes on masking', async () => {
+    // A bare TCP server that completes the handshake and keeps the first frame's raw bytes.
+    const raw: Buffer[] = [];
+    const server = createServer((socket) => {
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        if (!head.includes('\r\n\r\n')) {
+          head += chunk.toString('latin1');
+          const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1];
+          if (head.includes('\r\n\r\n') && key !== undefined) {
+            const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+            socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+          }
+          return;
+        }
+        raw.push(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const endpoint = await connectWebSocket(url);
+      const payload = Uint8Array.from({ length: 100 }, (_, i) => (i * 37 + 11) & 255);
+      endpoint.send(payload);
+      await waitFor(() => Buffer.concat(raw).length >= 2 + 4 + payload.length);
+      const frame = Buffer.concat(raw);
+      expect(frame[0]).toBe(0x82); // FIN, binary
+      expect(frame[1]).toBe(0x80 | payload.length); // masked (as the RFC requires of clients), length 100
+      expect([...frame.subarray(2, 6)]).toEqual([0, 0, 0, 0]);
+      expect([...frame.subarray(6, 6 + payload.length)]).toEqual([...payload]);
+      endpoint.close(1000, 'done');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
