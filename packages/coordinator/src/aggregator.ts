@@ -206,13 +206,10 @@ export class Aggregator {
 }
 
 /** Describes the first non-finite value among a step's parameters, loss and optimizer buffers, or null when all are finite. */
-export function nonFiniteState(params: Float32Array, loss: number, buffers: Record<string, Float32Array>): string | null {
+export function nonFiniteState(params: Float32Array, loss: number, optimizer: Pick<Optimizer, 'firstNonFinite'>): string | null {
   if (!Number.isFinite(loss)) return `a loss of ${loss}`;
-  const arrays: Array<[string, Float32Array]> = [['params', params], ...Object.entries(buffers)];
-  for (const [name, values] of arrays) {
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]!)) return `${name}[${i}] = ${values[i]}`;
-    }
+  for (let i = 0; i < params.length; i++) {
+    if (!Number.isFinite(params[i]!)) return `params[${i}] = ${params[i]}`;
   }
-  return null;
+  return optimizer.firstNonFinite();
 }

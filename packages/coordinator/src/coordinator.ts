@@ -451,7 +451,7 @@ export class Coordinator {
   private applyStep(phase: Phase): void {
     const now = this.clock();
     const applied = this.aggregator.applyStep(phase, this.currentParams, this.lrOverride);
-    const bad = nonFiniteState(applied.params, applied.loss, this.optimizer.state().buffers);
+    const bad = nonFiniteState(applied.params, applied.loss, this.optimizer);
     if (bad !== null) {
       this.refuseStep(phase.step, bad);
       return;

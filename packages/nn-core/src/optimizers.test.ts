@@ -219,6 +219,19 @@ describe('determinism and checkpoints', () => {
     expect(Object.keys(state.buffers).sort()).toEqual(['expAvg', 'expAvgSq']);
     expect(createOptimizer({ type: 'sgd', lr: 1 }, 2).state()).toEqual({ type: 'sgd', stepCount: 0, buffers: {} });
   });
+
+  it('firstNonFinite() names the first non-finite buffer value, reading the live buffers', () => {
+    const opt = createOptimizer({ type: 'adam', lr: 0.1 }, 3);
+    const params = new Float32Array([1, 1, 1]);
+    opt.step(params, new Float32Array([1, 2, 3]));
+    expect(opt.firstNonFinite()).toBeNull();
+    // A gradient of 1e20 squares past float32's range: expAvgSq overflows, expAvg does not.
+    opt.step(params, new Float32Array([1, 1e20, 3]));
+    expect(opt.firstNonFinite()).toBe('expAvgSq[1] = Infinity');
+    opt.step(params, new Float32Array([Number.NaN, 1, 3]));
+    expect(opt.firstNonFinite()).toBe('expAvg[0] = NaN');
+    expect(createOptimizer({ type: 'sgd', lr: 1 }, 2).firstNonFinite()).toBeNull();
+  });
 });
 
 describe('learning rates', () => {

@@ -115,6 +115,11 @@ export interface Optimizer {
   /** A copy of the state (buffers are copied, later steps do not change it). */
   state(): OptimizerState;
   /**
+   * The first non-finite value in the optimizer's buffers, as `expAvgSq[12] = Infinity`, or
+   * null when all are finite; reads the buffers in place (no copy, unlike `state()`).
+   */
+  firstNonFinite(): string | null;
+  /**
    * Replaces the state with a copy of `state`, e.g. from a checkpoint.
    * @throws NnError `BAD_INPUT` if the type, step count, buffer names or lengths do not fit.
    */
@@ -300,6 +305,14 @@ class FlatOptimizer implements Optimizer {
     const buffers: Record<string, Float32Array> = {};
     for (const name of BUFFER_NAMES[this.config.type]) buffers[name] = this.buffer(name).slice();
     return { type: this.config.type, stepCount: this.steps, buffers };
+  }
+
+  firstNonFinite(): string | null {
+    for (const name of BUFFER_NAMES[this.config.type]) {
+      const values = this.buffer(name);
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return `${name}[${i}] = ${values[i]}`;
+    }
+    return null;
   }
 
   loadState(state: OptimizerState): void {
