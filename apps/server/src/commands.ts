@@ -61,7 +61,7 @@ export const TRAIN = {
   flags: {
     ...runFlags,
     workers: { type: 'int', min: 0, help: 'local Node worker processes to start (kept alive)', default: 2 },
-    backend: { type: 'string', choices: BACKENDS, help: 'backend of the local workers (auto benchmarks webgpu, wasm, cpu; wasm-step, the compiled training step, is opt-in)', default: 'auto' },
+    backend: { type: 'string', choices: BACKENDS, help: 'backend of the local workers (auto benchmarks webgpu, wasm-step (the compiled training step), wasm and cpu and keeps the fastest)', default: 'auto' },
     'worker-slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task of local worker 1 by this much' },
   },
 } as const satisfies CommandSpec;
@@ -80,7 +80,7 @@ export const WORKER = {
   flags: {
     coordinator: COORDINATOR_FLAG,
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
-    backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm and cpu and keeps the fastest; wasm-step (the compiled training step) is opt-in', default: 'auto' },
+    backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm-step (the compiled training step), wasm and cpu and keeps the fastest', default: 'auto' },
     name: { type: 'string', placeholder: 'NAME', help: 'label shown on the dashboard', defaultText: 'the host name' },
     'slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task by this much' },
     'exit-with-parent': { type: 'boolean', help: 'exit when the parent process goes away (set by swarmgrad train for its local workers)' },

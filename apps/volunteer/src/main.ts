@@ -5,7 +5,7 @@
  * coordinator's accounting.
  *
  * URL parameters: `coordinator` (WebSocket URL; default `/ws` of this page's host),
- * `backend` (`auto` | `webgpu` | `wasm` | `cpu`), `name` (label on dashboards),
+ * `backend` (`auto` | `webgpu` | `wasm-step` | `wasm` | `cpu`), `name` (label on dashboards),
  * `autostart=1` (start contributing at once), `slowdownMs` (testing: delay every task).
  */
 import './style.css';
@@ -16,7 +16,7 @@ import { BACKEND_LABELS, describe, formatRate, plural, type TabState } from './d
 import { RunFeed, type RunView } from './run-feed.js';
 import { ShareTracker, type Share } from './share.js';
 
-const BACKENDS: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm', 'cpu'];
+const BACKENDS: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm-step', 'wasm', 'cpu'];
 const MAX_LOG_LINES = 100;
 
 const params = new URLSearchParams(location.search);

@@ -15,14 +15,15 @@ import { registerOwnKernels } from './kernels/register.js';
 import { setStepBackendActive, stepSelfCheck } from './fast/hook.js';
 
 /**
- * Backends that are never chosen automatically (not in {@link backendNames}, not probed by
- * {@link probeBackends}): `wasm-step` runs `Model.gradients` as one compiled WebAssembly
- * step (see `src/fast/`) over tfjs's `wasm` backend. Its results differ in the last bits
- * from `wasm`'s, so it is a backend of its own for the determinism contract.
+ * Backends that are not tfjs backends (not in {@link backendNames}, not probed by
+ * {@link probeBackends}; they start where `wasm` does): `wasm-step` runs `Model.gradients`
+ * as one compiled WebAssembly step (see `src/fast/`) over tfjs's `wasm` backend. Its results
+ * differ in the last bits from `wasm`'s, so it is a backend of its own for the determinism
+ * contract. (`@swarmgrad/worker`'s `auto` offers it ahead of `wasm`.)
  */
 export type OptInBackendName = 'wasm-step';
 
-/** The opt-in backends, see {@link OptInBackendName}. */
+/** The backends that are not tfjs backends, see {@link OptInBackendName}. */
 export const optInBackendNames: readonly OptInBackendName[] = ['wasm-step'];
 
 /** The tfjs backends `@swarmgrad/nn` can run on: the wire contract's {@link Backend} names less the opt-in ones. */

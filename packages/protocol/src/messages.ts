@@ -28,8 +28,8 @@ export const MESSAGE_TYPES = [
 
 /**
  * Compute backends a worker may run on: `webgpu`, `wasm`, `cpu` (fastest kind first), then
- * `wasm-step` (the compiled WebAssembly training step of `@swarmgrad/nn`; opt-in, its
- * bits differ from `wasm`'s).
+ * `wasm-step` (the compiled WebAssembly training step of `@swarmgrad/nn`, over `wasm`; its
+ * bits differ from `wasm`'s). A worker's `auto` tries them as webgpu, wasm-step, wasm, cpu.
  */
 export const BACKENDS = ['webgpu', 'wasm', 'cpu', 'wasm-step'] as const;
 /** A compute backend, see {@link BACKENDS}. */

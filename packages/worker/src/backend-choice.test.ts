@@ -1,6 +1,6 @@
 import { type Backend } from '@swarmgrad/protocol';
 import { describe, expect, it } from 'vitest';
-import { benchmarkBackend, chooseBackend, type BackendChoiceDeps, type BackendProbeResult } from './backend-choice.js';
+import { benchmarkBackend, chooseBackend, isSoftwareAdapter, type BackendChoiceDeps, type BackendProbeResult } from './backend-choice.js';
 import { tinySpec } from './testing/fixtures.js';
 
 describe('chooseBackend on the real cpu backend', () => {
@@ -9,7 +9,7 @@ describe('chooseBackend on the real cpu backend', () => {
     expect(choice.name).toBe('cpu');
     expect(choice.adapter).toBeUndefined();
     expect(choice.samplesPerSecond).toBeGreaterThan(0);
-    expect(Object.keys(choice.reasons).sort()).toEqual(['wasm', 'webgpu']);
+    expect(Object.keys(choice.reasons).sort()).toEqual(['wasm', 'wasm-step', 'webgpu']);
   });
 
   it('benchmarks any model spec', async () => {
@@ -33,7 +33,8 @@ function fakeDeps(setup: Partial<Record<Backend, { probe?: BackendProbeResult; s
       return out;
     },
     useBackend: async (name) => {
-      const error = setup[name]?.startError;
+      // `wasm-step` starts where `wasm` does; tests that leave it out model a WebAssembly without SIMD128.
+      const error = name === 'wasm-step' && setup['wasm-step'] === undefined ? 'WebAssembly SIMD128 is not available' : setup[name]?.startError;
       if (error !== undefined) throw new Error(error);
       started.push(name);
       const adapter = setup[name]?.probe?.adapter;
@@ -52,7 +53,7 @@ function fakeDeps(setup: Partial<Record<Backend, { probe?: BackendProbeResult; s
 describe('chooseBackend auto', () => {
   it('keeps the fastest of the backends that start and says why the others were not used', async () => {
     const { deps, started, benchmarked } = fakeDeps({
-      webgpu: { probe: { ok: true, adapter: 'llvmpipe' }, rate: 400 },
+      webgpu: { probe: { ok: true, adapter: 'intel gen-12lp (Mesa Intel Xe Graphics)' }, rate: 400 },
       wasm: { probe: { ok: true }, rate: 1600 },
       cpu: { probe: { ok: true }, rate: 175 },
     });
@@ -85,8 +86,22 @@ describe('chooseBackend auto', () => {
     expect(choice.name).toBe('cpu');
     expect(choice.reasons).toEqual({
       webgpu: 'unavailable: no adapter found',
+      'wasm-step': 'unavailable: WebAssembly SIMD128 is not available',
       wasm: "failed its self-benchmark: kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'",
     });
+  });
+
+  it('does not spend a benchmark on a software WebGPU adapter when a CPU backend starts', async () => {
+    for (const adapter of ['llvmpipe (OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility', 'google swiftshader via navigator.gpu, compatibility', 'mesa lavapipe', 'Microsoft Basic Render Driver [fallback adapter]']) {
+      const { deps, started, benchmarked } = fakeDeps({ webgpu: { probe: { ok: true, adapter }, rate: 99_999 }, wasm: { probe: { ok: true }, rate: 1600 } });
+      const choice = await chooseBackend('auto', deps);
+      expect(choice.name).toBe('wasm');
+      expect(started).not.toContain('webgpu');
+      expect(benchmarked).not.toContain('webgpu');
+      expect(choice.reasons.webgpu).toBe(`not tried: ${adapter} is a software adapter, computing on this CPU`);
+    }
+    expect(isSoftwareAdapter('nvidia ampere (NVIDIA GeForce RTX 3060)')).toBe(false);
+    expect(isSoftwareAdapter(undefined)).toBe(false);
   });
 
   it('uses webgpu with its adapter when it is the only backend that starts, benchmarking it once', async () => {
@@ -96,7 +111,7 @@ describe('chooseBackend auto', () => {
     expect(benchmarked).toEqual(['webgpu']);
   });
 
-  it('without a benchmark takes the first backend that starts, in webgpu, wasm, cpu order', async () => {
+  it('without a benchmark takes the first backend that starts, in webgpu, wasm-step, wasm, cpu order', async () => {
     const { deps, benchmarked } = fakeDeps({
       webgpu: { probe: { ok: true }, startError: 'device lost' },
       wasm: { probe: { ok: true } },
@@ -106,6 +121,7 @@ describe('chooseBackend auto', () => {
     expect(choice.name).toBe('wasm');
     expect(choice.samplesPerSecond).toBeUndefined();
     expect(choice.reasons.webgpu).toBe('unavailable: device lost');
+    expect(choice.reasons['wasm-step']).toBe('unavailable: WebAssembly SIMD128 is not available');
     expect(choice.reasons.cpu).toMatch(/^not tried/);
     expect(benchmarked).toEqual([]);
   });
@@ -129,14 +145,36 @@ describe('chooseBackend with a named backend', () => {
   });
 });
 
-describe('the opt-in wasm-step backend', () => {
-  it('is never probed or chosen by auto, even where it would measure fastest', async () => {
-    const { deps, started, benchmarked } = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, cpu: { probe: { ok: true }, rate: 400 }, 'wasm-step': { probe: { ok: true }, rate: 99_999 } });
+describe('the wasm-step backend (the compiled step)', () => {
+  it('is tried by auto where wasm starts, before wasm, and kept when it measures faster', async () => {
+    const { deps, started, benchmarked } = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, cpu: { probe: { ok: true }, rate: 400 }, 'wasm-step': { rate: 3000 } });
     const choice = await chooseBackend('auto', deps);
-    expect(choice.name).toBe('wasm');
-    expect(started).not.toContain('wasm-step');
-    expect(benchmarked).not.toContain('wasm-step');
-    expect(choice.reasons['wasm-step']).toBeUndefined();
+    expect(choice).toMatchObject({ name: 'wasm-step', samplesPerSecond: 3000 });
+    expect(benchmarked).toEqual(['wasm-step', 'wasm', 'cpu']);
+    expect(started.at(-1)).toBe('wasm-step');
+    expect(choice.reasons.wasm).toMatch(/^slower here: 1600 samples\/s against wasm-step's 3000/);
+  });
+
+  it('gives way to wasm only when wasm is clearly faster, and is not offered where wasm cannot start', async () => {
+    const close = fakeDeps({ wasm: { probe: { ok: true }, rate: 1900 }, 'wasm-step': { rate: 1600 } });
+    expect((await chooseBackend('auto', close.deps)).name).toBe('wasm-step');
+    const noWasm = fakeDeps({ wasm: { probe: { ok: false, reason: 'no WebAssembly' } }, cpu: { probe: { ok: true }, rate: 400 }, 'wasm-step': { rate: 3000 } });
+    const choice = await chooseBackend('auto', noWasm.deps);
+    expect(choice.name).toBe('cpu');
+    expect(noWasm.started).not.toContain('wasm-step');
+    expect(choice.reasons['wasm-step']).toBe('unavailable: no WebAssembly');
+  });
+
+  it('takes part in a real auto choice on @swarmgrad/nn (webgpu left out to keep it short)', async () => {
+    const choice = await chooseBackend('auto', {
+      probeBackends: async () => ({ webgpu: { ok: false, reason: 'left out by the test' }, wasm: { ok: true }, cpu: { ok: true } }),
+      benchmark: () => benchmarkBackend({ microShardSize: 16, maxCalls: 3 }),
+    });
+    expect(['wasm-step', 'wasm', 'cpu']).toContain(choice.name);
+    expect(choice.samplesPerSecond).toBeGreaterThan(0);
+    // Every backend but the chosen one says why: measured slower (or not clearly faster), or unavailable.
+    for (const name of ['wasm-step', 'wasm', 'cpu'].filter((n) => n !== choice.name)) expect(choice.reasons[name as Backend]).toMatch(/^(slower here|not clearly faster here): /);
+    await chooseBackend('cpu', { benchmark: false });
   });
 
   it('starts on the real @swarmgrad/nn when named, and its gradients run the compiled step', async () => {

@@ -1,5 +1,5 @@
 /**
- * Choosing the backend a worker computes on: `webgpu` → `wasm` → `cpu`, by availability
+ * Choosing the backend a worker computes on: `webgpu` → `wasm-step` → `wasm` → `cpu`, by availability
  * and a short self-benchmark, or one backend named by the user.
  */
 import { createModel, lenet5, probeBackends, useBackend, type ModelSpec, type UseBackendOptions } from '@swarmgrad/nn';
@@ -8,15 +8,25 @@ import { WorkerError, WorkerErrorCode, messageOf } from './errors.js';
 import { monotonicMs } from './timers.js';
 
 
-/** How much faster a backend later in the preference order (webgpu → wasm → cpu) must measure to be chosen over an earlier one. */
+/** How much faster a backend later in the preference order (webgpu → wasm-step → wasm → cpu) must measure to be chosen over an earlier one. */
 export const PREFERENCE_MARGIN = 1.25;
 
 /**
- * The backends `auto` chooses from. `wasm-step` is opt-in (named by the user or the run):
- * it computes different last bits than `wasm`, and a run whose workers pick backends each
- * on their own would mix them.
+ * The backends `auto` chooses from, in preference order. `wasm-step` (the compiled training
+ * step over tfjs `wasm`) comes before `wasm`, so `wasm` must measure clearly faster to be
+ * chosen over it (it does not: the compiled step is 1.3–2× faster on LeNet-5). Their last
+ * bits differ, as between any two backends; a run records per step which backends computed it.
  */
-export const AUTO_BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'cpu'];
+export const AUTO_BACKENDS: readonly Backend[] = ['webgpu', 'wasm-step', 'wasm', 'cpu'];
+
+/**
+ * Whether a WebGPU adapter description names a software rasterizer (Mesa llvmpipe /
+ * lavapipe / softpipe, SwiftShader, or an adapter flagged as the fallback adapter): it
+ * computes on this machine's CPU cores, 15–30× slower than `wasm` on LeNet-5 here.
+ */
+export function isSoftwareAdapter(adapter: string | undefined): boolean {
+  return adapter !== undefined && /\[fallback adapter\]|llvmpipe|lavapipe|softpipe|swiftshader/i.test(adapter);
+}
 
 /** What the user asks for: `auto` (fastest that works), or one backend. */
 export type BackendPreference = 'auto' | Backend;
@@ -70,7 +80,8 @@ export interface ChooseBackendOptions extends Partial<Omit<BackendChoiceDeps, 'b
 /**
  * Starts the backend to compute on and returns it.
  *
- * - `'auto'`: probes webgpu, wasm and cpu; if one starts, uses it; if several do, runs
+ * - `'auto'`: probes webgpu, wasm-step, wasm and cpu (a software WebGPU adapter counts only
+ *   when nothing else starts); if one starts, uses it; if several do, runs
  *   {@link benchmarkBackend} on each and keeps the fastest (a backend whose benchmark throws
  *   is skipped: e.g. a missing gradient kernel). `reasons` says why the others were not used.
  * - `'webgpu' | 'wasm' | 'cpu' | 'wasm-step'`: uses that backend or fails; no fallback.
@@ -92,12 +103,21 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
   const probes = await (options.probeBackends ?? (probeBackends as BackendChoiceDeps['probeBackends']))(deps.backendOptions);
   const available: Backend[] = [];
   for (const name of AUTO_BACKENDS) {
-    const result = probes[name];
+    // `probeBackends` probes the tfjs backends; `wasm-step` starts where `wasm` does (and
+    // SIMD128 is there, which starting it checks).
+    const result = name === 'wasm-step' ? (probes['wasm-step'] ?? probes.wasm) : probes[name];
     if (result?.ok === true) available.push(name);
     else reasons[name] = `unavailable: ${result?.reason ?? 'not probed'}`;
   }
   if (available.length === 0) {
     throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
+  }
+  // A software WebGPU adapter runs on the same cores as the CPU backends, far slower: not
+  // worth its benchmark (1–3 s, mostly shader compilation) when another backend can start.
+  const webgpuAdapter = probes.webgpu?.adapter;
+  if (available[0] === 'webgpu' && available.length > 1 && isSoftwareAdapter(webgpuAdapter)) {
+    available.shift();
+    reasons.webgpu = `not tried: ${webgpuAdapter} is a software adapter, computing on this CPU`;
   }
   if (deps.benchmark === undefined) return firstThatStarts(available, deps, reasons);
   return fastestMeasured(available, { ...deps, benchmark: deps.benchmark }, reasons);
@@ -175,7 +195,7 @@ async function fastestMeasured(
   if (measured.length === 0) {
     throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can compute gradients here: ${describeReasons(reasons)}`);
   }
-  // `measured` is in preference order (webgpu, wasm, cpu). A later backend must beat the
+  // `measured` is in preference order (webgpu, wasm-step, wasm, cpu). A later backend must beat the
   // current choice clearly, not by the noise of a short benchmark on a busy machine: workers
   // started side by side then agree on one backend (and one backend keeps a run bitwise
   // reproducible).

@@ -20,6 +20,7 @@ export {
   BACKEND_PREFERENCES,
   benchmarkBackend,
   chooseBackend,
+  isSoftwareAdapter,
   type BackendChoice,
   type BackendChoiceDeps,
   type BackendPreference,
