@@ -39,4 +39,14 @@ describe('equivalence', () => {
     }
     expect(paramsSha256(params)).toBe(one.paramsSha256);
   });
+
+  it('on wasm-step: 1 worker of 1 thread and 2 workers of 3 threads end with the same paramsSha256', async () => {
+    // Micro-shards of 32 samples: two 16-sample chunks per gradient call for the threads to share.
+    const run = BASE_RUN.map((arg, i) => (BASE_RUN[i - 1] === '--micro-batch' ? '32' : arg));
+    const one = await runSwarmgrad([...run, '--workers', '1', '--backend', 'wasm-step']);
+    const threaded = await runSwarmgrad([...run, '--workers', '2', '--threads', '3', '--backend', 'wasm-step']);
+    expect(one.status).toBe('finished');
+    expect(threaded.status).toBe('finished');
+    expect(threaded.paramsSha256).toBe(one.paramsSha256);
+  });
 });

@@ -75,6 +75,9 @@ describe('parseCommand', () => {
   it('messages say what was wrong and what was expected', () => {
     expect(() => parseCommand(demo, ['--steps', '2.5', '--url', 'x'], {})).toThrow('--steps must be an integer; got "2.5"');
     expect(() => parseCommand(demo, ['--steps=-1', '--url', 'x'], {})).toThrow('--steps must be at least 0; got -1');
+    expect(() => parseCommand(WORKER, ['--coordinator', 'ws://h:1', '--threads', '65'], {})).toThrow('--threads must be at most 64; got 65');
+    expect(() => parseCommand(WORKER, ['--coordinator', 'ws://h:1', '--threads', '0'], {})).toThrow('--threads must be at least 1; got 0');
+    expect(parseCommand(WORKER, ['--coordinator', 'ws://h:1', '--threads', '4'], {}).flags.threads).toBe(4);
     expect(() => parseCommand(demo, ['--backend', 'tpu', '--url', 'x'], {})).toThrow('--backend must be one of cpu, wasm; got "tpu"');
     expect(() => parseCommand(demo, ['--stepz', '--url', 'x'], {})).toThrow(/unknown flag --stepz; swarmgrad demo takes --steps, --lr, --backend, --json, --url, --help/);
   });

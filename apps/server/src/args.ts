@@ -54,6 +54,8 @@ export interface FlagSpec {
   choices?: readonly string[];
   /** For numbers: inclusive lower bound. */
   min?: number;
+  /** For numbers: inclusive upper bound. */
+  max?: number;
   /** The command fails without it (after {@link FlagSpec.env}). */
   required?: boolean;
   /** An environment variable that gives the value when the flag is absent. */
@@ -166,6 +168,7 @@ function convert(name: string, text: string, spec: FlagSpec): string | number {
     throw new UsageError('BAD_VALUE', `--${name} must be ${spec.type === 'int' ? 'an integer' : 'a number'}; got ${JSON.stringify(text)}`);
   }
   if (spec.min !== undefined && value < spec.min) throw new UsageError('BAD_VALUE', `--${name} must be at least ${spec.min}; got ${value}`);
+  if (spec.max !== undefined && value > spec.max) throw new UsageError('BAD_VALUE', `--${name} must be at most ${spec.max}; got ${value}`);
   return value;
 }
 

@@ -12,6 +12,8 @@ export interface LocalWorkerOptions {
   log: (line: string) => void;
   /** Testing stragglers: local worker 1 delays every task by this many milliseconds. */
   slowFirstMs?: number;
+  /** Threads of each worker's compiled step (`--threads`); default the worker's own. */
+  threads?: number;
 }
 
 /** Local worker processes, restarted when one dies while the run goes on. */
@@ -38,6 +40,7 @@ export function superviseLocalWorkers(options: LocalWorkerOptions): LocalWorkers
   const spawnOne = (slot: number): void => {
     const args = ['worker', '--coordinator', options.coordinatorUrl, '--backend', options.backend, '--name', `local-${slot + 1}`, '--exit-with-parent'];
     if (slot === 0 && options.slowFirstMs) args.push('--slowdown-ms', String(options.slowFirstMs));
+    if (options.threads !== undefined) args.push('--threads', String(options.threads));
     const child = fork(BIN, args, {
       env: { ...process.env, SWARMGRAD_TOKEN: options.token },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

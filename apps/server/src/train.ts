@@ -46,7 +46,7 @@ export async function trainCommand(argv: string[], withWorkers: boolean): Promis
     return 0;
   }
   // serve has no local workers
-  const flags: TrainFlags = { workers: 0, backend: 'auto', 'worker-slowdown-ms': undefined, ...parsed.flags };
+  const flags: TrainFlags = { workers: 0, backend: 'auto', threads: undefined, 'worker-slowdown-ms': undefined, ...parsed.flags };
   const prepared = await prepareRun(flags, parsed.given);
   await mkdir(prepared.outDir, { recursive: true });
   const tokens = await prepareTokens(flags, prepared.outDir);
@@ -150,6 +150,7 @@ function startLocalWorkers(live: LiveRun, flags: TrainFlags): LocalWorkers {
     token: live.tokens.token,
     log: (line) => live.progress.log(line),
     ...(slowdown ? { slowFirstMs: slowdown } : {}),
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
   });
 }
 

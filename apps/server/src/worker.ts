@@ -26,6 +26,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     ...(token ? { token } : {}),
     ...(flags.name ? { name: flags.name } : {}),
     ...(flags['slowdown-ms'] ? { slowdownMs: flags['slowdown-ms'] } : {}),
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     log: (entry) => {
       if (entry.level !== 'debug') console.error(`[worker] ${entry.level}: ${entry.message}${entry.code ? ` (${entry.code})` : ''}`);
     },

@@ -127,6 +127,13 @@ export interface NodeWorkerOptions {
   name?: string;
   /** Artificial delay per task (ms), for straggler tests. Default 0. */
   slowdownMs?: number;
+  /**
+   * Threads of the compiled step (`wasm-step`) in this process, 1–64 (`setStepThreads` of
+   * `@swarmgrad/nn`; the bits do not depend on it). Default: the environment variable
+   * `SWARMGRAD_STEP_THREADS`, else 1. Each gradient call is cut into 16-sample chunks, so a
+   * micro-shard of m samples keeps at most ⌈m / 16⌉ threads busy.
+   */
+  threads?: number;
   /** Options for `chooseBackend` (benchmark on/off, backend options). */
   backendChoice?: ChooseBackendOptions;
   /** Reconnect policy (see `DEFAULT_RECONNECT_POLICY`). */
@@ -172,7 +179,12 @@ export function startNodeWorker(options: NodeWorkerOptions): NodeWorkerHandle {
   if (options.token !== undefined && options.tokenFile !== undefined) {
     throw new TypeError('startNodeWorker: give either token or tokenFile, not both');
   }
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1 && options.threads <= 64)) {
+    throw new TypeError(`startNodeWorker: threads must be an integer from 1 to 64, got ${String(options.threads)}`);
+  }
   const token = options.tokenFile !== undefined ? readToken(options.tokenFile) : options.token;
+  // Sets the count at once; the helper threads start with the first chunked step.
+  if (options.threads !== undefined) void nn.setStepThreads(options.threads);
   const maxFrameBytes = options.maxFrameBytes ?? 512 * 1024 * 1024;
   const sessionOptions: WorkerSessionOptions = {
     connect: () => connectWebSocket(options.url, { maxPayload: maxFrameBytes, ...(token !== undefined && { token }) }),

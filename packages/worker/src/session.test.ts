@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useBackend } from '@swarmgrad/nn';
+import { setStepThreads, stepThreads, useBackend } from '@swarmgrad/nn';
 import { PROTOCOL_VERSION, decodeGradient, type TrainResultMessage } from '@swarmgrad/protocol';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +213,20 @@ describe('worker session against a real ws server', () => {
       expect(await connection.next('result')).toMatchObject({ kind: 'eval', blocks: [{ start: 0, count: 2, sampleCount: 7 }] });
     } finally {
       await session.stop();
+    }
+  });
+});
+
+describe('startNodeWorker threads', () => {
+  it('sets the compiled step\'s thread count, and refuses counts outside 1–64', async () => {
+    const before = stepThreads();
+    try {
+      const { worker } = await setup({ threads: 3 });
+      expect(stepThreads()).toBe(3);
+      await worker.stop();
+      for (const bad of [0, 65, 1.5]) expect(() => startNodeWorker({ url: 'ws://127.0.0.1:1', threads: bad })).toThrow(/threads must be an integer from 1 to 64/);
+    } finally {
+      await setStepThreads(before);
     }
   });
 });
