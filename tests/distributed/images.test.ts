@@ -85,10 +85,13 @@ describe('the worked example: alexnetSmall on a generated colour image folder', 
   });
 
   it('metrics.jsonl and the TensorBoard event file hold every step and evaluation', () => {
-    const lines = readFileSync(join(result.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; loss: number; accuracy?: number });
+    const lines = readFileSync(join(result.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; loss: number; accuracy?: number; cpuMs?: number });
     const steps = lines.filter((l) => l.kind === 'step');
     const evals = lines.filter((l) => l.kind === 'eval');
     expect(steps.map((s) => s.step)).toEqual(Array.from({ length: result.steps }, (_, i) => i + 1));
+    // The coordinator's CPU time: positive and never decreasing.
+    expect(steps[0]!.cpuMs).toBeGreaterThan(0);
+    steps.slice(1).forEach((s, i) => expect(s.cpuMs).toBeGreaterThanOrEqual(steps[i]!.cpuMs!));
     expect(evals.at(-1)!.accuracy).toBe(result.testAccuracy);
     const files = readdirSync(tb);
     expect(files).toHaveLength(1);

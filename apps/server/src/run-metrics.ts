@@ -51,7 +51,11 @@ export function attachRunMetrics(engine: Pick<Coordinator, 'on' | 'params'>, opt
     const wall = Date.now() / 1000;
     if (event.kind === 'step') {
       const done = event.step + 1;
-      jsonl.write(`${JSON.stringify({ kind: 'step', step: done, epoch: event.epoch, loss: event.loss, lr: event.lr, samplesPerSecond: event.samplesPerSecond, workers: event.workers, stepMs: event.stepMs, time: new Date().toISOString() })}\n`);
+      // The coordinator process's own CPU time so far (user + system, ms; local workers are
+      // other processes): its cost per step is the difference between two lines.
+      const cpu = process.cpuUsage();
+      const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+      jsonl.write(`${JSON.stringify({ kind: 'step', step: done, epoch: event.epoch, loss: event.loss, lr: event.lr, samplesPerSecond: event.samplesPerSecond, workers: event.workers, stepMs: event.stepMs, cpuMs, time: new Date().toISOString() })}\n`);
       tb?.scalar('train/loss', event.loss, done, wall);
       tb?.scalar('train/learning_rate', event.lr, done, wall);
       tb?.scalar('train/samples_per_second', event.samplesPerSecond, done, wall);

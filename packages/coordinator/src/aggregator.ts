@@ -5,7 +5,7 @@
  * pairwise tree, divides by B and applies the optimizer step. Owns the `accepted` field of
  * a `Phase`.
  */
-import { decodeGradient, isProtocolError, type GradientCodecName, type ResultMessage } from '@swarmgrad/protocol';
+import { decodeGradient, firstNonFiniteFloat, isProtocolError, type GradientCodecName, type ResultMessage } from '@swarmgrad/protocol';
 import { combineNodes, type Optimizer } from '@swarmgrad/nn-core';
 import { CoordinatorErrorCode } from './errors.js';
 import type { WorkerRecord } from './membership.js';
@@ -126,6 +126,8 @@ export function lateAnswer(retired: ReadonlyMap<string, TaskRecord>, worker: Wor
 
 /** Accepts validated results exactly once per block and turns a complete step into an optimizer step. */
 export class Aggregator {
+  private gradScratch: Float32Array | undefined;
+
   constructor(
     private readonly gate: ResultGate,
     private readonly optimizer: Optimizer,
@@ -196,7 +198,9 @@ export class Aggregator {
     const B = this.batchSize;
     const blocks = phase.units.map((unit) => ({ block: { start: unit.start, count: unit.count }, value: phase.accepted.get(unit.start)!.value! }));
     const root = combineNodes(phase.shardCount, blocks);
-    const grad = new Float32Array(this.parameterCount);
+    // The optimizer reads the averaged gradient and keeps nothing of it: one array serves every step.
+    this.gradScratch ??= new Float32Array(this.parameterCount);
+    const grad = this.gradScratch;
     const sum = root.grads;
     for (let i = 0; i < grad.length; i++) grad[i] = sum[i]! / B;
     const next = params.slice();
@@ -208,8 +212,7 @@ export class Aggregator {
 /** Describes the first non-finite value among a step's parameters, loss and optimizer buffers, or null when all are finite. */
 export function nonFiniteState(params: Float32Array, loss: number, optimizer: Pick<Optimizer, 'firstNonFinite'>): string | null {
   if (!Number.isFinite(loss)) return `a loss of ${loss}`;
-  for (let i = 0; i < params.length; i++) {
-    if (!Number.isFinite(params[i]!)) return `params[${i}] = ${params[i]}`;
-  }
+  const bad = firstNonFiniteFloat(params);
+  if (bad >= 0) return `params[${bad}] = ${params[bad]}`;
   return optimizer.firstNonFinite();
 }

@@ -28,7 +28,7 @@ import { Reporter, plainConfig, type CoordinatorListener, type RunView } from '.
 import { PASS_THROUGH_GATE } from './result-gate.js';
 import type { StepState } from './replay-ring.js';
 import { resolveVerification, type ResolvedVerification } from './verification-options.js';
-import { VolunteerGuard, redactAddresses, stepState } from './volunteer-guard.js';
+import { VolunteerGuard, redactAddresses } from './volunteer-guard.js';
 import { Scheduler } from './scheduler.js';
 import { paramsFamilies } from './metrics.js';
 import { formatPrometheus } from './prometheus.js';
@@ -416,7 +416,7 @@ export class Coordinator {
   }
 
   private startTrainStep(): void {
-    this.guard.stepStarting(stepState(this.stepValue, this.currentParams, this.optimizer.state(), this.lrOverride));
+    this.guard.stepStarting(this.stepValue, this.currentParams, this.optimizer, this.lrOverride);
     const plan = this.scheduler.planTrainStep(this.stepValue, this.currentParams);
     this.phase = plan.phase;
     this.scheduler.sendShares(plan);

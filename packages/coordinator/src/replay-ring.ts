@@ -37,6 +37,17 @@ export class ReplayRing {
     while (this.states.length > this.capacity) this.states.shift();
   }
 
+  /**
+   * When the next {@link push} (of the state before `step`) would drop the oldest state
+   * because the ring is full, drops it now and returns its optimizer state, whose buffers
+   * the caller may reuse for the new state; otherwise undefined.
+   */
+  spare(step: number): OptimizerState | undefined {
+    const last = this.states[this.states.length - 1];
+    if (this.states.length < this.capacity || last === undefined || last.step >= step) return undefined;
+    return this.states.shift()!.optimizer;
+  }
+
   /** The state before `step`, if still held. */
   get(step: number): StepState | undefined {
     return this.states.find((s) => s.step === step);

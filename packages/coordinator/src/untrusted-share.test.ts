@@ -42,4 +42,20 @@ describe('ReplayRing', () => {
     expect(ring.get(4)).toBeUndefined();
     expect(() => new ReplayRing(0)).toThrow(TypeError);
   });
+
+  it('hands out the oldest state for reuse only when the next push would drop it', () => {
+    const ring = new ReplayRing(2);
+    expect(ring.spare(0)).toBeUndefined();
+    ring.push(state(0));
+    expect(ring.spare(1)).toBeUndefined(); // not full
+    ring.push(state(1));
+    const spare = ring.spare(2);
+    expect(spare?.stepCount).toBe(0);
+    expect(ring.oldestStep).toBe(1);
+    ring.push(state(2));
+    expect(ring.size).toBe(2);
+    // After a rollback the push replaces later states: nothing older is dropped, so no spare.
+    expect(ring.spare(1)).toBeUndefined();
+    expect(ring.oldestStep).toBe(1);
+  });
 });

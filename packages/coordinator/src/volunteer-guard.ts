@@ -8,7 +8,7 @@
  * verification state (snapshot fields and Prometheus families).
  */
 import type { Backend, BanRecord, ResultMessage, RollbackRecord, VerificationEvent, VerificationReport, WorkerHelloMessage, WorkerVerification } from '@swarmgrad/protocol';
-import type { OptimizerState } from '@swarmgrad/nn-core';
+import type { Optimizer, OptimizerState } from '@swarmgrad/nn-core';
 import type { BanEntry, BanList } from './ban-list.js';
 import { CreditLedger } from './credit-ledger.js';
 import { CloseCode, CoordinatorErrorCode } from './errors.js';
@@ -146,9 +146,12 @@ export class VolunteerGuard implements ResultGate, VolunteerScheduling {
     return ACCEPT;
   }
 
-  /** Before a train step starts: keeps the state to roll back to. */
-  stepStarting(state: StepState): void {
-    if (this.verifying) this.ring.push(state);
+  /**
+   * Before a train step starts: keeps the state to roll back to (when verifying), copying
+   * the optimizer's buffers into those of the state the ring drops.
+   */
+  stepStarting(step: number, params: Float32Array, optimizer: Pick<Optimizer, 'state'>, lr: number | null): void {
+    if (this.verifying) this.ring.push(stepState(step, params, optimizer.state(this.ring.spare(step)), lr));
   }
 
   /** A task went to `worker`: for a held/checked volunteer task, its blocks also go to a trusted worker. */

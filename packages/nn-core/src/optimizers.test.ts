@@ -220,6 +220,25 @@ describe('determinism and checkpoints', () => {
     expect(createOptimizer({ type: 'sgd', lr: 1 }, 2).state()).toEqual({ type: 'sgd', stepCount: 0, buffers: {} });
   });
 
+  it('state(into) copies into a given state of the same shape and allocates nothing', () => {
+    const opt = createOptimizer({ type: 'adam', lr: 0.1 }, 2);
+    const params = new Float32Array([1, 1]);
+    opt.step(params, new Float32Array([1, 2]));
+    const old = opt.state();
+    const expAvg = old.buffers['expAvg']!;
+    opt.step(params, new Float32Array([3, 4]));
+    const reused = opt.state(old);
+    expect(reused).toBe(old);
+    expect(reused.buffers['expAvg']).toBe(expAvg);
+    expect(reused).toEqual(opt.state());
+    // A state of another shape is left alone: a fresh copy comes back.
+    const other = createOptimizer({ type: 'adam', lr: 0.1 }, 3).state();
+    const fresh = opt.state(other);
+    expect(fresh).not.toBe(other);
+    expect(fresh).toEqual(opt.state());
+    expect(other.buffers['expAvg']).toEqual(new Float32Array(3));
+  });
+
   it('firstNonFinite() names the first non-finite buffer value, reading the live buffers', () => {
     const opt = createOptimizer({ type: 'adam', lr: 0.1 }, 3);
     const params = new Float32Array([1, 1, 1]);

@@ -112,8 +112,12 @@ export interface Optimizer {
   step(params: Float32Array, grad: Float32Array, lr?: number): number;
   /** The learning rate the next `step` uses when called without `lr`. */
   learningRate(): number;
-  /** A copy of the state (buffers are copied, later steps do not change it). */
-  state(): OptimizerState;
+  /**
+   * A copy of the state (buffers are copied, later steps do not change it). With `into` (a
+   * state of this optimizer's type and size that the caller no longer needs) the buffers are
+   * copied into its arrays and `into` is returned, so that a ring of states allocates nothing.
+   */
+  state(into?: OptimizerState): OptimizerState;
   /**
    * The first non-finite value in the optimizer's buffers, as `expAvgSq[12] = Infinity`, or
    * null when all are finite; reads the buffers in place (no copy, unlike `state()`).
@@ -301,15 +305,25 @@ class FlatOptimizer implements Optimizer {
     return stepLr;
   }
 
-  state(): OptimizerState {
+  state(into?: OptimizerState): OptimizerState {
+    const names = BUFFER_NAMES[this.config.type];
+    if (into !== undefined && into.type === this.config.type && names.every((name) => into.buffers[name]?.length === this.parameterCount)) {
+      for (const name of names) into.buffers[name]!.set(this.buffer(name));
+      into.stepCount = this.steps;
+      return into;
+    }
     const buffers: Record<string, Float32Array> = {};
-    for (const name of BUFFER_NAMES[this.config.type]) buffers[name] = this.buffer(name).slice();
+    for (const name of names) buffers[name] = this.buffer(name).slice();
     return { type: this.config.type, stepCount: this.steps, buffers };
   }
 
   firstNonFinite(): string | null {
     for (const name of BUFFER_NAMES[this.config.type]) {
       const values = this.buffer(name);
+      // v · 0 is 0 for finite v and NaN otherwise; a NaN poisons the sum. No branch per value.
+      let poison = 0;
+      for (let i = 0; i < values.length; i++) poison += values[i]! * 0;
+      if (poison === 0) continue;
       for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return `${name}[${i}] = ${values[i]}`;
     }
     return null;
