@@ -222,14 +222,20 @@ export interface BenchmarkOptions {
   microShardSize?: number;
   /** Stop after this many timed calls. Default 5. */
   maxCalls?: number;
+  /** Untimed warm-up calls first: up to this many (at least one). Default 8. */
+  warmupCalls?: number;
+  /** Stop warming up once this much time has been spent (ms), after the first call. Default 400. */
+  warmupMs?: number;
   /** Stop once this much time has been spent in timed calls (ms), after at least 2 calls. Default 1500. */
   maxMs?: number;
 }
 
 /**
- * Measures training throughput on the active backend: one warm-up `gradients` call (kernel
- * compilation, first allocations), then timed calls on a seeded random micro-shard until
- * `maxCalls` or `maxMs`. Returns samples per second.
+ * Measures training throughput on the active backend: untimed warm-up calls (kernel
+ * compilation, first allocations, and the JIT of helper threads that only start computing
+ * with the first calls: the compiled step on 2 threads runs its first handful of calls 2–4×
+ * slower than later ones), then timed calls on a seeded random micro-shard until
+ * `maxCalls` or `maxMs`. Returns samples per second of the median timed call.
  */
 export async function benchmarkBackend(options: BenchmarkOptions = {}): Promise<number> {
   const spec = options.spec ?? lenet5();
@@ -251,16 +257,19 @@ export async function benchmarkBackend(options: BenchmarkOptions = {}): Promise<
     model.plan.loss === 'softmaxCrossEntropy'
       ? Int32Array.from({ length: microShardSize }, () => Math.floor(next() * classes))
       : Float32Array.from({ length: microShardSize * classes }, () => next());
-  await model.gradients(params, x, y); // warm-up
-  let calls = 0;
+  const warmupCalls = Math.max(1, options.warmupCalls ?? 8);
+  const warmupMs = options.warmupMs ?? 400;
+  const warmupStart = monotonicMs();
+  for (let call = 0; call < warmupCalls && (call === 0 || monotonicMs() - warmupStart < warmupMs); call++) await model.gradients(params, x, y);
+  const times: number[] = [];
   const started = monotonicMs();
-  let elapsed = 0;
-  while (calls < maxCalls && (calls < 2 || elapsed < maxMs)) {
+  while (times.length < maxCalls && (times.length < 2 || monotonicMs() - started < maxMs)) {
+    const t = monotonicMs();
     await model.gradients(params, x, y);
-    calls++;
-    elapsed = monotonicMs() - started;
+    times.push(monotonicMs() - t);
   }
-  return (calls * microShardSize * 1000) / Math.max(elapsed, 1e-3);
+  times.sort((a, b) => a - b);
+  return (microShardSize * 1000) / Math.max(times[times.length >> 1]!, 1e-3);
 }
 
 function withAdapter(choice: BackendChoice, adapter: string | undefined): BackendChoice {
