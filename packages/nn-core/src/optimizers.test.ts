@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NnErrorCode } from './errors.js';
-import { createOptimizer, validateOptimizerConfig, type OptimizerConfig, type OptimizerState } from './optimizers.js';
+import { createOptimizer, setAdamSimd, validateOptimizerConfig, type OptimizerConfig, type OptimizerState } from './optimizers.js';
+import { createAdamSimd } from './adam-simd.js';
 import { Xoshiro128 } from './prng.js';
 import { learningRateAt } from './schedules.js';
 import { expectNnError } from './testing/expect-nn-error.js';
@@ -204,6 +205,44 @@ describe('determinism and checkpoints', () => {
         opt.step(params, new Float32Array(grad));
       }
       expect(Array.from(bits(params))).toEqual(expected);
+    }
+  });
+
+  it('Adam in WebAssembly SIMD gives the JavaScript loop\'s bits, for every weight-decay form and odd lengths', () => {
+    expect(createAdamSimd(5)).not.toBeNull(); // Node 20 has SIMD128: the default path is the SIMD one
+    const configs: OptimizerConfig[] = [
+      { type: 'adam', lr: 0.01 },
+      { type: 'adam', lr: 0.003, weightDecay: 0.01 },
+      { type: 'adam', lr: 0.003, weightDecay: 0.05, decoupledWeightDecay: true, beta1: 0.8, beta2: 0.95, epsilon: 1e-6 },
+    ];
+    for (const config of configs) {
+      for (const length of [1, 3, 4, 257]) {
+        const rng = new Xoshiro128(length);
+        const start = randomVector(rng, length, 2);
+        // Values the loop must round the same way: zeros of both signs, subnormals, huge and tiny gradients.
+        const special = [0, -0, 1e-40, -3e-39, 1e30, -1e-30, 65504, 1e-8];
+        const grads = Array.from({ length: 6 }, (_, s) => {
+          const g = randomVector(rng, length, 10 ** (s - 3));
+          for (let i = 0; i < length; i += 3) g[i] = special[(i + s) % special.length]!;
+          return g;
+        });
+        const run = (simd: boolean) => {
+          setAdamSimd(simd);
+          try {
+            const opt = createOptimizer(config, length);
+            const params = start.slice();
+            for (const g of grads) opt.step(params, g);
+            return { params, state: opt.state() };
+          } finally {
+            setAdamSimd(true);
+          }
+        };
+        const js = run(false);
+        const simd = run(true);
+        expect(bits(simd.params)).toEqual(bits(js.params));
+        expect(bits(simd.state.buffers['expAvg']!)).toEqual(bits(js.state.buffers['expAvg']!));
+        expect(bits(simd.state.buffers['expAvgSq']!)).toEqual(bits(js.state.buffers['expAvgSq']!));
+      }
     }
   });
 

@@ -8,6 +8,14 @@
  */
 import { NnError, NnErrorCode } from './errors.js';
 import { learningRateAt, validateScheduleConfig, type ScheduleConfig } from './schedules.js';
+import { createAdamSimd, type AdamScalars, type AdamSimd } from './adam-simd.js';
+
+let useSimd = true;
+
+/** Tests only (not exported by the package): optimizers created afterwards use the SIMD Adam update or the JavaScript loop. */
+export function setAdamSimd(on: boolean): void {
+  useSimd = on;
+}
 
 /** Fields shared by every optimizer config. */
 export interface OptimizerConfigBase {
@@ -258,12 +266,20 @@ export function createOptimizer(config: OptimizerConfig, parameterCount: number)
 class FlatOptimizer implements Optimizer {
   private steps = 0;
   private readonly buffers: Record<string, Float32Array> = {};
+  /** Adam in WebAssembly SIMD (the same bits, ~4× faster), holding the moment buffers; null where it cannot run. */
+  private readonly simd: AdamSimd | null;
 
   constructor(
     readonly config: Readonly<OptimizerConfig>,
     readonly parameterCount: number,
   ) {
-    for (const name of BUFFER_NAMES[config.type]) this.buffers[name] = new Float32Array(parameterCount);
+    this.simd = config.type === 'adam' && useSimd ? createAdamSimd(parameterCount) : null;
+    if (this.simd !== null) {
+      this.buffers['expAvg'] = this.simd.expAvg;
+      this.buffers['expAvgSq'] = this.simd.expAvgSq;
+    } else {
+      for (const name of BUFFER_NAMES[config.type]) this.buffers[name] = new Float32Array(parameterCount);
+    }
   }
 
   get stepCount(): number {
@@ -297,9 +313,18 @@ class FlatOptimizer implements Optimizer {
           config.weightDecay ?? 0,
         );
         break;
-      case 'adam':
-        adamUpdate(params, grad, this.buffer('expAvg'), this.buffer('expAvgSq'), stepLr, this.steps + 1, config);
+      case 'adam': {
+        const scalars = adamScalars(stepLr, this.steps + 1, config);
+        if (this.simd !== null) {
+          this.simd.params.set(params);
+          this.simd.grad.set(grad);
+          this.simd.update(scalars);
+          params.set(this.simd.params);
+        } else {
+          adamUpdate(params, grad, this.buffer('expAvg'), this.buffer('expAvgSq'), scalars);
+        }
         break;
+      }
     }
     this.steps++;
     return stepLr;
@@ -425,31 +450,33 @@ function momentumUpdate(
   }
 }
 
-function adamUpdate(
-  params: Float32Array,
-  grad: Float32Array,
-  expAvg: Float32Array,
-  expAvgSq: Float32Array,
-  lr: number,
-  stepNumber: number,
-  config: Readonly<AdamOptimizerConfig>,
-): void {
+/** Adam's scalars for one step, computed in float64 (as PyTorch does in Python) and rounded to float32 once. */
+function adamScalars(lr: number, stepNumber: number, config: Readonly<AdamOptimizerConfig>): AdamScalars {
   const beta1 = config.beta1 ?? DEFAULT_BETA1;
   const beta2 = config.beta2 ?? DEFAULT_BETA2;
   const weightDecay = config.weightDecay ?? 0;
   const decoupled = config.decoupledWeightDecay ?? false;
-  // Scalars are computed in float64 (as PyTorch does in Python) and rounded to float32 once.
-  const stepSize = Math.fround(lr / (1 - powInt(beta1, stepNumber)));
-  const biasCorrection2Sqrt = Math.fround(Math.sqrt(1 - powInt(beta2, stepNumber)));
-  const b1 = Math.fround(beta1);
-  const oneMinusB1 = Math.fround(1 - beta1);
-  const b2 = Math.fround(beta2);
-  const oneMinusB2 = Math.fround(1 - beta2);
-  const eps = Math.fround(config.epsilon ?? DEFAULT_EPSILON);
-  const wd = Math.fround(weightDecay);
-  const decayFactor = Math.fround(1 - lr * weightDecay);
-  const l2 = !decoupled && weightDecay !== 0;
-  const decay = decoupled && weightDecay !== 0;
+  const mode = weightDecay === 0 ? 'none' : decoupled ? 'decoupled' : 'l2';
+  return {
+    b1: Math.fround(beta1),
+    oneMinusB1: Math.fround(1 - beta1),
+    b2: Math.fround(beta2),
+    oneMinusB2: Math.fround(1 - beta2),
+    biasCorrection2Sqrt: Math.fround(Math.sqrt(1 - powInt(beta2, stepNumber))),
+    eps: Math.fround(config.epsilon ?? DEFAULT_EPSILON),
+    stepSize: Math.fround(lr / (1 - powInt(beta1, stepNumber))),
+    k: mode === 'decoupled' ? Math.fround(1 - lr * weightDecay) : Math.fround(weightDecay),
+    mode,
+  };
+}
+
+/** The JavaScript form of the update (where WebAssembly SIMD is missing); `adam-simd.ts` computes the same bits. */
+function adamUpdate(params: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array, s: AdamScalars): void {
+  const { b1, oneMinusB1, b2, oneMinusB2, biasCorrection2Sqrt, eps, stepSize } = s;
+  const decay = s.mode === 'decoupled';
+  const l2 = s.mode === 'l2';
+  const decayFactor = s.k;
+  const wd = s.k;
   for (let i = 0; i < params.length; i++) {
     let p = params[i]!;
     let g = grad[i]!;
