@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.js';
-import { stepGradients } from './fast/hook.js';
+import { stepGradients, stepShardGradients } from './fast/hook.js';
 import {
   NnError,
   formatSummary,
@@ -66,6 +66,13 @@ export interface Model {
    * `y` labels or targets. Shards of any size add up to the whole batch's sum.
    */
   gradients(params: Float32Array, x: Float32Array, y: Targets): Promise<GradientResult>;
+  /**
+   * The gradients of consecutive shards of a batch, `sizes[i]` samples each in order (they
+   * add up to the batch): each result is bitwise what `gradients` returns for that shard
+   * alone. On `wasm-step` every shard's chunks are computed in one run shared by all threads
+   * (see `setStepThreads`); elsewhere the shards run one after another.
+   */
+  shardGradients(params: Float32Array, x: Float32Array, y: Targets, sizes: readonly number[]): Promise<GradientResult[]>;
   /** Summed loss and arg-max accuracy count. */
   evaluate(params: Float32Array, x: Float32Array, y: Targets): Promise<EvaluationResult>;
   /** Outputs per sample, `n × outputs` row-major: probabilities for classification. */
@@ -92,6 +99,7 @@ export function createModel(spec: ModelSpec): Model {
     summaryText: () => formatSummary(plan),
     initParams: (seed) => initParams(plan, seed),
     gradients: (params, x, y) => gradients(model, params, x, y),
+    shardGradients: (params, x, y, sizes) => shardGradients(model, params, x, y, sizes),
     evaluate: (params, x, y) => evaluate(model, params, x, y),
     predict: (params, x) => predict(model, params, x),
     activations: (params, x) => activations(model, params, x),
@@ -255,6 +263,26 @@ async function gradients(model: Compiled, params: Float32Array, x: Float32Array,
     loss.dispose();
     flat.dispose();
   }
+}
+
+async function shardGradients(model: Compiled, params: Float32Array, x: Float32Array, y: Targets, sizes: readonly number[]): Promise<GradientResult[]> {
+  checkParams(model, params);
+  const n = batchSize(model, x);
+  checkTargets(model, y, n);
+  if (!Array.isArray(sizes) || sizes.some((s) => !Number.isInteger(s) || s < 1) || sizes.reduce((a, b) => a + b, 0) !== n) {
+    throw new NnError('BAD_INPUT', `shard sizes must be positive integers adding up to the batch of ${n}; got [${String(sizes)}]`);
+  }
+  const compiled = await stepShardGradients(model.plan, params, x, y, sizes); // the wasm-step backend
+  if (compiled !== null) return compiled;
+  const sampleSize = x.length / n;
+  const targetSize = y.length / n;
+  const out: GradientResult[] = [];
+  let at = 0;
+  for (const size of sizes) {
+    out.push(await gradients(model, params, x.slice(at * sampleSize, (at + size) * sampleSize), y.slice(at * targetSize, (at + size) * targetSize)));
+    at += size;
+  }
+  return out;
 }
 
 async function evaluate(model: Compiled, params: Float32Array, x: Float32Array, y: Targets): Promise<EvaluationResult> {

@@ -5,8 +5,9 @@
  * For every block, each micro-shard's gradient is one `model.gradients` call on exactly
  * that shard's samples (`shardRange` cuts them), and the shard gradients are combined with
  * `sumBlock`, the fixed pairwise tree; both come from `@swarmgrad/nn-core` through
- * `@swarmgrad/nn`. Shards are never batched together, so a block's sum is bitwise identical
- * on every worker of one backend.
+ * `@swarmgrad/nn`. Shards are never batched together (`shardGradients` computes several in
+ * one call, each exactly as alone), so a block's sum is bitwise identical on every worker of
+ * one backend.
  */
 import { shardRange, sumBlock, type Model, type TreeValue } from '@swarmgrad/nn';
 import {
@@ -23,6 +24,9 @@ import {
 } from '@swarmgrad/protocol';
 import type { TaskSamples } from './core.js';
 import { WorkerError, WorkerErrorCode } from './errors.js';
+
+/** Most gradient values (shards × parameters) a task computes in one `shardGradients` call (16 MB). */
+const PRECOMPUTE_FLOATS = 4 * 1024 * 1024;
 
 /** One block's value: a subtree sum of gradients (train) or summed loss and hits (eval). */
 export interface BlockValue {
@@ -114,6 +118,18 @@ export async function computeBlocks(
     };
   };
 
+  // Every shard of the task in one call when the results are small (on wasm-step all threads
+  // then share the whole task); large models keep one shard's gradient in memory at a time.
+  let precomputed: TreeValue[] | undefined;
+  if (task.kind === 'train' && shardsInTask > 1 && shardsInTask * model.paramCount <= PRECOMPUTE_FLOATS) {
+    await maybeYield();
+    const sizes = Array.from({ length: shardsInTask }, (_, s) => {
+      const { start, end } = shardRange(s, m, n);
+      return end - start;
+    });
+    precomputed = (await model.shardGradients(params, samples.x, layout.y, sizes)).map((r) => ({ grads: r.grads, lossSum: r.lossSum, count: r.count }));
+  }
+
   const values: BlockValue[] = [];
   let firstShard = 0;
   for (const block of task.blocks) {
@@ -128,6 +144,7 @@ export async function computeBlocks(
     if (task.kind === 'train') {
       const value = await sumBlock(block, block.start + present, async (leaf): Promise<TreeValue> => {
         await maybeYield();
+        if (precomputed !== undefined) return precomputed[leaf + base]!;
         const { x, y } = shardSamples(leaf + base);
         const result = await model.gradients(params, x, y);
         return { grads: result.grads, lossSum: result.lossSum, count: result.count };

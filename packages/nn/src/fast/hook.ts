@@ -7,7 +7,7 @@
 import type { ModelPlan } from '@swarmgrad/nn-core';
 import { arenaAvailable } from './arena.js';
 import { CHUNK_SAMPLES, stepHelpers } from './pool.js';
-import { boardViews, computeChunks, computeMissingChunks, type Board } from './thread-entry.js';
+import { boardViews, chunkCount, computeChunks, computeMissingChunks, planChunks, type Board } from './thread-entry.js';
 import { compileStep, type CompiledStep, type StepResult } from './step.js';
 
 let active = false;
@@ -23,6 +23,17 @@ export function stepBackendActive(): boolean {
   return active;
 }
 
+/** The compiled step of `plan` when `wasm-step` is active and the model compiles; null otherwise. */
+function activeStep(plan: ModelPlan): CompiledStep | null {
+  if (!active) return null;
+  let step = compiled.get(plan);
+  if (step === undefined) {
+    step = compileStep(plan);
+    compiled.set(plan, step);
+  }
+  return step;
+}
+
 /**
  * The gradients of `plan` by its compiled step when `wasm-step` is active and the model
  * compiles; `null` otherwise (the caller then uses tfjs). Inputs must be validated already.
@@ -33,16 +44,30 @@ export function stepBackendActive(): boolean {
  * in chunk order and rounded once — so the bits are the same for any number of threads.
  */
 export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): Promise<StepResult | null> {
-  if (!active) return null;
-  let step = compiled.get(plan);
-  if (step === undefined) {
-    step = compileStep(plan);
-    compiled.set(plan, step);
-  }
+  const step = activeStep(plan);
   if (step === null) return null;
   if (n <= CHUNK_SAMPLES) return step.gradients(params, x, y, n);
-  // One chunked step at a time: concurrent calls would share the board and the helpers.
-  const turn = queue.then(() => chunkedStep(plan, step, params, x, y, n));
+  return (await inTurn(() => chunkedStep(plan, step, params, x, y, [n])))[0]!;
+}
+
+/**
+ * The gradients of consecutive shards of a batch (`sizes` samples each, in order), each
+ * bitwise what {@link stepGradients} gives for that shard alone, when `wasm-step` is active
+ * and the model compiles; `null` otherwise. Every shard's chunks go on one board in one
+ * run, so all threads share the whole batch: one hand-over to the helpers instead of one per
+ * shard, and no thread idles at the end of a shard.
+ */
+export async function stepShardGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, sizes: readonly number[]): Promise<StepResult[] | null> {
+  const step = activeStep(plan);
+  if (step === null) return null;
+  return inTurn(() => chunkedStep(plan, step, params, x, y, sizes));
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/** One chunked run at a time: concurrent calls would share the board and the helpers. */
+function inTurn<T>(run: () => Promise<T>): Promise<T> {
+  const turn = queue.then(run);
   queue = turn.then(
     () => undefined,
     () => undefined,
@@ -50,22 +75,24 @@ export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Fl
   return turn;
 }
 
-let queue: Promise<unknown> = Promise.resolve();
-
-async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): Promise<StepResult> {
+async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, sizes: readonly number[]): Promise<StepResult[]> {
+  let n = 0;
+  for (const size of sizes) n += size;
   const helpers = await stepHelpers();
-  const board = boardFor(plan, n, x.length / n, y.length / n, y instanceof Int32Array);
+  const board = boardFor(plan, n, chunkCount(sizes), x.length / n, y.length / n, y instanceof Int32Array);
   board.params.set(params);
   board.x.set(x);
   board.y.set(y);
+  const shards = planChunks(board, sizes);
   board.done.fill(0);
   board.counter[0] = 0;
   const id = boardIds.get(board)!;
   // Helpers start taking chunks as their message arrives; this thread takes them meanwhile.
-  const others = helpers.map((h) => h.run(id, plan.spec, board, n));
+  // (A single chunk is not worth waking them for.)
+  const others = board.counter[1]! > 1 ? helpers.map((h) => h.run(id, plan.spec, board)) : [];
   let failure: { error: unknown } | null = null;
   try {
-    computeChunks(step, board, n);
+    computeChunks(step, board);
   } catch (error) {
     failure = { error };
   }
@@ -74,16 +101,18 @@ async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32A
   if (failure !== null) throw failure.error;
   // A helper that died or failed (its thread is replaced before the next step) may have
   // taken chunks it never finished: this thread computes them, so the step is not lost.
-  if (settled.some((r) => r.status === 'rejected')) computeMissingChunks(step, board, n);
-  const chunks = Math.ceil(n / CHUNK_SAMPLES);
-  const sums = sumsFor(plan).fill(0);
-  let lossSum = 0;
-  for (let c = 0; c < chunks; c++) {
-    lossSum += board.loss[c]!;
-    const g = board.grads[c]!;
-    for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
-  }
-  return { lossSum, count: n, grads: new Float32Array(sums) };
+  if (settled.some((r) => r.status === 'rejected')) computeMissingChunks(step, board);
+  return shards.map(({ first, count }, s) => {
+    if (count === 1) return { lossSum: board.loss[first]!, count: sizes[s]!, grads: board.grads[first]!.slice() };
+    const sums = sumsFor(plan).fill(0);
+    let lossSum = 0;
+    for (let c = first; c < first + count; c++) {
+      lossSum += board.loss[c]!;
+      const g = board.grads[c]!;
+      for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
+    }
+    return { lossSum, count: sizes[s]!, grads: new Float32Array(sums) };
+  });
 }
 
 /**
@@ -96,10 +125,12 @@ const boardIds = new WeakMap<Board, number>();
 const sums = new WeakMap<ModelPlan, Float64Array>();
 let nextBoard = 0;
 
-function boardFor(plan: ModelPlan, n: number, sampleSize: number, targetSize: number, intTargets: boolean): Board {
+function boardFor(plan: ModelPlan, n: number, chunks: number, sampleSize: number, targetSize: number, intTargets: boolean): Board {
   const old = boards.get(plan);
-  if (old !== undefined && old.layout.capacity >= n && old.layout.sampleSize === sampleSize && old.layout.targetSize === targetSize && old.layout.intTargets === intTargets) return old;
-  const board = boardViews({ paramCount: plan.paramCount, sampleSize, targetSize, intTargets, capacity: Math.max(n, old?.layout.capacity ?? 0) });
+  const fits = old !== undefined && old.layout.sampleSize === sampleSize && old.layout.targetSize === targetSize && old.layout.intTargets === intTargets;
+  if (fits && old.layout.capacity >= n && old.layout.maxChunks >= chunks) return old;
+  const keep = fits ? old.layout : undefined;
+  const board = boardViews({ paramCount: plan.paramCount, sampleSize, targetSize, intTargets, capacity: Math.max(n, keep?.capacity ?? 0), maxChunks: Math.max(chunks, keep?.maxChunks ?? 0) });
   boards.set(plan, board);
   boardIds.set(board, nextBoard++);
   return board;

@@ -49,8 +49,8 @@ class Helper {
     for (const pending of this.waiting.values()) pending.reject(error);
     this.waiting.clear();
   }
-  /** Has the thread take chunks of an `n`-sample batch from `board` until none is left; resolves when it has stopped. */
-  run(id: number, spec: ModelSpec, board: Board, n: number): Promise<void> {
+  /** Has the thread take chunks of the board's run from `board` until none is left; resolves when it has stopped. */
+  run(id: number, spec: ModelSpec, board: Board): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (!this.shown.has(board)) {
       this.worker.postMessage({ type: 'board', board: id, spec, layout: board.layout, sab: board.sab } satisfies HelperMessage);
@@ -61,7 +61,7 @@ class Helper {
     const keepAlive = setInterval(() => undefined, 2 ** 30);
     return new Promise<void>((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
-      this.worker.postMessage({ type: 'run', board: id, n, seq } satisfies HelperMessage);
+      this.worker.postMessage({ type: 'run', board: id, seq } satisfies HelperMessage);
     }).finally(() => clearInterval(keepAlive));
   }
   terminate(): Promise<number> {

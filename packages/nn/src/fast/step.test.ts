@@ -8,9 +8,9 @@ import { Xoshiro128 } from '@swarmgrad/nn-core';
 import type { ModelSpec } from '@swarmgrad/nn-core';
 import { referenceGradients, referenceLoss, relativeError } from '../testing/reference-f64.js';
 import { lenet5 } from '@swarmgrad/nn-core';
-import { stepBackendActive, stepGradients } from './hook.js';
+import { stepBackendActive, stepGradients, stepShardGradients } from './hook.js';
 import { CHUNK_SAMPLES, setStepThreads, stepHelpers } from './pool.js';
-import { boardViews, computeChunks, computeMissingChunks, serveChunks, type HelperMessage } from './thread-entry.js';
+import { boardViews, computeChunks, computeMissingChunks, planChunks, serveChunks, type HelperMessage } from './thread-entry.js';
 import { compileStep, unsupportedReason } from './step.js';
 
 function randomArray(rng: Xoshiro128, length: number, scale = 1): Float32Array {
@@ -217,6 +217,38 @@ describe('chunks and threads', () => {
     await setStepThreads(1);
   }, 60_000);
 
+  it('shard gradients in one run equal each shard computed alone, bit for bit, on 1 and 3 threads', async () => {
+    await useBackend('wasm-step');
+    const sizes = [32, 7, 16, 40, 1, 17]; // whole chunks, short chunks, shards of one chunk
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const batch = randomBatch(lenet5(), total, 51);
+    const alone: string[] = [];
+    const losses: number[] = [];
+    let at = 0;
+    await setStepThreads(1);
+    for (const size of sizes) {
+      const r = (await stepGradients(batch.model.plan, batch.params, batch.x.slice(at * 784, (at + size) * 784), batch.y.slice(at, at + size), size))!;
+      alone.push(sha256(r.grads));
+      losses.push(r.lossSum);
+      at += size;
+    }
+    for (const threads of [1, 3]) {
+      await setStepThreads(threads);
+      const together = (await stepShardGradients(batch.model.plan, batch.params, batch.x, batch.y, sizes))!;
+      expect(together.map((r) => sha256(r.grads))).toEqual(alone);
+      expect(together.map((r) => r.lossSum)).toEqual(losses);
+      expect(together.map((r) => r.count)).toEqual(sizes);
+    }
+    // Through the model: the same, and on tfjs backends the per-shard loop.
+    expect((await batch.model.shardGradients(batch.params, batch.x, batch.y, sizes)).map((r) => sha256(r.grads))).toEqual(alone);
+    await useBackend('cpu');
+    const cpu = await batch.model.shardGradients(batch.params, batch.x.slice(0, 39 * 784), batch.y.slice(0, 39), [32, 7]);
+    await expect(batch.model.shardGradients(batch.params, batch.x, batch.y, [32, 7])).rejects.toMatchObject({ code: 'BAD_INPUT' });
+    expect(sha256(cpu[1]!.grads)).toBe(sha256((await batch.model.gradients(batch.params, batch.x.slice(32 * 784, 39 * 784), batch.y.slice(32, 39))).grads));
+    await useBackend('wasm-step');
+    await setStepThreads(1);
+  }, 60_000);
+
   it('a helper thread that dies during a step loses nothing: its chunks are recomputed and the thread replaced', async () => {
     await useBackend('wasm-step');
     await setStepThreads(1);
@@ -240,25 +272,26 @@ describe('chunks and threads', () => {
 
   it('chunks a dead helper took but never finished are found and computed by the calling thread', () => {
     const step = compileStep(model.plan)!;
-    const board = boardViews({ paramCount: model.paramCount, sampleSize: 784, targetSize: 1, intTargets: true, capacity: n });
+    const board = boardViews({ paramCount: model.paramCount, sampleSize: 784, targetSize: 1, intTargets: true, capacity: n, maxChunks: 6 });
     board.params.set(params);
     board.x.set(x);
     board.y.set(y);
+    expect(planChunks(board, [n])).toEqual([{ first: 0, count: 6 }]);
     board.done.fill(0);
     board.counter[0] = 2; // chunks 0 and 1 were taken by a thread that then died
-    computeChunks(step, board, n);
+    computeChunks(step, board);
     expect(Array.from(board.done)).toEqual([0, 0, 1, 1, 1, 1]);
-    expect(computeMissingChunks(step, board, n)).toBe(2);
+    expect(computeMissingChunks(step, board)).toBe(2);
     const reference = step.gradients(params, x.subarray(0, CHUNK_SAMPLES * 784), y.subarray(0, CHUNK_SAMPLES), CHUNK_SAMPLES).grads;
     expect(sha256(board.grads[0]!)).toBe(sha256(reference));
-    expect(computeMissingChunks(step, board, n)).toBe(0);
+    expect(computeMissingChunks(step, board)).toBe(0);
   });
 
   it('a helper that fails a run reports the error and takes no further chunks', () => {
     const replies: unknown[] = [];
     let listener: ((m: HelperMessage) => void) | undefined;
     serveChunks({ on: (_event, l) => (listener = l), postMessage: (m) => replies.push(m) });
-    listener!({ type: 'run', board: 7, n: 32, seq: 3 });
+    listener!({ type: 'run', board: 7, seq: 3 });
     expect(replies).toEqual([{ seq: 3, error: 'unknown board 7' }]);
   });
 

@@ -7,7 +7,7 @@
  * never changes its bits: every chunk is computed the same way from the same inputs.
  *
  * Messages in: `{ type: 'board', board, spec, layout }` (a new board; its
- * `SharedArrayBuffer` is shared, not copied), `{ type: 'run', board, n, seq }`; out:
+ * `SharedArrayBuffer` is shared, not copied), `{ type: 'run', board, seq }`; out:
  * `{ seq }` when the counter is exhausted, or `{ seq, error }`.
  */
 import { planModel } from '@swarmgrad/nn-core';
@@ -27,14 +27,18 @@ export interface BoardLayout {
   intTargets: boolean;
   /** Samples the board holds at most. */
   capacity: number;
+  /** Chunks the board holds at most (a batch of shards has up to one short chunk per shard). */
+  maxChunks: number;
 }
 
 /** Typed views of a board. */
 export interface Board {
   sab: SharedArrayBuffer;
   layout: BoardLayout;
-  /** [0]: the next chunk to take. */
+  /** [0]: the next chunk to take; [1]: the number of chunks of this run. */
   counter: Int32Array;
+  /** Chunk `c` holds samples `bounds[c] … bounds[c+1] − 1`. */
+  bounds: Int32Array;
   /** Per chunk: 1 once its results are written (a dead helper's chunk stays 0 and is recomputed). */
   done: Int32Array;
   params: Float32Array;
@@ -49,12 +53,13 @@ export interface Board {
 /** Allocates a board (the calling thread) or views one posted to this thread (`sab` given). */
 export function boardViews(layout: BoardLayout, sab?: SharedArrayBuffer): Board {
   const { paramCount, sampleSize, targetSize, capacity } = layout;
-  const chunks = Math.ceil(capacity / CHUNK_SAMPLES);
-  // Bytes: counter (8), float64 losses, int32 done flags (padded to 8), then float32 params,
-  // x, y and chunk gradients.
+  const chunks = layout.maxChunks;
+  // Bytes: counter (8), float64 losses, int32 done flags and chunk bounds (each padded to
+  // 8), then float32 params, x, y and chunk gradients.
   const lossAt = 8;
   const doneAt = lossAt + 8 * chunks;
-  const paramsAt = doneAt + 8 * Math.ceil(chunks / 2);
+  const boundsAt = doneAt + 8 * Math.ceil(chunks / 2);
+  const paramsAt = boundsAt + 8 * Math.ceil((chunks + 1) / 2);
   const xAt = paramsAt + 4 * paramCount;
   const yAt = xAt + 4 * capacity * sampleSize;
   const gradsAt = yAt + 4 * capacity * targetSize;
@@ -65,6 +70,7 @@ export function boardViews(layout: BoardLayout, sab?: SharedArrayBuffer): Board 
     layout,
     counter: new Int32Array(buffer, 0, 2),
     done: new Int32Array(buffer, doneAt, chunks),
+    bounds: new Int32Array(buffer, boundsAt, chunks + 1),
     params: new Float32Array(buffer, paramsAt, paramCount),
     x: new Float32Array(buffer, xAt, capacity * sampleSize),
     y: layout.intTargets ? new Int32Array(buffer, yAt, capacity * targetSize) : new Float32Array(buffer, yAt, capacity * targetSize),
@@ -73,11 +79,38 @@ export function boardViews(layout: BoardLayout, sab?: SharedArrayBuffer): Board 
   };
 }
 
-/** Computes chunk `c` of an `n`-sample batch into `board` and marks it done. */
-function computeChunk(step: CompiledStep, board: Board, n: number, c: number): void {
+/**
+ * Lays out the chunks of consecutive shards of `sizes` samples in `board.bounds` (each shard
+ * cut into chunks of {@link CHUNK_SAMPLES} from its own start, the last one shorter) and
+ * returns, per shard, its first chunk and its chunk count.
+ */
+export function planChunks(board: Board, sizes: readonly number[]): Array<{ first: number; count: number }> {
+  const shards: Array<{ first: number; count: number }> = [];
+  let c = 0;
+  let s0 = 0;
+  board.bounds[0] = 0;
+  for (const size of sizes) {
+    const first = c;
+    for (let at = 0; at < size; at += CHUNK_SAMPLES) board.bounds[++c] = s0 + Math.min(size, at + CHUNK_SAMPLES);
+    shards.push({ first, count: c - first });
+    s0 += size;
+  }
+  board.counter[1] = c;
+  return shards;
+}
+
+/** Chunks of consecutive shards of `sizes` samples (see {@link planChunks}). */
+export function chunkCount(sizes: readonly number[]): number {
+  let chunks = 0;
+  for (const size of sizes) chunks += Math.ceil(size / CHUNK_SAMPLES);
+  return chunks;
+}
+
+/** Computes chunk `c` into `board` and marks it done. */
+function computeChunk(step: CompiledStep, board: Board, c: number): void {
   const { sampleSize, targetSize } = board.layout;
-  const s0 = c * CHUNK_SAMPLES;
-  const s1 = Math.min(n, s0 + CHUNK_SAMPLES);
+  const s0 = board.bounds[c]!;
+  const s1 = board.bounds[c + 1]!;
   const x = board.x.subarray(s0 * sampleSize, s1 * sampleSize);
   const y = board.y.subarray(s0 * targetSize, s1 * targetSize);
   board.loss[c] = step.gradients(board.params, x, y, s1 - s0, board.grads[c]).lossSum;
@@ -85,31 +118,31 @@ function computeChunk(step: CompiledStep, board: Board, n: number, c: number): v
 }
 
 /**
- * Takes chunks of an `n`-sample batch from `board`'s counter and computes each one's loss
- * and gradient sums into the board, until every chunk is taken.
+ * Takes chunks of the board's run (`planChunks`) from its counter and computes each one's
+ * loss and gradient sums into the board, until every chunk is taken.
  */
-export function computeChunks(step: CompiledStep, board: Board, n: number): void {
-  const chunks = Math.ceil(n / CHUNK_SAMPLES);
-  for (let c = Atomics.add(board.counter, 0, 1); c < chunks; c = Atomics.add(board.counter, 0, 1)) computeChunk(step, board, n, c);
+export function computeChunks(step: CompiledStep, board: Board): void {
+  const chunks = board.counter[1]!;
+  for (let c = Atomics.add(board.counter, 0, 1); c < chunks; c = Atomics.add(board.counter, 0, 1)) computeChunk(step, board, c);
 }
 
 /**
  * Computes on this thread every chunk not marked done — those a helper took and then died
  * or failed on — and returns how many there were. Call it only once every helper stopped.
  */
-export function computeMissingChunks(step: CompiledStep, board: Board, n: number): number {
-  const chunks = Math.ceil(n / CHUNK_SAMPLES);
+export function computeMissingChunks(step: CompiledStep, board: Board): number {
+  const chunks = board.counter[1]!;
   let missing = 0;
   for (let c = 0; c < chunks; c++) {
     if (Atomics.load(board.done, c) === 1) continue;
-    computeChunk(step, board, n, c);
+    computeChunk(step, board, c);
     missing++;
   }
   return missing;
 }
 
 /** A message to a helper thread. */
-export type HelperMessage = { type: 'board'; board: number; spec: ModelSpec; layout: BoardLayout; sab: SharedArrayBuffer } | { type: 'run'; board: number; n: number; seq: number };
+export type HelperMessage = { type: 'board'; board: number; spec: ModelSpec; layout: BoardLayout; sab: SharedArrayBuffer } | { type: 'run'; board: number; seq: number };
 
 interface Port {
   on(event: 'message', listener: (message: HelperMessage) => void): void;
@@ -138,7 +171,7 @@ export function serveChunks(port: Port): void {
       const entry = boards.get(message.board);
       if (entry === undefined) throw new Error(`unknown board ${message.board}`);
       if (entry.step === null) throw new Error('model cannot be compiled');
-      computeChunks(entry.step, entry.board, message.n);
+      computeChunks(entry.step, entry.board);
       port.postMessage({ seq: message.seq });
     } catch (error) {
       port.postMessage({ seq: message.seq, error: error instanceof Error ? error.message : String(error) });
