@@ -83,7 +83,7 @@ export const WORKER = {
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
     backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm-step (the compiled training step), wasm and cpu and keeps the fastest', default: 'auto' },
     name: { type: 'string', placeholder: 'NAME', help: 'label shown on the dashboard', defaultText: 'the host name' },
-    threads: { type: 'int', min: 1, max: 64, help: 'threads of the compiled step (wasm-step) in this worker; a micro-shard of m samples keeps at most m/16 of them busy', defaultText: '1, or env SWARMGRAD_STEP_THREADS' },
+    threads: { type: 'int', min: 1, max: 64, help: 'threads of the compiled step (wasm-step) in this worker; they share each task in 16-sample chunks (a task of n samples keeps at most n/16 busy)', defaultText: '1, or env SWARMGRAD_STEP_THREADS' },
     'slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task by this much' },
     'exit-with-parent': { type: 'boolean', help: 'exit when the parent process goes away (set by swarmgrad train for its local workers)' },
   },

@@ -130,8 +130,9 @@ export interface NodeWorkerOptions {
   /**
    * Threads of the compiled step (`wasm-step`) in this process, 1–64 (`setStepThreads` of
    * `@swarmgrad/nn`; the bits do not depend on it). Default: the environment variable
-   * `SWARMGRAD_STEP_THREADS`, else 1. Each gradient call is cut into 16-sample chunks, so a
-   * micro-shard of m samples keeps at most ⌈m / 16⌉ threads busy.
+   * `SWARMGRAD_STEP_THREADS`, else 1. A task's samples are shared out in 16-sample chunks
+   * (each micro-shard cut from its own start), so a task of n samples keeps at most about
+   * n / 16 threads busy.
    */
   threads?: number;
   /** Options for `chooseBackend` (benchmark on/off, backend options). */

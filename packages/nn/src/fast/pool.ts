@@ -125,10 +125,20 @@ async function startHelpers(count: number): Promise<Helper[]> {
   const { Worker } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ moduleName)) as { Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker };
   // Run from the TypeScript sources (tests), the thread still starts from the built file.
   const entry = import.meta.url.endsWith('.ts') ? new URL('../../dist/fast/thread-main.js', import.meta.url) : new URL('./thread-main.js', import.meta.url);
-  // Threads inherit Node's flags; `--input-type` (valid only with `-e` / stdin) would stop them.
+  // Threads inherit Node's flags (a profiler's, a WebAssembly feature's); `--input-type`
+  // (valid only with `-e` / stdin) would stop them, and so would any flag worker threads
+  // refuse (`--single-threaded-gc`, ...: ERR_WORKER_INVALID_EXEC_ARGV): then they start without.
   const proc = (globalThis as { process?: { execArgv?: string[] } }).process;
-  const execArgv = (proc?.execArgv ?? []).filter((flag) => !flag.startsWith('--input-type'));
-  return Array.from({ length: count }, () => new Helper(new Worker(entry, { execArgv })));
+  const inherited = (proc?.execArgv ?? []).filter((flag) => !flag.startsWith('--input-type'));
+  const start = (): NodeWorker => {
+    try {
+      return new Worker(entry, { execArgv: inherited });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+      return new Worker(entry, { execArgv: [] });
+    }
+  };
+  return Array.from({ length: count }, () => new Helper(start()));
 }
 
 export type { Helper };

@@ -307,6 +307,18 @@ describe('chunks and threads', () => {
     expect(run.status).toBe(0);
   }, 90_000);
 
+  it('a process started with a flag worker threads refuse still computes on its helper threads', () => {
+    const dist = new URL('../../dist/index.js', import.meta.url).href;
+    const script = `import { createModel, lenet5, setStepThreads, useBackend } from '${dist}';
+      const model = createModel(lenet5()); await useBackend('wasm-step'); await setStepThreads(2);
+      const r = await model.gradients(model.initParams(1), new Float32Array(48 * 784).fill(0.5), new Int32Array(48));
+      console.log(r.count);`;
+    const run = spawnSync(process.execPath, ['--single-threaded-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('48');
+    expect(run.status).toBe(0);
+  }, 90_000);
+
   it('a chunked batch agrees with cpu within 1e-5', async () => {
     await useBackend('wasm-step');
     const ours = await model.gradients(params, x, y);
