@@ -295,25 +295,25 @@ describe('chunks and threads', () => {
     expect(replies).toEqual([{ seq: 3, error: 'unknown board 7' }]);
   });
 
-  it('a process that used helper threads exits by itself', () => {
+  /** Runs 48 LeNet-5 samples on `threads` wasm-step threads in a fresh Node process started with `nodeFlags`. */
+  const gradientsInFreshProcess = (threads: number, nodeFlags: string[] = []) => {
     const dist = new URL('../../dist/index.js', import.meta.url).href;
     const script = `import { createModel, lenet5, setStepThreads, useBackend } from '${dist}';
-      const model = createModel(lenet5()); await useBackend('wasm-step'); await setStepThreads(3);
+      const model = createModel(lenet5()); await useBackend('wasm-step'); await setStepThreads(${threads});
       const r = await model.gradients(model.initParams(1), new Float32Array(48 * 784).fill(0.5), new Int32Array(48));
       console.log(r.count);`;
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    return spawnSync(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+  };
+
+  it('a process that used helper threads exits by itself', () => {
+    const run = gradientsInFreshProcess(3);
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe('48');
     expect(run.status).toBe(0);
   }, 90_000);
 
   it('a process started with a flag worker threads refuse still computes on its helper threads', () => {
-    const dist = new URL('../../dist/index.js', import.meta.url).href;
-    const script = `import { createModel, lenet5, setStepThreads, useBackend } from '${dist}';
-      const model = createModel(lenet5()); await useBackend('wasm-step'); await setStepThreads(2);
-      const r = await model.gradients(model.initParams(1), new Float32Array(48 * 784).fill(0.5), new Int32Array(48));
-      console.log(r.count);`;
-    const run = spawnSync(process.execPath, ['--single-threaded-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    const run = gradientsInFreshProcess(2, ['--single-threaded-gc']);
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe('48');
     expect(run.status).toBe(0);
