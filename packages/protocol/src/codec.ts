@@ -33,10 +33,58 @@ export const MSGPACK_OPTIONS = Object.freeze({
 
 const packr = new Packr({ ...MSGPACK_OPTIONS });
 
+/** A buffer for msgpackr to pack into: a Node Buffer where there is one (msgpackr writes long strings with its `utf8Write`), else a Uint8Array. */
+function packBuffer(bytes: number): Uint8Array {
+  const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): Uint8Array } }).Buffer;
+  return NodeBuffer ? NodeBuffer.allocUnsafeSlow(bytes) : new Uint8Array(bytes);
+}
+
 /** Options for `encodeMessage`. */
 export interface EncodeOptions {
   /** Throw `FRAME_TOO_LARGE` instead of returning a frame longer than this (the receiver would refuse it). */
   maxFrameBytes?: number;
+}
+
+/**
+ * Frames estimated at this many bytes or more are packed into a buffer of their own. msgpackr
+ * otherwise packs every frame after the last one into a shared buffer and, when that runs
+ * out, allocates a new one four times the frame's size: with 247 KB parameter and gradient
+ * frames that was a fresh 1 MB buffer every few frames. V8 counts every ArrayBuffer
+ * allocated since its last full collection against the old generation's limit, so those
+ * megabytes made full collections more frequent on both ends of every step. (Tasks, with
+ * their samples, are tens of KB: hence a threshold well below a parameter vector's size.)
+ */
+const OWN_BUFFER_BYTES = 16 * 1024;
+
+/** An upper estimate of `value`'s MessagePack size under MSGPACK_OPTIONS (typed arrays as raw bytes). */
+export function estimateFrameBytes(value: unknown, depth = 0): number {
+  if (ArrayBuffer.isView(value)) return value.byteLength + 8;
+  if (typeof value === 'string') return 3 * value.length + 5;
+  if (value === null || typeof value !== 'object' || depth > 16) return 9;
+  let bytes = 5;
+  if (Array.isArray(value)) for (const item of value) bytes += estimateFrameBytes(item, depth + 1);
+  else for (const key in value) bytes += 3 * key.length + 5 + estimateFrameBytes((value as Record<string, unknown>)[key], depth + 1);
+  return bytes;
+}
+
+/** Packs `message`; `owned` when the frame has an ArrayBuffer of its own that no other frame shares. */
+export function packFrame(message: Message): { frame: Uint8Array; owned: boolean } {
+  const estimate = estimateFrameBytes(message);
+  if (estimate < OWN_BUFFER_BYTES) {
+    const packed: Uint8Array = packr.pack(message);
+    // A plain Uint8Array view (not Node's Buffer subclass), so every environment gets the same type.
+    return { frame: new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength), owned: false };
+  }
+  // msgpackr starts a new buffer when fewer than 2 KB are left at the start of a frame.
+  const own = packBuffer(estimate + 0x800 + 16);
+  packr.useBuffer(own);
+  const packed: Uint8Array = packr.pack(message);
+  // Later small frames go to a fresh buffer, not after this one (whose leftover room would
+  // run out and make msgpackr allocate buffers of this frame's size for them).
+  packr.useBuffer(packBuffer(16 * 1024));
+  // If the estimate fell short, msgpackr moved the frame to a new buffer of its own making,
+  // which holds this frame alone and is no longer its target either.
+  return { frame: new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength), owned: true };
 }
 
 /**
@@ -47,9 +95,11 @@ export interface EncodeOptions {
  * send or copy them, but do not transfer or detach `frame.buffer`.
  */
 export function encodeMessage(message: Message, options?: EncodeOptions): Uint8Array {
-  const packed: Uint8Array = packr.pack(message);
-  // A plain Uint8Array view (not Node's Buffer subclass), so every environment gets the same type.
-  const frame = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+  return checkFrameSize(message, packFrame(message).frame, options);
+}
+
+/** Returns `frame`, or throws `FRAME_TOO_LARGE` when it is longer than `options.maxFrameBytes`. */
+export function checkFrameSize(message: Message, frame: Uint8Array, options?: EncodeOptions): Uint8Array {
   const max = options?.maxFrameBytes;
   if (max !== undefined && frame.byteLength > max) {
     throw new ProtocolError(

@@ -1,4 +1,4 @@
-import { encodeMessage, type EncodeOptions } from './codec.js';
+import { checkFrameSize, encodeMessage, packFrame, type EncodeOptions } from './codec.js';
 import type { Message } from './messages.js';
 
 /**
@@ -18,8 +18,10 @@ export class FrameEncoder {
     if (message.type !== 'params') return encodeMessage(message, this.options);
     const cached = this.paramsFrames.get(message.params);
     if (cached && cached.runId === message.runId && cached.step === message.step) return cached.frame;
-    // A private copy: encodeMessage's frames may share a buffer that later frames overwrite.
-    const frame = encodeMessage(message, this.options).slice();
+    // Kept and sent again, so it must not share its buffer with other frames: a parameter
+    // vector's frame has one of its own; a tiny one (a few parameters) is copied.
+    const packed = packFrame(message);
+    const frame = checkFrameSize(message, packed.owned ? packed.frame : packed.frame.slice(), this.options);
     this.paramsFrames.set(message.params, { runId: message.runId, step: message.step, frame });
     return frame;
   }
