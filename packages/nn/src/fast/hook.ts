@@ -104,25 +104,41 @@ async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32A
   if (settled.some((r) => r.status === 'rejected')) computeMissingChunks(step, board);
   return shards.map(({ first, count }, s) => {
     if (count === 1) return { lossSum: board.loss[first]!, count: sizes[s]!, grads: board.grads[first]!.slice() };
-    const sums = sumsFor(plan).fill(0);
     let lossSum = 0;
-    for (let c = first; c < first + count; c++) {
-      lossSum += board.loss[c]!;
-      const g = board.grads[c]!;
-      for (let i = 0; i < g.length; i++) sums[i] = sums[i]! + g[i]!;
-    }
-    return { lossSum, count: sizes[s]!, grads: new Float32Array(sums) };
+    for (let c = first; c < first + count; c++) lossSum += board.loss[c]!;
+    return { lossSum, count: sizes[s]!, grads: sumChunks(board.grads, first, count) };
   });
 }
 
 /**
- * Each model's shared board (inputs, per-chunk results) and float64 sums, kept between
- * calls: fresh arrays of this size every step cost more than their arithmetic, and helper
+ * The float64 sum of chunk gradients `first … first+count-1`, added in chunk order from 0 and
+ * rounded once to float32. Element by element, so each sum stays in a register: one pass
+ * over the chunks instead of a read and a write of a float64 array per chunk and a
+ * conversion pass (the same operations in the same order, so the same bits).
+ */
+export function sumChunks(grads: readonly Float32Array[], first: number, count: number): Float32Array {
+  const out = new Float32Array(grads[first]!.length);
+  if (count === 2) {
+    const a = grads[first]!;
+    const b = grads[first + 1]!;
+    // `0 +` as in the general loop: it turns a -0 into +0 before b is added.
+    for (let i = 0; i < out.length; i++) out[i] = 0 + a[i]! + b[i]!;
+    return out;
+  }
+  for (let i = 0; i < out.length; i++) {
+    let sum = 0;
+    for (let c = first; c < first + count; c++) sum += grads[c]![i]!;
+    out[i] = sum;
+  }
+  return out;
+}
+
+/**
+ * Each model's shared board (inputs, per-chunk results), kept between calls: fresh arrays of this size every step cost more than their arithmetic, and helper
  * threads see a board once instead of receiving copies of the parameters with every chunk.
  */
 const boards = new WeakMap<ModelPlan, Board>();
 const boardIds = new WeakMap<Board, number>();
-const sums = new WeakMap<ModelPlan, Float64Array>();
 let nextBoard = 0;
 
 function boardFor(plan: ModelPlan, n: number, chunks: number, sampleSize: number, targetSize: number, intTargets: boolean): Board {
@@ -136,14 +152,6 @@ function boardFor(plan: ModelPlan, n: number, chunks: number, sampleSize: number
   return board;
 }
 
-function sumsFor(plan: ModelPlan): Float64Array {
-  let s = sums.get(plan);
-  if (s === undefined) {
-    s = new Float64Array(plan.paramCount);
-    sums.set(plan, s);
-  }
-  return s;
-}
 
 /**
  * Checks the compiled step on a model with exactly known results (dense 2 → 2, mean

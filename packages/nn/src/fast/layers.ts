@@ -119,7 +119,7 @@ function paramGrads(
     for (let k = 0; k < K; k++) {
       const s = part + k * nPad;
       const d = k * N;
-      if (single) for (let j = 0; j < N; j++) grads[kOff + d + j] = f32[s + j]!;
+      if (single) grads.set(f32.subarray(s, s + N), kOff + d);
       else for (let j = 0; j < N; j++) acc[d + j] = acc[d + j]! + f32[s + j]!;
     }
   }

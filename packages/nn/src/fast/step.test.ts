@@ -8,7 +8,7 @@ import { Xoshiro128 } from '@swarmgrad/nn-core';
 import type { ModelSpec } from '@swarmgrad/nn-core';
 import { referenceGradients, referenceLoss, relativeError } from '../testing/reference-f64.js';
 import { lenet5 } from '@swarmgrad/nn-core';
-import { stepBackendActive, stepGradients, stepShardGradients } from './hook.js';
+import { stepBackendActive, stepGradients, stepShardGradients, sumChunks } from './hook.js';
 import { CHUNK_SAMPLES, setStepThreads, stepHelpers } from './pool.js';
 import { boardViews, computeChunks, computeMissingChunks, planChunks, serveChunks, type HelperMessage } from './thread-entry.js';
 import { compileStep, unsupportedReason } from './step.js';
@@ -330,3 +330,26 @@ describe('chunks and threads', () => {
 
 /** sha256 of the compiled step's LeNet-5 gradient for `randomBatch(lenet5(), 16, 5)`. */
 const GOLDEN_LENET5_16 = 'd0d270b1d0fdd4791a7cb82c7a0091450846b307304c08a07c2442dab7712970';
+
+describe('sumChunks', () => {
+  /** The definition: a float64 array from 0, each chunk added in order, rounded once. */
+  function reference(grads: Float32Array[], first: number, count: number): Float32Array {
+    const sums = new Float64Array(grads[first]!.length);
+    for (let c = first; c < first + count; c++) for (let i = 0; i < sums.length; i++) sums[i] = sums[i]! + grads[c]![i]!;
+    return new Float32Array(sums);
+  }
+
+  it.each([2, 3, 5])('adds %i chunks in order from 0, rounded once, bit for bit', (count) => {
+    const rng = new Xoshiro128(count);
+    const special = [0, -0, 1e-45, -1e-45, 3.4e38, -3.4e38, 1e30, 1, 2 ** -24];
+    const grads = Array.from({ length: count + 2 }, (_, c) =>
+      Float32Array.from({ length: 1001 }, (_, i) => (i < special.length * special.length ? special[(c % 2 === 0 ? i : Math.floor(i / special.length)) % special.length]! : (rng.nextFloat() - 0.5) * 2 ** ((i % 40) - 20))),
+    );
+    grads[1]!.fill(-0, 0, 50);
+    grads[2]!.fill(-0, 0, 50);
+    const got = sumChunks(grads, 1, count);
+    const want = reference(grads, 1, count);
+    expect(new Uint8Array(got.buffer)).toEqual(new Uint8Array(want.buffer));
+    expect(Object.is(got[0], 0)).toBe(true); // -0 + -0 … from 0 is +0
+  });
+});
