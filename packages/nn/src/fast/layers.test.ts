@@ -121,4 +121,36 @@ describe('the ops module: fused bias + ReLU and its backward', () => {
       }
     expect(Array.from(a.f64.subarray(acc, acc + cols)).map(String)).toEqual(sums.map(String));
   });
+
+  it.each([1, 7, 64])('maxpoolBackward adds %i gradients at their positions in order, float32, skipping -1', (n) => {
+    const rng = new Xoshiro128(200 + n);
+    const size = 50;
+    const layout = new ArenaLayout();
+    const dIn = layout.alloc(size), dOut = layout.alloc(n), arg = layout.alloc(n);
+    const a = new Arena(layout.size);
+    for (let i = 0; i < size; i++) a.f32[dIn + i] = sample(rng);
+    for (let o = 0; o < n; o++) {
+      a.f32[dOut + o] = sample(rng);
+      // Repeated positions (the order of the adds shows) and windows without a winner.
+      a.i32[arg + o] = o % 5 === 4 ? -1 : rng.nextUint32() % 9;
+    }
+    const want = a.f32.slice(dIn, dIn + size);
+    for (let o = 0; o < n; o++) {
+      const at = a.i32[arg + o]!;
+      if (at >= 0) want[at] = want[at]! + a.f32[dOut + o]!;
+    }
+    a.ops.maxpoolBackward(4 * dIn, 4 * dOut, 4 * arg, n);
+    for (let i = 0; i < size; i++) expect(bits(a.f32[dIn + i]!), `position ${i}`).toBe(bits(want[i]!));
+  });
+
+  it.each([[1, 1, 8], [16, 400, 16], [3, 5, 8], [0, 4, 8]])('transposeRows reads a %i × %i block back from a transposed output of stride %i', (rows, cols, stride) => {
+    const layout = new ArenaLayout();
+    const src = layout.alloc(Math.max(1, cols * stride)), dst = layout.alloc(Math.max(1, rows * cols) + 1);
+    const a = new Arena(layout.size);
+    for (let i = 0; i < cols * stride; i++) a.f32[src + i] = i + 0.5;
+    a.f32[dst + rows * cols] = -7; // the float after the block stays
+    a.ops.transposeRows(4 * dst, 4 * src, rows, cols, stride);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) expect(a.f32[dst + r * cols + c]).toBe(a.f32[src + c * stride + r]);
+    expect(a.f32[dst + rows * cols]).toBe(-7);
+  });
 });

@@ -244,7 +244,7 @@ export function denseLayer(layout: ArenaLayout, io: LayerIo, n: number, I: numbe
       // dxᵀ = W · dᵀ: A = W (I × U, row-major), B(u, s) = d[s·U + u].
       packB(f32, io.dOut, 1, U, U, n, f32, dt);
       a.gemm(false, I, n, U, W, U, dt, c, nPad);
-      for (let s = 0; s < n; s++) for (let i = 0; i < I; i++) f32[io.dIn + s * I + i] = f32[c + i * nPad + s]!;
+      a.ops.transposeRows(4 * io.dIn, 4 * c, n, I, nPad);
     },
   };
 }
@@ -351,13 +351,10 @@ export function maxPoolLayer(layout: ArenaLayout, io: LayerIo, g: PoolGeometry):
       maxPoolForwardJs(a.f32, a.i32, g, inOff, outOff, arg);
     },
     backward(a) {
-      const f32 = a.f32, i32 = a.i32;
       if (io.dIn < 0) return;
-      f32.fill(0, io.dIn, io.dIn + inSize);
-      for (let o = 0; o < outSize; o++) {
-        const at = i32[arg + o]!;
-        if (at >= 0) f32[io.dIn + at] = f32[io.dIn + at]! + f32[io.dOut + o]!;
-      }
+      a.f32.fill(0, io.dIn, io.dIn + inSize);
+      // dIn[arg[o]] += dOut[o] in order, in the ops module (the same float32 adds).
+      a.ops.maxpoolBackward(4 * io.dIn, 4 * io.dOut, 4 * arg, outSize);
     },
   };
 }

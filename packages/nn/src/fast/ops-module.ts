@@ -179,11 +179,51 @@ function maskSumPackReluFunction(): FunctionDef {
   return { params: [i32, i32, i32, i32, i32, i32], locals: [i32, i32, i32, f32], body, exportAs: 'maskSumPackRelu' };
 }
 
+/**
+ * `maxpoolBackward(dIn, dOut, arg, n)`: the max pool's backward scatter, `dIn[arg[o]] +=
+ * dOut[o]` (float32 adds) for o = 0 … n−1 in order, skipping `arg[o] < 0` (a window with no
+ * winner). `arg` holds element indices relative to `dIn`. The JavaScript loop's operations in
+ * its order: a float32 add equals JavaScript's float64 add of two float32 values rounded once.
+ */
+function maxpoolBackwardFunction(): FunctionDef {
+  const DIN = 0, DOUT = 1, ARG = 2, N = 3;
+  const AT = 4, ADDR = 5;
+  const body: Array<readonly number[]> = [op.block, op.localGet(N), op.i32Eqz, op.brIf(0), op.loop];
+  body.push(op.localGet(ARG), op.i32Load(0), op.localSet(AT));
+  body.push(op.block, op.localGet(AT), op.i32Const(0), op.i32LtS, op.brIf(0));
+  body.push(op.localGet(DIN), op.localGet(AT), op.i32Const(2), op.i32Shl, op.i32Add, op.localSet(ADDR));
+  body.push(op.localGet(ADDR), op.localGet(ADDR), op.f32Load(0), op.localGet(DOUT), op.f32Load(0), op.f32Add, op.f32Store(0));
+  body.push(op.end);
+  body.push(op.localGet(ARG), op.i32Const(4), op.i32Add, op.localSet(ARG), op.localGet(DOUT), op.i32Const(4), op.i32Add, op.localSet(DOUT));
+  body.push(op.localGet(N), op.i32Const(1), op.i32Sub, op.localTee(N), op.brIf(0), op.end, op.end);
+  return { params: [i32, i32, i32, i32], locals: [i32, i32], body, exportAs: 'maxpoolBackward' };
+}
+
+/**
+ * `transposeRows(dst, src, rows, cols, srcStride)`: `dst[r·cols + c] = src[c·srcStride + r]`
+ * for r < rows, c < cols (`srcStride` in floats; addresses in bytes): a GEMM's transposed
+ * output (`cols × rows`, padded rows) read back into row-major order. Copies only.
+ */
+function transposeRowsFunction(): FunctionDef {
+  const DST = 0, SRC = 1, ROWS = 2, COLS = 3, STRIDE = 4;
+  const S = 5, C = 6, STEP = 7;
+  const body: Array<readonly number[]> = [op.localGet(STRIDE), op.i32Const(2), op.i32Shl, op.localSet(STEP)];
+  body.push(op.block, op.localGet(ROWS), op.i32Eqz, op.brIf(0), op.localGet(COLS), op.i32Eqz, op.brIf(0), op.loop); // rows
+  body.push(op.localGet(SRC), op.localSet(S), op.localGet(COLS), op.localSet(C));
+  body.push(op.loop); // columns
+  body.push(op.localGet(DST), op.localGet(S), op.f32Load(0), op.f32Store(0));
+  body.push(op.localGet(DST), op.i32Const(4), op.i32Add, op.localSet(DST), op.localGet(S), op.localGet(STEP), op.i32Add, op.localSet(S));
+  body.push(op.localGet(C), op.i32Const(1), op.i32Sub, op.localTee(C), op.brIf(0), op.end);
+  body.push(op.localGet(SRC), op.i32Const(4), op.i32Add, op.localSet(SRC));
+  body.push(op.localGet(ROWS), op.i32Const(1), op.i32Sub, op.localTee(ROWS), op.brIf(0), op.end, op.end);
+  return { params: [i32, i32, i32, i32, i32], locals: [i32, i32, i32], body, exportAs: 'transposeRows' };
+}
+
 let bytes: Uint8Array<ArrayBuffer> | undefined;
 
-/** The module's bytes (imports `env.memory`; exports `maxpool2`, `maxpool2x4`, `im2col`, `biasRelu`, `maskSumPackRelu`). */
+/** The module's bytes (imports `env.memory`; exports `maxpool2`, `maxpool2x4`, `im2col`, `biasRelu`, `maskSumPackRelu`, `maxpoolBackward`, `transposeRows`). */
 export function stepOpsModuleBytes(): Uint8Array<ArrayBuffer> {
-  bytes ??= buildModule([maxPool2Function(), maxPool2x4Function(), im2colFunction(), biasReluFunction(), maskSumPackReluFunction()]);
+  bytes ??= buildModule([maxPool2Function(), maxPool2x4Function(), im2colFunction(), biasReluFunction(), maskSumPackReluFunction(), maxpoolBackwardFunction(), transposeRowsFunction()]);
   return bytes;
 }
 
@@ -194,4 +234,6 @@ export interface StepOps {
   im2col(dst: number, rowBytes: number, src: number, bases: number, rows: number, runs: number, runLen: number, rowStride: number): void;
   biasRelu(src: number, ld: number, dst: number, rows: number, cols: number, bias: number): void;
   maskSumPackRelu(y: number, d: number, rows: number, cols: number, acc: number, panel: number): void;
+  maxpoolBackward(dIn: number, dOut: number, arg: number, n: number): void;
+  transposeRows(dst: number, src: number, rows: number, cols: number, srcStride: number): void;
 }
