@@ -77,7 +77,7 @@ export const SERVE = {
 /** `swarmgrad worker`: one Node worker. */
 export const WORKER = {
   name: 'worker',
-  summary: 'Compute gradients for a coordinator until it finishes or this process is stopped (SIGTERM: finish or hand back the task, say bye).',
+  summary: 'Compute gradients for a coordinator until this process is stopped (SIGTERM: finish or hand back the task, say bye); reconnects with backoff, also after a run finishes, ready for the next.',
   flags: {
     coordinator: COORDINATOR_FLAG,
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
