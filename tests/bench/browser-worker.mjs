@@ -42,6 +42,7 @@ const CELLS = [
   { backend: 'webgpu', featureLevel: 'core', label: 'webgpu' },
   { backend: 'wasm', label: 'wasm' },
   { backend: 'wasm-step', label: 'wasm-step' },
+  { backend: 'wasm-fma', label: 'wasm-fma' },
   { backend: 'cpu', label: 'cpu' },
 ];
 

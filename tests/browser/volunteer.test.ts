@@ -144,7 +144,8 @@ describe('volunteer page', () => {
 
   it('stays usable on a 390×844 phone screen', async () => {
     const { run } = await startRun(runArgs(400, 300));
-    // `auto`: the tab measures WebGPU, the compiled wasm step, wasm and cpu and keeps the fastest.
+    // `auto`: the tab measures WebGPU, the compiled wasm step with and without fused
+    // multiply-add, wasm and cpu, and keeps the fastest.
     const tab = await openVolunteerTab(browser, run.url, { slowdownMs: '400' }, { width: 390, height: 844 });
     const page = tab.page;
     await checkPhoneLayout(page, 'idle');
@@ -152,11 +153,11 @@ describe('volunteer page', () => {
 
     await tapButton(page, '#start');
     const computing = await waitForTab(page, ['computing']);
-    expect(['webgpu', 'wasm-step', 'wasm', 'cpu']).toContain(computing.backend);
+    expect(['webgpu', 'wasm-fma', 'wasm-step', 'wasm', 'cpu']).toContain(computing.backend);
     expect(computing.backendLine).toMatch(/self-test [\d,.]+ samples\/s · chosen in [\d.]+ s$/);
-    // Why the other three were not used: each slower here, unavailable, a software GPU, or failing its benchmark.
-    expect(computing.reasons).toHaveLength(3);
-    for (const reason of computing.reasons) expect(reason).toMatch(/^(WebGPU|WebAssembly \(compiled step\)|WebAssembly|CPU \(JavaScript\)): ((slower|not clearly faster) here: [\d,.]+ samples\/s against [\w-]+'s [\d,.]+.*|unavailable: .+|not tried: .+ is a software adapter, computing on this CPU|failed its self-benchmark: .+)$/);
+    // Why the other four were not used: each slower here, unavailable, a software GPU, or failing its benchmark.
+    expect(computing.reasons).toHaveLength(4);
+    for (const reason of computing.reasons) expect(reason).toMatch(/^(WebGPU|WebAssembly \(compiled step, fused multiply-add\)|WebAssembly \(compiled step\)|WebAssembly|CPU \(JavaScript\)): ((slower|not clearly faster) here: [\d,.]+ samples\/s against [\w-]+'s [\d,.]+.*|unavailable: .+|not tried: .+ is a software adapter, computing on this CPU|failed its self-benchmark: .+)$/);
     await checkPhoneLayout(page, 'computing');
     await page.screenshot({ path: join(artifactsDir(), 'volunteer-phone-computing.png'), fullPage: true });
 

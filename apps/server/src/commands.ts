@@ -12,7 +12,7 @@ export const COORDINATOR_ENV = 'SWARMGRAD_COORDINATOR';
 /** `--coordinator` of the commands that dial a coordinator (`worker`, `relay`). */
 const COORDINATOR_FLAG = { type: 'string', placeholder: 'ws://HOST:PORT', required: true, env: COORDINATOR_ENV, help: 'the coordinator, ws:// or wss:// (its /ws path or the bare origin)' } as const satisfies FlagSpec;
 
-const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'wasm-step'] as const;
+const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'wasm-step', 'wasm-fma'] as const;
 
 /** Flags `train` and `serve` share: the run definition, the server and its tokens. */
 const runFlags = {

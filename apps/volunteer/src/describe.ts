@@ -35,7 +35,7 @@ export interface TabState {
 export const REFUSAL_CODES: ReadonlySet<string> = new Set(['VERIFICATION_FAILED', 'BANNED']);
 
 /** Human names of the backends. */
-export const BACKEND_LABELS: Record<string, string> = { webgpu: 'WebGPU', 'wasm-step': 'WebAssembly (compiled step)', wasm: 'WebAssembly', cpu: 'CPU (JavaScript)' };
+export const BACKEND_LABELS: Record<string, string> = { webgpu: 'WebGPU', 'wasm-fma': 'WebAssembly (compiled step, fused multiply-add)', 'wasm-step': 'WebAssembly (compiled step)', wasm: 'WebAssembly', cpu: 'CPU (JavaScript)' };
 
 const INTRO =
   'Your browser computes gradients of a neural network for the run, in a background worker. Nothing is installed; pause or close the tab whenever you like — no work is lost.';

@@ -16,7 +16,7 @@ import { BACKEND_LABELS, describe, formatRate, plural, type TabState } from './d
 import { RunFeed, type RunView } from './run-feed.js';
 import { ShareTracker, type Share } from './share.js';
 
-const BACKENDS: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm-step', 'wasm', 'cpu'];
+const BACKENDS: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm-fma', 'wasm-step', 'wasm', 'cpu'];
 const MAX_LOG_LINES = 100;
 
 const params = new URLSearchParams(location.search);

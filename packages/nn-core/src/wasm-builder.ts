@@ -109,6 +109,8 @@ export const op = {
   f32x4Sub: simd(0xe5),
   f32x4Mul: simd(0xe6),
   f32x4Div: simd(0xe7),
+  /** `f32x4.relaxed_madd(a, b, c)`: `a · b + c`, fused or not as the engine's hardware does it (relaxed SIMD). */
+  f32x4RelaxedMadd: simd(0x105),
   /** `f32x4.pmax(a, b)`: lane-wise `a < b ? b : a` (so `pmax(0, v)` is `v > 0 ? v : +0`, NaN → +0). */
   f32x4Pmax: simd(0xeb),
   v128Const0: simd(0x0c, ...new Array<number>(16).fill(0)),

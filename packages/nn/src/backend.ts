@@ -12,19 +12,22 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from '@swarmgrad/nn-core';
 import { BACKENDS, type Backend } from '@swarmgrad/protocol';
 import { registerOwnKernels } from './kernels/register.js';
-import { setStepBackendActive, stepSelfCheck } from './fast/hook.js';
+import { setStepMode, stepSelfCheck } from './fast/hook.js';
+import { fusedMultiplyAdd } from './kernels/simd-gemm.js';
 
 /**
  * Backends that are not tfjs backends (not in {@link backendNames}, not probed by
  * {@link probeBackends}; they start where `wasm` does): `wasm-step` runs `Model.gradients`
- * as one compiled WebAssembly step (see `src/fast/`) over tfjs's `wasm` backend. Its results
- * differ in the last bits from `wasm`'s, so it is a backend of its own for the determinism
- * contract. (`@swarmgrad/worker`'s `auto` offers it ahead of `wasm`.)
+ * as one compiled WebAssembly step (see `src/fast/`) over tfjs's `wasm` backend; `wasm-fma`
+ * is the same step with fused multiply-add GEMMs (relaxed SIMD), offered only where the
+ * engine fuses (`fusedMultiplyAdd()`). Their results differ in the last bits from `wasm`'s
+ * and from each other's, so each is a backend of its own for the determinism contract.
+ * (`@swarmgrad/worker`'s `auto` offers them ahead of `wasm`.)
  */
-export type OptInBackendName = 'wasm-step';
+export type OptInBackendName = 'wasm-step' | 'wasm-fma';
 
 /** The backends that are not tfjs backends, see {@link OptInBackendName}. */
-export const optInBackendNames: readonly OptInBackendName[] = ['wasm-step'];
+export const optInBackendNames: readonly OptInBackendName[] = ['wasm-step', 'wasm-fma'];
 
 /** The tfjs backends `@swarmgrad/nn` can run on: the wire contract's {@link Backend} names less the opt-in ones. */
 export type BackendName = Exclude<Backend, OptInBackendName>;
@@ -182,7 +185,7 @@ function importNodeOnly<T>(specifier: string): Promise<T> {
  *   fails its self-check; the previously active backend stays active.
  */
 export function useBackend(name: BackendName | OptInBackendName, options: UseBackendOptions = {}): Promise<BackendInfo> {
-  if (name === 'wasm-step') return useStepBackend(options);
+  if (name === 'wasm-step' || name === 'wasm-fma') return useStepBackend(name, options);
   return serialized(async () => {
     if (!backendNames.includes(name)) {
       throw new TypeError(`unknown backend '${String(name)}'; expected one of ${backendNames.join(', ')}`);
@@ -197,21 +200,29 @@ export function useBackend(name: BackendName | OptInBackendName, options: UseBac
       if (name === 'webgpu') discardWebGpu();
       throw error instanceof NnError ? error : unavailable(name, messageOf(error));
     }
-    setStepBackendActive(false);
+    setStepMode('off');
     return info;
   });
 }
 
-/** `wasm-step`: tfjs `wasm` underneath (for everything but gradients), then the compiled step's self-check. */
-async function useStepBackend(options: UseBackendOptions): Promise<BackendInfo> {
+/**
+ * `wasm-step` / `wasm-fma`: tfjs `wasm` underneath (for everything but gradients), then the
+ * compiled step's self-check; `wasm-fma` first needs a fused `f32x4.relaxed_madd` here.
+ */
+async function useStepBackend(name: OptInBackendName, options: UseBackendOptions): Promise<BackendInfo> {
+  const fma = name === 'wasm-fma';
   try {
+    if (fma) {
+      const fused = await fusedMultiplyAdd();
+      if (!fused.ok) throw new Error(fused.reason);
+    }
     await useBackend('wasm', options);
-    stepSelfCheck();
+    stepSelfCheck(fma);
   } catch (error) {
-    throw new NnError('BACKEND_UNAVAILABLE', `backend wasm-step cannot start: ${messageOf(error)}`);
+    throw new NnError('BACKEND_UNAVAILABLE', `backend ${name} cannot start: ${messageOf(error)}`);
   }
-  setStepBackendActive(true);
-  return { name: 'wasm-step' };
+  setStepMode(fma ? 'fma' : 'step');
+  return { name };
 }
 
 /**

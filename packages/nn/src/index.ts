@@ -8,4 +8,5 @@ export * from './core.js';
 export { createModel, type Model, type GradientResult, type EvaluationResult, type LayerActivation, type Targets } from './model.js';
 export { useBackend, probeBackends, releaseBackend, backendNames, optInBackendNames, type BackendName, type OptInBackendName, type BackendInfo, type BackendProbe, type UseBackendOptions } from './backend.js';
 export { setStepThreads, stepThreads, CHUNK_SAMPLES } from './fast/pool.js';
+export { fusedMultiplyAdd } from './kernels/simd-gemm.js';
 export { ownKernels, registerOwnKernels, unregisterOwnKernels } from './kernels/register.js';

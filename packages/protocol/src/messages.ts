@@ -29,9 +29,11 @@ export const MESSAGE_TYPES = [
 /**
  * Compute backends a worker may run on: `webgpu`, `wasm`, `cpu` (fastest kind first), then
  * `wasm-step` (the compiled WebAssembly training step of `@swarmgrad/nn`, over `wasm`; its
- * bits differ from `wasm`'s). A worker's `auto` tries them as webgpu, wasm-step, wasm, cpu.
+ * bits differ from `wasm`'s) and `wasm-fma` (the same step with fused multiply-add GEMMs,
+ * only where the engine fuses; its bits differ from both). A worker's `auto` tries them as
+ * webgpu, wasm-fma, wasm-step, wasm, cpu.
  */
-export const BACKENDS = ['webgpu', 'wasm', 'cpu', 'wasm-step'] as const;
+export const BACKENDS = ['webgpu', 'wasm', 'cpu', 'wasm-step', 'wasm-fma'] as const;
 /** A compute backend, see {@link BACKENDS}. */
 export type Backend = (typeof BACKENDS)[number];
 

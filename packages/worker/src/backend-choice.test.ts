@@ -1,3 +1,4 @@
+import { fusedMultiplyAdd } from '@swarmgrad/nn';
 import { type Backend } from '@swarmgrad/protocol';
 import { describe, expect, it } from 'vitest';
 import { benchmarkBackend, chooseBackend, isSoftwareAdapter, type BackendChoiceDeps, type BackendProbeResult } from './backend-choice.js';
@@ -9,7 +10,7 @@ describe('chooseBackend on the real cpu backend', () => {
     expect(choice.name).toBe('cpu');
     expect(choice.adapter).toBeUndefined();
     expect(choice.samplesPerSecond).toBeGreaterThan(0);
-    expect(Object.keys(choice.reasons).sort()).toEqual(['wasm', 'wasm-step', 'webgpu']);
+    expect(Object.keys(choice.reasons).sort()).toEqual(['wasm', 'wasm-fma', 'wasm-step', 'webgpu']);
   });
 
   it('benchmarks any model spec', async () => {
@@ -30,11 +31,14 @@ function fakeDeps(setup: Partial<Record<Backend, { probe?: BackendProbeResult; s
       const out = {} as Record<Backend, BackendProbeResult>;
       for (const name of ['webgpu', 'wasm', 'cpu'] as const) out[name] = setup[name]?.probe ?? { ok: false, reason: `${name} missing` };
       if (setup['wasm-step']?.probe) out['wasm-step'] = setup['wasm-step'].probe; // a probe that (wrongly) offered it
+      if (setup['wasm-fma']?.probe) out['wasm-fma'] = setup['wasm-fma'].probe;
       return out;
     },
     useBackend: async (name) => {
-      // `wasm-step` starts where `wasm` does; tests that leave it out model a WebAssembly without SIMD128.
-      const error = name === 'wasm-step' && setup['wasm-step'] === undefined ? 'WebAssembly SIMD128 is not available' : setup[name]?.startError;
+      // `wasm-step` and `wasm-fma` start where `wasm` does; tests that leave them out model a
+      // WebAssembly without SIMD128 or without a fused relaxed multiply-add.
+      const missing: Partial<Record<Backend, string>> = { 'wasm-step': 'WebAssembly SIMD128 is not available', 'wasm-fma': "this machine's relaxed_madd does not fuse" };
+      const error = missing[name] !== undefined && setup[name] === undefined ? missing[name] : setup[name]?.startError;
       if (error !== undefined) throw new Error(error);
       started.push(name);
       const adapter = setup[name]?.probe?.adapter;
@@ -86,6 +90,7 @@ describe('chooseBackend auto', () => {
     expect(choice.name).toBe('cpu');
     expect(choice.reasons).toEqual({
       webgpu: 'unavailable: no adapter found',
+      'wasm-fma': "unavailable: this machine's relaxed_madd does not fuse",
       'wasm-step': 'unavailable: WebAssembly SIMD128 is not available',
       wasm: "failed its self-benchmark: kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'",
     });
@@ -111,7 +116,7 @@ describe('chooseBackend auto', () => {
     expect(benchmarked).toEqual(['webgpu']);
   });
 
-  it('without a benchmark takes the first backend that starts, in webgpu, wasm-step, wasm, cpu order', async () => {
+  it('without a benchmark takes the first backend that starts, in webgpu, wasm-fma, wasm-step, wasm, cpu order', async () => {
     const { deps, benchmarked } = fakeDeps({
       webgpu: { probe: { ok: true }, startError: 'device lost' },
       wasm: { probe: { ok: true } },
@@ -121,6 +126,7 @@ describe('chooseBackend auto', () => {
     expect(choice.name).toBe('wasm');
     expect(choice.samplesPerSecond).toBeUndefined();
     expect(choice.reasons.webgpu).toBe('unavailable: device lost');
+    expect(choice.reasons['wasm-fma']).toBe("unavailable: this machine's relaxed_madd does not fuse");
     expect(choice.reasons['wasm-step']).toBe('unavailable: WebAssembly SIMD128 is not available');
     expect(choice.reasons.cpu).toMatch(/^not tried/);
     expect(benchmarked).toEqual([]);
@@ -170,10 +176,13 @@ describe('the wasm-step backend (the compiled step)', () => {
       probeBackends: async () => ({ webgpu: { ok: false, reason: 'left out by the test' }, wasm: { ok: true }, cpu: { ok: true } }),
       benchmark: () => benchmarkBackend({ microShardSize: 16, maxCalls: 3 }),
     });
-    expect(['wasm-step', 'wasm', 'cpu']).toContain(choice.name);
+    expect(['wasm-fma', 'wasm-step', 'wasm', 'cpu']).toContain(choice.name);
     expect(choice.samplesPerSecond).toBeGreaterThan(0);
-    // Every backend but the chosen one says why: measured slower (or not clearly faster), or unavailable.
-    for (const name of ['wasm-step', 'wasm', 'cpu'].filter((n) => n !== choice.name)) expect(choice.reasons[name as Backend]).toMatch(/^(slower here|not clearly faster here): /);
+    // Every backend but the chosen one says why: measured slower (or not clearly faster), or
+    // unavailable (wasm-fma on a machine whose relaxed multiply-add does not fuse).
+    const fused = (await fusedMultiplyAdd()).ok;
+    if (!fused) expect(choice.reasons['wasm-fma']).toMatch(/^unavailable: /);
+    for (const name of ['wasm-fma', 'wasm-step', 'wasm', 'cpu'].filter((n) => n !== choice.name && (fused || n !== 'wasm-fma'))) expect(choice.reasons[name as Backend]).toMatch(/^(slower here|not clearly faster here): /);
     await chooseBackend('cpu', { benchmark: false });
   });
 
@@ -181,7 +190,19 @@ describe('the wasm-step backend (the compiled step)', () => {
     const choice = await chooseBackend('wasm-step', { benchmark: () => benchmarkBackend({ microShardSize: 8, maxCalls: 2 }) });
     expect(choice.name).toBe('wasm-step');
     expect(choice.samplesPerSecond).toBeGreaterThan(0);
-    expect(Object.keys(choice.reasons).sort()).toEqual(['cpu', 'wasm', 'webgpu']);
+    expect(Object.keys(choice.reasons).sort()).toEqual(['cpu', 'wasm', 'wasm-fma', 'webgpu']);
+    await chooseBackend('cpu', { benchmark: false });
+  });
+
+  it('wasm-fma starts on the real @swarmgrad/nn when named where the multiply-add fuses, and refuses with the reason elsewhere', async () => {
+    const fused = await fusedMultiplyAdd();
+    if (!fused.ok) {
+      await expect(chooseBackend('wasm-fma', { benchmark: false })).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringContaining(fused.reason) });
+      return;
+    }
+    const choice = await chooseBackend('wasm-fma', { benchmark: () => benchmarkBackend({ microShardSize: 8, maxCalls: 2 }) });
+    expect(choice.name).toBe('wasm-fma');
+    expect(choice.samplesPerSecond).toBeGreaterThan(0);
     await chooseBackend('cpu', { benchmark: false });
   });
 });

@@ -17,7 +17,7 @@ export const PREFERENCE_MARGIN = 1.25;
  * chosen over it (it does not: the compiled step is 1.3–2× faster on LeNet-5). Their last
  * bits differ, as between any two backends; a run records per step which backends computed it.
  */
-export const AUTO_BACKENDS: readonly Backend[] = ['webgpu', 'wasm-step', 'wasm', 'cpu'];
+export const AUTO_BACKENDS: readonly Backend[] = ['webgpu', 'wasm-fma', 'wasm-step', 'wasm', 'cpu'];
 
 /**
  * Whether a WebGPU adapter description names a software rasterizer (Mesa llvmpipe /
@@ -80,11 +80,11 @@ export interface ChooseBackendOptions extends Partial<Omit<BackendChoiceDeps, 'b
 /**
  * Starts the backend to compute on and returns it.
  *
- * - `'auto'`: probes webgpu, wasm-step, wasm and cpu (a software WebGPU adapter counts only
+ * - `'auto'`: probes webgpu, wasm-fma, wasm-step, wasm and cpu (a software WebGPU adapter counts only
  *   when nothing else starts); if one starts, uses it; if several do, runs
  *   {@link benchmarkBackend} on each and keeps the fastest (a backend whose benchmark throws
  *   is skipped: e.g. a missing gradient kernel). `reasons` says why the others were not used.
- * - `'webgpu' | 'wasm' | 'cpu' | 'wasm-step'`: uses that backend or fails; no fallback.
+ * - `'webgpu' | 'wasm' | 'cpu' | 'wasm-step' | 'wasm-fma'`: uses that backend or fails; no fallback.
  *
  * @throws WorkerError `BACKEND_UNAVAILABLE` when no (or not the requested) backend can start.
  */
@@ -103,9 +103,9 @@ export async function chooseBackend(preference: BackendPreference, options: Choo
   const probes = await (options.probeBackends ?? (probeBackends as BackendChoiceDeps['probeBackends']))(deps.backendOptions);
   const available: Backend[] = [];
   for (const name of AUTO_BACKENDS) {
-    // `probeBackends` probes the tfjs backends; `wasm-step` starts where `wasm` does (and
-    // SIMD128 is there, which starting it checks).
-    const result = name === 'wasm-step' ? (probes['wasm-step'] ?? probes.wasm) : probes[name];
+    // `probeBackends` probes the tfjs backends; `wasm-step` and `wasm-fma` start where `wasm`
+    // does (and SIMD128, or a fused relaxed multiply-add, is there: starting them checks).
+    const result = name === 'wasm-step' || name === 'wasm-fma' ? (probes[name] ?? probes.wasm) : probes[name];
     if (result?.ok === true) available.push(name);
     else reasons[name] = `unavailable: ${result?.reason ?? 'not probed'}`;
   }

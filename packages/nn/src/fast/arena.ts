@@ -38,6 +38,7 @@ interface GemmExports {
 }
 
 let compiled: WebAssembly.Module | null | undefined;
+let compiledFma: WebAssembly.Module | undefined;
 let compiledOps: WebAssembly.Module | undefined;
 
 /** Whether the SIMD GEMM module compiles here (WebAssembly with SIMD128). */
@@ -66,11 +67,16 @@ export class Arena {
   /** The step's own small ops (`ops-module.ts`) over the same memory. */
   readonly ops: StepOps;
 
-  constructor(floats: number) {
+  /**
+   * @param fma the GEMM's fused variant (`sgemmModuleBytes(true)`, the `wasm-fma` backend):
+   *   only where `fusedMultiplyAdd()` said so (in Node it also turns relaxed SIMD on)
+   */
+  constructor(floats: number, fma = false) {
     if (!arenaAvailable()) throw new Error('WebAssembly SIMD128 is not available');
+    if (fma) compiledFma ??= new WebAssembly.Module(sgemmModuleBytes(true));
     const pages = Math.ceil((floats * 4) / 65536) + 1;
     const memory = new WebAssembly.Memory({ initial: pages });
-    const instance = new WebAssembly.Instance(compiled!, { env: { memory } });
+    const instance = new WebAssembly.Instance(fma ? compiledFma! : compiled!, { env: { memory } });
     this.x = instance.exports as unknown as GemmExports;
     this.ops = new WebAssembly.Instance(compiledOps!, { env: { memory } }).exports as unknown as StepOps;
     this.f32 = new Float32Array(memory.buffer);

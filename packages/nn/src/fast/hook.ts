@@ -10,26 +10,31 @@ import { CHUNK_SAMPLES, stepHelpers } from './pool.js';
 import { boardViews, chunkCount, computeChunks, computeMissingChunks, planChunks, type Board } from './thread-entry.js';
 import { compileStep, type CompiledStep, type StepResult } from './step.js';
 
-let active = false;
-const compiled = new WeakMap<ModelPlan, CompiledStep | null>();
+/** Which compiled step `Model.gradients` runs: none, `wasm-step`'s, or `wasm-fma`'s (fused GEMMs). */
+export type StepMode = 'off' | 'step' | 'fma';
 
-/** Turns the compiled step on (`useBackend('wasm-step')`) or off (any other backend). */
-export function setStepBackendActive(on: boolean): void {
-  active = on;
+let mode: StepMode = 'off';
+const compiled: [WeakMap<ModelPlan, CompiledStep | null>, WeakMap<ModelPlan, CompiledStep | null>] = [new WeakMap(), new WeakMap()];
+
+/** Sets the compiled step's mode (`useBackend('wasm-step')` → 'step', `'wasm-fma'` → 'fma', any other backend → 'off'). */
+export function setStepMode(next: StepMode): void {
+  mode = next;
 }
 
-/** Whether `wasm-step` is the active backend. */
+/** Whether `wasm-step` or `wasm-fma` is the active backend. */
 export function stepBackendActive(): boolean {
-  return active;
+  return mode !== 'off';
 }
 
-/** The compiled step of `plan` when `wasm-step` is active and the model compiles; null otherwise. */
+/** The compiled step of `plan` in the current mode, when `wasm-step` or `wasm-fma` is active and the model compiles; null otherwise. */
 function activeStep(plan: ModelPlan): CompiledStep | null {
-  if (!active) return null;
-  let step = compiled.get(plan);
+  if (mode === 'off') return null;
+  const fma = mode === 'fma';
+  const cache = compiled[fma ? 1 : 0];
+  let step = cache.get(plan);
   if (step === undefined) {
-    step = compileStep(plan);
-    compiled.set(plan, step);
+    step = compileStep(plan, { fma });
+    cache.set(plan, step);
   }
   return step;
 }
@@ -79,7 +84,8 @@ async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32A
   let n = 0;
   for (const size of sizes) n += size;
   const helpers = await stepHelpers();
-  const board = boardFor(plan, n, chunkCount(sizes), x.length / n, y.length / n, y instanceof Int32Array);
+  const fma = mode === 'fma';
+  const board = boardFor(plan, fma, n, chunkCount(sizes), x.length / n, y.length / n, y instanceof Int32Array);
   board.params.set(params);
   board.x.set(x);
   board.y.set(y);
@@ -89,7 +95,7 @@ async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32A
   const id = boardIds.get(board)!;
   // Helpers start taking chunks as their message arrives; this thread takes them meanwhile.
   // (A single chunk is not worth waking them for.)
-  const others = board.counter[1]! > 1 ? helpers.map((h) => h.run(id, plan.spec, board)) : [];
+  const others = board.counter[1]! > 1 ? helpers.map((h) => h.run(id, plan.spec, fma, board)) : [];
   let failure: { error: unknown } | null = null;
   try {
     computeChunks(step, board);
@@ -137,17 +143,17 @@ export function sumChunks(grads: readonly Float32Array[], first: number, count: 
  * Each model's shared board (inputs, per-chunk results), kept between calls: fresh arrays of this size every step cost more than their arithmetic, and helper
  * threads see a board once instead of receiving copies of the parameters with every chunk.
  */
-const boards = new WeakMap<ModelPlan, Board>();
+const boards: [WeakMap<ModelPlan, Board>, WeakMap<ModelPlan, Board>] = [new WeakMap(), new WeakMap()];
 const boardIds = new WeakMap<Board, number>();
 let nextBoard = 0;
 
-function boardFor(plan: ModelPlan, n: number, chunks: number, sampleSize: number, targetSize: number, intTargets: boolean): Board {
-  const old = boards.get(plan);
+function boardFor(plan: ModelPlan, fma: boolean, n: number, chunks: number, sampleSize: number, targetSize: number, intTargets: boolean): Board {
+  const old = boards[fma ? 1 : 0].get(plan);
   const fits = old !== undefined && old.layout.sampleSize === sampleSize && old.layout.targetSize === targetSize && old.layout.intTargets === intTargets;
   if (fits && old.layout.capacity >= n && old.layout.maxChunks >= chunks) return old;
   const keep = fits ? old.layout : undefined;
   const board = boardViews({ paramCount: plan.paramCount, sampleSize, targetSize, intTargets, capacity: Math.max(n, keep?.capacity ?? 0), maxChunks: Math.max(chunks, keep?.maxChunks ?? 0) });
-  boards.set(plan, board);
+  boards[fma ? 1 : 0].set(plan, board);
   boardIds.set(board, nextBoard++);
   return board;
 }
@@ -157,7 +163,7 @@ function boardFor(plan: ModelPlan, n: number, chunks: number, sampleSize: number
  * Checks the compiled step on a model with exactly known results (dense 2 → 2, mean
  * squared error, small integers): throws with what went wrong, or returns nothing.
  */
-export function stepSelfCheck(): void {
+export function stepSelfCheck(fma = false): void {
   if (!arenaAvailable()) throw new Error('WebAssembly SIMD128 is not available');
   const plan: ModelPlan = {
     spec: { inputShape: [2], layers: [{ type: 'dense', units: 2 }], loss: 'meanSquaredError' },
@@ -183,7 +189,7 @@ export function stepSelfCheck(): void {
     ],
   };
   // out = [1, 1]·[[1, 2], [3, 4]] + [1, -1] = [5, 5]; loss = (25 + 25) / 2; d(out) = out.
-  const result = compileStep(plan)!.gradients(Float32Array.of(1, 2, 3, 4, 1, -1), Float32Array.of(1, 1), Float32Array.of(0, 0), 1);
+  const result = compileStep(plan, { fma })!.gradients(Float32Array.of(1, 2, 3, 4, 1, -1), Float32Array.of(1, 1), Float32Array.of(0, 0), 1);
   const expected = [5, 5, 5, 5, 5, 5];
   if (result.lossSum !== 25 || expected.some((v, i) => result.grads[i] !== v)) {
     throw new Error(`self-check failed: loss ${result.lossSum}, gradient [${Array.from(result.grads).join(', ')}]; expected 25, [${expected.join(', ')}]`);

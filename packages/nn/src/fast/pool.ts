@@ -49,11 +49,11 @@ class Helper {
     for (const pending of this.waiting.values()) pending.reject(error);
     this.waiting.clear();
   }
-  /** Has the thread take chunks of the board's run from `board` until none is left; resolves when it has stopped. */
-  run(id: number, spec: ModelSpec, board: Board): Promise<void> {
+  /** Has the thread take chunks of the board's run from `board` (compiled with fused GEMMs when `fma`) until none is left; resolves when it has stopped. */
+  run(id: number, spec: ModelSpec, fma: boolean, board: Board): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (!this.shown.has(board)) {
-      this.worker.postMessage({ type: 'board', board: id, spec, layout: board.layout, sab: board.sab } satisfies HelperMessage);
+      this.worker.postMessage({ type: 'board', board: id, spec, fma, layout: board.layout, sab: board.sab } satisfies HelperMessage);
       this.shown.add(board);
     }
     const seq = this.next++;

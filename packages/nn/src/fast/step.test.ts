@@ -12,6 +12,7 @@ import { stepBackendActive, stepGradients, stepShardGradients, sumChunks } from 
 import { CHUNK_SAMPLES, setStepThreads, stepHelpers } from './pool.js';
 import { boardViews, computeChunks, computeMissingChunks, planChunks, serveChunks, type HelperMessage } from './thread-entry.js';
 import { compileStep, unsupportedReason } from './step.js';
+import { fusedMultiplyAdd } from '../kernels/simd-gemm.js';
 
 function randomArray(rng: Xoshiro128, length: number, scale = 1): Float32Array {
   return Float32Array.from({ length }, () => (2 * rng.nextFloat() - 1) * scale);
@@ -73,6 +74,23 @@ describe('compiled step: gradients against float64 finite differences', () => {
     expect(unsupportedReason(model.plan)).toBeNull();
     const result = compileStep(model.plan)!.gradients(params, x, y, n);
     expect(result.count).toBe(n);
+    const refLoss = referenceLoss(model.plan, params, x, y, n);
+    expect(Math.abs(result.lossSum - refLoss) / Math.abs(refLoss)).toBeLessThan(1e-5);
+    const ref = referenceGradients(model.plan, params, x, y, n);
+    for (const layer of model.plan.layers) {
+      for (const p of layer.params) {
+        const err = relativeError(result.grads, ref, p.offset, p.offset + p.size);
+        expect(err, `layer ${layer.index} ${layer.type} ${p.name}`).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it.each(cases)('%s, with fused multiply-add GEMMs (wasm-fma)', async (_name, spec) => {
+    const fused = await fusedMultiplyAdd();
+    if (!fused.ok) return; // where nothing fuses, wasm-fma refuses to start (tested below)
+    const n = 3;
+    const { model, params, x, y } = randomBatch(spec, n, 7);
+    const result = compileStep(model.plan, { fma: true })!.gradients(params, x, y, n);
     const refLoss = referenceLoss(model.plan, params, x, y, n);
     expect(Math.abs(result.lossSum - refLoss) / Math.abs(refLoss)).toBeLessThan(1e-5);
     const ref = referenceGradients(model.plan, params, x, y, n);
@@ -352,4 +370,51 @@ describe('sumChunks', () => {
     expect(new Uint8Array(got.buffer)).toEqual(new Uint8Array(want.buffer));
     expect(Object.is(got[0], 0)).toBe(true); // -0 + -0 … from 0 is +0
   });
+});
+
+describe('the wasm-fma backend (fused multiply-add GEMMs)', () => {
+  const n = 3 * CHUNK_SAMPLES + 5;
+  const { model, params, x, y } = randomBatch(lenet5(), n, 61);
+
+  it('starts exactly where relaxed_madd fuses, and says why not elsewhere', async () => {
+    const fused = await fusedMultiplyAdd();
+    if (!fused.ok) {
+      // A machine without FMA: the backend must refuse, naming the reason.
+      await expect(useBackend('wasm-fma')).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringContaining(fused.reason) });
+      return;
+    }
+    expect(await useBackend('wasm-fma')).toEqual({ name: 'wasm-fma' });
+    expect(stepBackendActive()).toBe(true);
+    await useBackend('cpu');
+    expect(stepBackendActive()).toBe(false);
+  });
+
+  it('agrees with float64 within 1e-5, differs from wasm-step in the last bits, and is the same for 1 and 3 threads', async () => {
+    const fused = await fusedMultiplyAdd();
+    if (!fused.ok) return; // the test above checks the refusal
+    await useBackend('wasm-step');
+    await setStepThreads(1);
+    const plain = (await model.gradients(params, x, y)).grads;
+    await useBackend('wasm-fma');
+    const hashes: string[] = [];
+    let fma: Float32Array | undefined;
+    for (const threads of [1, 3, 1]) {
+      await setStepThreads(threads);
+      const r = await model.gradients(params, x, y);
+      fma ??= r.grads;
+      hashes.push(sha256(r.grads));
+    }
+    await setStepThreads(1);
+    expect(new Set(hashes).size).toBe(1);
+    // Fused: other bits than the plain step's (the GEMMs round once per multiply-add) …
+    expect(sha256(fma!)).not.toBe(sha256(plain));
+    // … and the same gradient as the plain step (the float64 checks are below).
+    expect(worstTensorError(model, fma!, plain)).toBeLessThan(1e-5);
+    // Switching back and forth keeps each backend's bits (separate compiled steps and boards).
+    await useBackend('wasm-step');
+    expect(sha256((await model.gradients(params, x, y)).grads)).toBe(sha256(plain));
+    await useBackend('wasm-fma');
+    expect(sha256((await model.gradients(params, x, y)).grads)).toBe(hashes[0]);
+    await useBackend('cpu');
+  }, 120_000);
 });

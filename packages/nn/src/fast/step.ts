@@ -75,9 +75,10 @@ const MAX_BATCH_SIZES = 4;
  * Compiles `plan`'s training step, or returns `null` when a layer is not supported (see
  * {@link unsupportedReason}). With `profile`, every call adds the milliseconds of each phase
  * to it, read from `clock` (default `performance.now`; a CPU-time clock is steadier on a
- * shared machine).
+ * shared machine). With `fma`, its GEMMs multiply-add fused (the `wasm-fma` backend; only
+ * after `fusedMultiplyAdd()` said yes).
  */
-export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; clock?: () => number } = {}): CompiledStep | null {
+export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; clock?: () => number; fma?: boolean } = {}): CompiledStep | null {
   const clock = options.clock ?? (() => performance.now());
   if (unsupportedReason(plan) !== null) return null;
   const byBatch = new Map<number, Compiled>();
@@ -88,7 +89,7 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; c
       let c = byBatch.get(n);
       if (c === undefined) {
         if (byBatch.size >= MAX_BATCH_SIZES) byBatch.delete(byBatch.keys().next().value!);
-        c = compile(plan, n);
+        c = compile(plan, n, options.fma === true);
         byBatch.set(n, c);
       }
       const f32 = c.arena.f32;
@@ -122,7 +123,7 @@ export function compileStep(plan: ModelPlan, options: { profile?: StepProfile; c
   };
 }
 
-function compile(plan: ModelPlan, n: number): Compiled {
+function compile(plan: ModelPlan, n: number, fma: boolean): Compiled {
   const layout = new ArenaLayout();
   const size = (shape: readonly number[]) => n * shape.reduce((a, b) => a * b, 1);
   const params = layout.alloc(plan.paramCount);
@@ -146,7 +147,7 @@ function compile(plan: ModelPlan, n: number): Compiled {
     cur = io.out;
     dCur = io.dOut;
   }
-  const arena = new Arena(layout.size);
+  const arena = new Arena(layout.size, fma);
   for (const layer of layers) layer.init(arena);
   return { arena, layers, names, params, input, out: cur, dOut: dCur };
 }

@@ -142,7 +142,7 @@ export function computeMissingChunks(step: CompiledStep, board: Board): number {
 }
 
 /** A message to a helper thread. */
-export type HelperMessage = { type: 'board'; board: number; spec: ModelSpec; layout: BoardLayout; sab: SharedArrayBuffer } | { type: 'run'; board: number; seq: number };
+export type HelperMessage = { type: 'board'; board: number; spec: ModelSpec; fma: boolean; layout: BoardLayout; sab: SharedArrayBuffer } | { type: 'run'; board: number; seq: number };
 
 interface Port {
   on(event: 'message', listener: (message: HelperMessage) => void): void;
@@ -155,10 +155,11 @@ export function serveChunks(port: Port): void {
   const steps = new Map<string, CompiledStep | null>();
   port.on('message', (message) => {
     if (message.type === 'board') {
-      const key = JSON.stringify(message.spec);
+      const key = `${message.fma ? 'fma' : 'step'} ${JSON.stringify(message.spec)}`;
       let step = steps.get(key);
       if (step === undefined) {
-        step = compileStep(planModel(message.spec));
+        // With fma, the main thread has already turned relaxed SIMD on (a flag of the whole process).
+        step = compileStep(planModel(message.spec), { fma: message.fma });
         if (steps.size > 8) steps.clear();
         steps.set(key, step);
       }

@@ -24,7 +24,15 @@
  * value = 15 of x86-64's 16 vector registers), `v128.load32_splat` for `A` so both
  * layouts of `A` need no packing, `B` packed so each step reads 32 contiguous bytes, the K
  * loop not unrolled (see {@link tileFunction}); rows left over at the bottom get 5- … 1-row tiles. No
- * relaxed SIMD (it needs a flag in Node 20), no threads.
+ * threads.
+ *
+ * **The fused variant** (`sgemmModuleBytes(true)`, the `wasm-fma` backend only): each step is
+ * one relaxed-SIMD `f32x4.relaxed_madd`, `acc ← fl32(A(i,p) · B(p,j) + acc)` rounded once,
+ * in the same p order. Relaxed SIMD lets an engine fuse or not, as its hardware does; the
+ * variant is used only where {@link fusedMultiplyAdd} found it fused, so wherever it runs it
+ * gives the same bits (a fused multiply-add is exactly rounded), different from the plain
+ * module's. Node 20 compiles it only with V8's `--experimental-wasm-relaxed-simd`, which
+ * {@link fusedMultiplyAdd} sets; browsers (Chromium 114+, Firefox 120+) have it.
  */
 import { buildModule, i32, op, v128, type FunctionDef } from './wasm-builder.js';
 
@@ -98,7 +106,7 @@ export function packB(
  * spilled an accumulator every step (measured ~10% slower). Unrolling the K loop made
  * TurboFan hoist loads and spill (measured up to 2× slower), so the loop is not unrolled.
  */
-function tileFunction(mr: number, transA: boolean): FunctionDef {
+function tileFunction(mr: number, transA: boolean, fma: boolean): FunctionDef {
   const A = 0, LDA = 1, B = 2, C = 3, LDC = 4, K = 5;
   const rowPtr = (i: number) => (i === 0 ? A : 5 + i); // row-major A: one pointer per row
   const firstVec = transA ? 6 : 6 + mr - 1;
@@ -115,7 +123,8 @@ function tileFunction(mr: number, transA: boolean): FunctionDef {
   for (let i = 0; i < mr; i++) {
     const splat = transA ? [...op.localGet(A), ...op.v128Load32Splat(4 * i)] : [...op.localGet(rowPtr(i)), ...op.v128Load32Splat(0)];
     for (const [half, bv] of [[0, B0], [1, B1]] as const) {
-      body.push(op.localGet(acc(i, half)), splat, op.localGet(bv), op.f32x4Mul, op.f32x4Add, op.localSet(acc(i, half)));
+      if (fma) body.push(splat, op.localGet(bv), op.localGet(acc(i, half)), op.f32x4RelaxedMadd, op.localSet(acc(i, half)));
+      else body.push(op.localGet(acc(i, half)), splat, op.localGet(bv), op.f32x4Mul, op.f32x4Add, op.localSet(acc(i, half)));
     }
   }
   if (transA) body.push(op.localGet(A), op.localGet(LDA), op.i32Add, op.localSet(A));
@@ -209,19 +218,62 @@ function scatterAddFunction(): FunctionDef {
   return { params: [i32, i32, i32, i32, i32, i32, i32], locals: [i32, i32, i32, i32, i32], body, exportAs: 'scatter_add' };
 }
 
-let moduleBytes: Uint8Array<ArrayBuffer> | undefined;
+const moduleBytes: [Uint8Array<ArrayBuffer> | undefined, Uint8Array<ArrayBuffer> | undefined] = [undefined, undefined];
 
-/** The module's bytes: tiles 0–5 (row-major A, 1–6 rows), 6–11 (transposed A), drivers `gemm_n`, `gemm_t`, then `gather`, `scatter_add`. */
-export function sgemmModuleBytes(): Uint8Array<ArrayBuffer> {
-  if (moduleBytes === undefined) {
+/**
+ * The module's bytes: tiles 0–5 (row-major A, 1–6 rows), 6–11 (transposed A), drivers
+ * `gemm_n`, `gemm_t`, then `gather`, `scatter_add`. With `fma`, the tiles multiply-add with
+ * `f32x4.relaxed_madd` (see the file comment).
+ */
+export function sgemmModuleBytes(fma = false): Uint8Array<ArrayBuffer> {
+  let bytes = moduleBytes[fma ? 1 : 0];
+  if (bytes === undefined) {
     const functions: FunctionDef[] = [];
-    for (const transA of [false, true]) for (let mr = 1; mr <= TILE_ROWS; mr++) functions.push(tileFunction(mr, transA));
+    for (const transA of [false, true]) for (let mr = 1; mr <= TILE_ROWS; mr++) functions.push(tileFunction(mr, transA, fma));
     functions.push(driverFunction(false, (mr) => mr - 1, 'gemm_n'));
     functions.push(driverFunction(true, (mr) => TILE_ROWS + mr - 1, 'gemm_t'));
     functions.push(gatherFunction(), scatterAddFunction());
-    moduleBytes = buildModule(functions);
+    bytes = buildModule(functions);
+    moduleBytes[fma ? 1 : 0] = bytes;
   }
-  return moduleBytes;
+  return bytes;
+}
+
+/**
+ * A module exporting `madd(a, b, c) → f32`: lane 0 of `f32x4.relaxed_madd` of three splats.
+ * `(1 + 2⁻¹²) · (1 − 2⁻¹²) − 1` is −2⁻²⁴ fused and 0 unfused.
+ */
+function maddProbeBytes(): Uint8Array<ArrayBuffer> {
+  const body = [0x20, 0, 0xfd, 0x13, 0x20, 1, 0xfd, 0x13, 0x20, 2, 0xfd, 0x13, ...op.f32x4RelaxedMadd, 0xfd, 0x1f, 0, 0x0b];
+  const code = [0, ...body];
+  // Type (f32, f32, f32) → f32; one function, exported as "madd".
+  return new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 8, 1, 0x60, 3, 0x7d, 0x7d, 0x7d, 1, 0x7d, 3, 2, 1, 0, 7, 8, 1, 4, 0x6d, 0x61, 0x64, 0x64, 0, 0, 10, code.length + 2, 1, code.length, ...code]);
+}
+
+let fused: Promise<{ ok: true } | { ok: false; reason: string }> | undefined;
+
+/**
+ * Whether this engine runs `f32x4.relaxed_madd` as a fused multiply-add: the condition for
+ * the `wasm-fma` backend. In Node it first turns on V8's relaxed SIMD
+ * (`--experimental-wasm-relaxed-simd`, needed in Node 20; a flag that changes no other
+ * behaviour). Not fused (hardware without FMA) or no relaxed SIMD: `{ ok: false, reason }`.
+ */
+export function fusedMultiplyAdd(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  fused ??= (async () => {
+    if (typeof WebAssembly !== 'object') return { ok: false, reason: 'WebAssembly is not available' };
+    const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+    if (typeof proc?.versions?.node === 'string' && !WebAssembly.validate(maddProbeBytes())) {
+      const v8 = await (import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'v8'].join(':')) as Promise<{ setFlagsFromString(flags: string): void }>);
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    }
+    if (!WebAssembly.validate(maddProbeBytes()) || !WebAssembly.validate(sgemmModuleBytes(true))) {
+      return { ok: false, reason: 'this engine has no relaxed SIMD (f32x4.relaxed_madd)' };
+    }
+    const { madd } = new WebAssembly.Instance(new WebAssembly.Module(maddProbeBytes())).exports as { madd(a: number, b: number, c: number): number };
+    if (madd(1 + 2 ** -12, 1 - 2 ** -12, -1) !== -(2 ** -24)) return { ok: false, reason: "this machine's relaxed_madd does not fuse (no FMA instructions)" };
+    return { ok: true };
+  })();
+  return fused;
 }
 
 // ---------------------------------------------------------------------------------------
