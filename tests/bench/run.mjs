@@ -95,10 +95,10 @@ async function benchNn() {
   const python = torchPython();
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const cells = [
-    { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
-    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
-    { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2'], torchThreads: [1, 2], seconds: 2 },
-    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step'], torchThreads: [1, 2], seconds: 1, rounds: 1 },
+    { model: 'lenet5', label: 'LeNet-5', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'wasm-fma', 'wasm-fma@2', 'cpu'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
+    { model: 'lenet5', label: 'LeNet-5', batch: 256, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'wasm-fma', 'wasm-fma@2'], torchThreads: [1, 2], seconds: Math.min(Number(budget), 3) },
+    { model: 'alexnetSmall', label: 'AlexNet-small 32×32×3', batch: 64, backends: ['wasm', 'wasm-step', 'wasm-step@2', 'wasm-fma@2'], torchThreads: [1, 2], seconds: 2 },
+    { model: 'alexnet', label: 'AlexNet 227×227×3', batch: 8, backends: ['wasm', 'wasm-step', 'wasm-fma'], torchThreads: [1, 2], seconds: 1, rounds: 1 },
   ];
   const rows = [];
   const models = process.env.BENCH_MODELS?.split(',');
@@ -152,10 +152,10 @@ async function benchJob() {
   // The bin is run as a program, as `swarmgrad` and `npm start` run it (its first line gives
   // Node the heap flag); one variant runs it through `node`, without that flag.
   const variants = [
-    ['swarmgrad train (defaults)', [], {}],
-    ['node swarmgrad.js train (defaults, coordinator without the heap flag)', [], {}, 'node'],
+    ['swarmgrad train (defaults: auto → wasm-fma where it fuses)', [], {}],
     ['swarmgrad train --workers 1 --threads 2', ['--workers', '1', '--threads', '2'], {}],
-    ['swarmgrad train --backend wasm (the default before 2026-12-03)', ['--backend', 'wasm'], {}],
+    ['swarmgrad train --backend wasm-step', ['--backend', 'wasm-step'], {}],
+    ['node swarmgrad.js train --backend wasm-step (coordinator without the heap flag)', ['--backend', 'wasm-step'], {}, 'node'],
   ];
   const runs = new Map();
   const add = (name, r) => runs.set(name, [...(runs.get(name) ?? []), r]);

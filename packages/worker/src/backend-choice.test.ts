@@ -161,6 +161,22 @@ describe('the wasm-step backend (the compiled step)', () => {
     expect(choice.reasons.wasm).toMatch(/^slower here: 1600 samples\/s against wasm-step's 3000/);
   });
 
+  it('is not measured once wasm-fma (the same step, fused) has started and measured, so workers side by side agree', async () => {
+    // A cold first benchmark can rate wasm-fma below wasm-step by more than the margin; both are the same step.
+    const { deps, benchmarked } = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, 'wasm-fma': { rate: 2000 }, 'wasm-step': { rate: 3000 } });
+    const choice = await chooseBackend('auto', deps);
+    expect(choice).toMatchObject({ name: 'wasm-fma', samplesPerSecond: 2000 });
+    expect(benchmarked).toEqual(['wasm-fma', 'wasm']);
+    expect(choice.reasons['wasm-step']).toBe('not tried: wasm-fma runs the same compiled step with fused multiply-add');
+    // Where wasm-fma cannot start (no fused multiply-add) or fails its benchmark, wasm-step is measured as before.
+    const unfused = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, 'wasm-step': { rate: 3000 } });
+    expect((await chooseBackend('auto', unfused.deps)).name).toBe('wasm-step');
+    const failing = fakeDeps({ wasm: { probe: { ok: true }, rate: 1600 }, 'wasm-fma': { benchError: 'boom' }, 'wasm-step': { rate: 3000 } });
+    const fallback = await chooseBackend('auto', failing.deps);
+    expect(fallback.name).toBe('wasm-step');
+    expect(fallback.reasons['wasm-fma']).toBe('failed its self-benchmark: boom');
+  });
+
   it('gives way to wasm only when wasm is clearly faster, and is not offered where wasm cannot start', async () => {
     const close = fakeDeps({ wasm: { probe: { ok: true }, rate: 1900 }, 'wasm-step': { rate: 1600 } });
     expect((await chooseBackend('auto', close.deps)).name).toBe('wasm-step');
@@ -178,11 +194,13 @@ describe('the wasm-step backend (the compiled step)', () => {
     });
     expect(['wasm-fma', 'wasm-step', 'wasm', 'cpu']).toContain(choice.name);
     expect(choice.samplesPerSecond).toBeGreaterThan(0);
-    // Every backend but the chosen one says why: measured slower (or not clearly faster), or
-    // unavailable (wasm-fma on a machine whose relaxed multiply-add does not fuse).
+    // Every backend but the chosen one says why: measured slower (or not clearly faster),
+    // unavailable (wasm-fma where the multiply-add does not fuse), or not tried (wasm-step
+    // once wasm-fma measured).
     const fused = (await fusedMultiplyAdd()).ok;
-    if (!fused) expect(choice.reasons['wasm-fma']).toMatch(/^unavailable: /);
-    for (const name of ['wasm-fma', 'wasm-step', 'wasm', 'cpu'].filter((n) => n !== choice.name && (fused || n !== 'wasm-fma'))) expect(choice.reasons[name as Backend]).toMatch(/^(slower here|not clearly faster here): /);
+    if (fused) expect(choice.reasons['wasm-step']).toBe('not tried: wasm-fma runs the same compiled step with fused multiply-add');
+    else expect(choice.reasons['wasm-fma']).toMatch(/^unavailable: /);
+    for (const name of ['wasm-fma', 'wasm-step', 'wasm', 'cpu'].filter((n) => n !== choice.name && n !== (fused ? 'wasm-step' : 'wasm-fma'))) expect(choice.reasons[name as Backend]).toMatch(/^(slower here|not clearly faster here): /);
     await chooseBackend('cpu', { benchmark: false });
   });
 

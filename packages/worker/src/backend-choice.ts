@@ -165,6 +165,14 @@ async function firstThatStarts(available: Backend[], { start, backendOptions }: 
   throw new WorkerError(WorkerErrorCode.BACKEND_UNAVAILABLE, `no backend can start here: ${describeReasons(reasons)}`);
 }
 
+/**
+ * A backend that, once it started and measured, makes another one pointless to measure:
+ * `wasm-fma` is `wasm-step` with fused multiply-adds (the same work, fewer instructions).
+ * The two are close (1.1×), closer than a short benchmark on a busy machine can tell apart:
+ * measuring both let workers started side by side pick differently, and a run mix them.
+ */
+const SUPERSEDES: Partial<Record<Backend, Backend>> = { 'wasm-fma': 'wasm-step' };
+
 /** Starts and measures every available backend, then keeps the fastest (a later one must be clearly faster). */
 async function fastestMeasured(
   available: Backend[],
@@ -174,6 +182,11 @@ async function fastestMeasured(
   const measured: Array<{ name: Backend; adapter: string | undefined; samplesPerSecond: number }> = [];
   let active: Backend | undefined;
   for (const name of available) {
+    const over = measured.find((m) => SUPERSEDES[m.name] === name);
+    if (over !== undefined) {
+      reasons[name] = `not tried: ${over.name} runs the same compiled step with fused multiply-add`;
+      continue;
+    }
     let adapter: string | undefined;
     try {
       adapter = (await start(name, backendOptions)).adapter;
