@@ -68,11 +68,12 @@ afterAll(async () => {
 });
 
 describe('compiled step: gradients against float64 finite differences', () => {
-  it.each(cases)('%s', (_name, spec) => {
+  /** The compiled step (fused GEMMs with `fma`) against float64 finite differences on 3 samples. */
+  function expectFloat64Gradients(spec: ModelSpec, fma: boolean): void {
     const n = 3;
     const { model, params, x, y } = randomBatch(spec, n, 7);
     expect(unsupportedReason(model.plan)).toBeNull();
-    const result = compileStep(model.plan)!.gradients(params, x, y, n);
+    const result = compileStep(model.plan, { fma })!.gradients(params, x, y, n);
     expect(result.count).toBe(n);
     const refLoss = referenceLoss(model.plan, params, x, y, n);
     expect(Math.abs(result.lossSum - refLoss) / Math.abs(refLoss)).toBeLessThan(1e-5);
@@ -83,23 +84,13 @@ describe('compiled step: gradients against float64 finite differences', () => {
         expect(err, `layer ${layer.index} ${layer.type} ${p.name}`).toBeLessThan(1e-4);
       }
     }
-  });
+  }
+
+  it.each(cases)('%s', (_name, spec) => expectFloat64Gradients(spec, false));
 
   it.each(cases)('%s, with fused multiply-add GEMMs (wasm-fma)', async (_name, spec) => {
-    const fused = await fusedMultiplyAdd();
-    if (!fused.ok) return; // where nothing fuses, wasm-fma refuses to start (tested below)
-    const n = 3;
-    const { model, params, x, y } = randomBatch(spec, n, 7);
-    const result = compileStep(model.plan, { fma: true })!.gradients(params, x, y, n);
-    const refLoss = referenceLoss(model.plan, params, x, y, n);
-    expect(Math.abs(result.lossSum - refLoss) / Math.abs(refLoss)).toBeLessThan(1e-5);
-    const ref = referenceGradients(model.plan, params, x, y, n);
-    for (const layer of model.plan.layers) {
-      for (const p of layer.params) {
-        const err = relativeError(result.grads, ref, p.offset, p.offset + p.size);
-        expect(err, `layer ${layer.index} ${layer.type} ${p.name}`).toBeLessThan(1e-4);
-      }
-    }
+    // Where nothing fuses, wasm-fma refuses to start (tested below).
+    if ((await fusedMultiplyAdd()).ok) expectFloat64Gradients(spec, true);
   });
 
   it('refuses what it cannot compile (avgPool), and wasm-step then falls back to tfjs', async () => {
