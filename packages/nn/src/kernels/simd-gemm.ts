@@ -32,7 +32,7 @@
  * variant is used only where {@link fusedMultiplyAdd} found it fused, so wherever it runs it
  * gives the same bits (a fused multiply-add is exactly rounded), different from the plain
  * module's. Node 20 compiles it only with V8's `--experimental-wasm-relaxed-simd`, which
- * {@link fusedMultiplyAdd} sets; browsers (Chromium 114+, Firefox 120+) have it.
+ * {@link fusedMultiplyAdd} sets; Chromium (114+) has it on; other engines where they ship it.
  */
 import { buildModule, i32, op, v128, type FunctionDef } from './wasm-builder.js';
 
