@@ -26,8 +26,12 @@ export function stepBackendActive(): boolean {
   return mode !== 'off';
 }
 
-/** The compiled step of `plan` in the current mode, when `wasm-step` or `wasm-fma` is active and the model compiles; null otherwise. */
-function activeStep(plan: ModelPlan): CompiledStep | null {
+/**
+ * The compiled step of `plan` in the current mode and whether it is the fused one, when
+ * `wasm-step` or `wasm-fma` is active and the model compiles; null otherwise. A chunked run
+ * uses the mode taken here, with its call: one queued behind a backend switch keeps it.
+ */
+function activeStep(plan: ModelPlan): { step: CompiledStep; fma: boolean } | null {
   if (mode === 'off') return null;
   const fma = mode === 'fma';
   const cache = compiled[fma ? 1 : 0];
@@ -36,7 +40,7 @@ function activeStep(plan: ModelPlan): CompiledStep | null {
     step = compileStep(plan, { fma });
     cache.set(plan, step);
   }
-  return step;
+  return step === null ? null : { step, fma };
 }
 
 /**
@@ -49,10 +53,10 @@ function activeStep(plan: ModelPlan): CompiledStep | null {
  * in chunk order and rounded once — so the bits are the same for any number of threads.
  */
 export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, n: number): Promise<StepResult | null> {
-  const step = activeStep(plan);
-  if (step === null) return null;
-  if (n <= CHUNK_SAMPLES) return step.gradients(params, x, y, n);
-  return (await inTurn(() => chunkedStep(plan, step, params, x, y, [n])))[0]!;
+  const active = activeStep(plan);
+  if (active === null) return null;
+  if (n <= CHUNK_SAMPLES) return active.step.gradients(params, x, y, n);
+  return (await inTurn(() => chunkedStep(plan, active.step, active.fma, params, x, y, [n])))[0]!;
 }
 
 /**
@@ -63,9 +67,9 @@ export async function stepGradients(plan: ModelPlan, params: Float32Array, x: Fl
  * shard, and no thread idles at the end of a shard.
  */
 export async function stepShardGradients(plan: ModelPlan, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, sizes: readonly number[]): Promise<StepResult[] | null> {
-  const step = activeStep(plan);
-  if (step === null) return null;
-  return inTurn(() => chunkedStep(plan, step, params, x, y, sizes));
+  const active = activeStep(plan);
+  if (active === null) return null;
+  return inTurn(() => chunkedStep(plan, active.step, active.fma, params, x, y, sizes));
 }
 
 let queue: Promise<unknown> = Promise.resolve();
@@ -80,11 +84,10 @@ function inTurn<T>(run: () => Promise<T>): Promise<T> {
   return turn;
 }
 
-async function chunkedStep(plan: ModelPlan, step: CompiledStep, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, sizes: readonly number[]): Promise<StepResult[]> {
+async function chunkedStep(plan: ModelPlan, step: CompiledStep, fma: boolean, params: Float32Array, x: Float32Array, y: Int32Array | Float32Array, sizes: readonly number[]): Promise<StepResult[]> {
   let n = 0;
   for (const size of sizes) n += size;
   const helpers = await stepHelpers();
-  const fma = mode === 'fma';
   const board = boardFor(plan, fma, n, chunkCount(sizes), x.length / n, y.length / n, y instanceof Int32Array);
   board.params.set(params);
   board.x.set(x);
@@ -140,8 +143,10 @@ export function sumChunks(grads: readonly Float32Array[], first: number, count: 
 }
 
 /**
- * Each model's shared board (inputs, per-chunk results), kept between calls: fresh arrays of this size every step cost more than their arithmetic, and helper
- * threads see a board once instead of receiving copies of the parameters with every chunk.
+ * Each model's shared board (inputs, per-chunk results), one per compiled backend (the helpers
+ * compile `wasm-step`'s or `wasm-fma`'s step for it), kept between calls: fresh arrays of this
+ * size every step cost more than their arithmetic, and helper threads see a board once
+ * instead of receiving copies of the parameters with every chunk.
  */
 const boards: [WeakMap<ModelPlan, Board>, WeakMap<ModelPlan, Board>] = [new WeakMap(), new WeakMap()];
 const boardIds = new WeakMap<Board, number>();

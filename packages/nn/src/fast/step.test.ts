@@ -8,7 +8,7 @@ import { Xoshiro128 } from '@swarmgrad/nn-core';
 import type { ModelSpec } from '@swarmgrad/nn-core';
 import { referenceGradients, referenceLoss, relativeError } from '../testing/reference-f64.js';
 import { lenet5 } from '@swarmgrad/nn-core';
-import { stepBackendActive, stepGradients, stepShardGradients, sumChunks } from './hook.js';
+import { setStepMode, stepBackendActive, stepGradients, stepShardGradients, sumChunks } from './hook.js';
 import { CHUNK_SAMPLES, setStepThreads, stepHelpers } from './pool.js';
 import { boardViews, computeChunks, computeMissingChunks, planChunks, serveChunks, type HelperMessage } from './thread-entry.js';
 import { compileStep, unsupportedReason } from './step.js';
@@ -408,4 +408,18 @@ describe('the wasm-fma backend (fused multiply-add GEMMs)', () => {
     expect(sha256((await model.gradients(params, x, y)).grads)).toBe(hashes[0]);
     await useBackend('cpu');
   }, 120_000);
+
+  it('a chunked call keeps the backend of its call when a switch comes while it waits its turn', async () => {
+    if (!(await fusedMultiplyAdd()).ok) return;
+    await useBackend('wasm-fma');
+    await setStepThreads(3);
+    const alone = sha256((await stepGradients(model.plan, params, x, y, n))!.grads);
+    const first = stepGradients(model.plan, params, x, y, n);
+    const queued = stepGradients(model.plan, params, x, y, n); // waits for the first one's turn
+    setStepMode('step'); // what a switch to wasm-step does, before the queued call runs
+    expect(sha256((await first)!.grads)).toBe(alone);
+    expect(sha256((await queued)!.grads)).toBe(alone);
+    await setStepThreads(1);
+    await useBackend('cpu');
+  }, 60_000);
 });
