@@ -76,12 +76,15 @@ export function packFrame(message: Message): { frame: Uint8Array; owned: boolean
     return { frame: new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength), owned: false };
   }
   // msgpackr starts a new buffer when fewer than 2 KB are left at the start of a frame.
-  const own = packBuffer(estimate + 0x800 + 16);
-  packr.useBuffer(own);
-  const packed: Uint8Array = packr.pack(message);
-  // Later small frames go to a fresh buffer, not after this one (whose leftover room would
-  // run out and make msgpackr allocate buffers of this frame's size for them).
-  packr.useBuffer(packBuffer(16 * 1024));
+  packr.useBuffer(packBuffer(estimate + 0x800 + 16));
+  let packed: Uint8Array;
+  try {
+    packed = packr.pack(message);
+  } finally {
+    // Later small frames go to a fresh buffer, not after this one (whose leftover room would
+    // run out and make msgpackr allocate buffers of this frame's size for them).
+    packr.useBuffer(packBuffer(16 * 1024));
+  }
   // If the estimate fell short, msgpackr moved the frame to a new buffer of its own making,
   // which holds this frame alone and is no longer its target either.
   return { frame: new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength), owned: true };
