@@ -14,6 +14,7 @@ import { BACKENDS, type Backend } from '@swarmgrad/protocol';
 import { registerOwnKernels } from './kernels/register.js';
 import { setStepMode, stepSelfCheck } from './fast/hook.js';
 import { fusedMultiplyAdd } from './kernels/simd-gemm.js';
+import { importNodeOnly, isNode } from './node-only.js';
 
 /**
  * Backends that are not tfjs backends (not in {@link backendNames}, not probed by
@@ -155,19 +156,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function isNode(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof proc?.versions?.node === 'string';
-}
-
-/**
- * Imports a module whose name a bundler must not follow (Node-only packages with native
- * addons, `node:` builtins): the specifier is not a literal, so browser bundles never
- * include it.
- */
-function importNodeOnly<T>(specifier: string): Promise<T> {
-  return import(/* @vite-ignore */ /* webpackIgnore: true */ specifier) as Promise<T>;
-}
 
 /**
  * Makes `name` the active tfjs backend: imports its package on first use, registers the

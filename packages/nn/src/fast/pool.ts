@@ -6,6 +6,7 @@
  * (see `hook.ts`).
  */
 import type { ModelSpec } from '@swarmgrad/nn-core';
+import { importNodeOnly, isNode } from '../node-only.js';
 import { CHUNK_SAMPLES, type Board, type HelperMessage } from './thread-entry.js';
 
 export { CHUNK_SAMPLES };
@@ -96,10 +97,6 @@ export function stepThreads(): number {
   return threads;
 }
 
-function isNode(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof proc?.versions?.node === 'string';
-}
 
 /**
  * The helper threads (`stepThreads() − 1` of them; none outside Node), started on first use;
@@ -121,8 +118,7 @@ export async function stepHelpers(): Promise<Helper[]> {
 }
 
 async function startHelpers(count: number): Promise<Helper[]> {
-  const moduleName = 'node:worker_threads';
-  const { Worker } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ moduleName)) as { Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker };
+  const { Worker } = await importNodeOnly<{ Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker }>('node:worker_threads');
   // Run from the TypeScript sources (tests), the thread still starts from the built file.
   const entry = import.meta.url.endsWith('.ts') ? new URL('../../dist/fast/thread-main.js', import.meta.url) : new URL('./thread-main.js', import.meta.url);
   // Threads inherit Node's flags (a profiler's, a WebAssembly feature's); `--input-type`

@@ -35,6 +35,7 @@
  * {@link fusedMultiplyAdd} sets; Chromium (114+) has it on; other engines where they ship it.
  */
 import { buildModule, i32, op, v128, type FunctionDef } from './wasm-builder.js';
+import { importNodeOnly, isNode } from '../node-only.js';
 
 /** Rows × columns of the register tile. */
 export const TILE_ROWS = 6;
@@ -261,9 +262,8 @@ let fused: Promise<{ ok: true } | { ok: false; reason: string }> | undefined;
 export function fusedMultiplyAdd(): Promise<{ ok: true } | { ok: false; reason: string }> {
   fused ??= (async () => {
     if (typeof WebAssembly !== 'object') return { ok: false, reason: 'WebAssembly is not available' };
-    const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-    if (typeof proc?.versions?.node === 'string' && !WebAssembly.validate(maddProbeBytes())) {
-      const v8 = await (import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'v8'].join(':')) as Promise<{ setFlagsFromString(flags: string): void }>);
+    if (isNode() && !WebAssembly.validate(maddProbeBytes())) {
+      const v8 = await importNodeOnly<{ setFlagsFromString(flags: string): void }>('node:v8');
       v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     }
     if (!WebAssembly.validate(maddProbeBytes()) || !WebAssembly.validate(sgemmModuleBytes(true))) {
