@@ -61,8 +61,8 @@ export const TRAIN = {
   flags: {
     ...runFlags,
     workers: { type: 'int', min: 0, help: 'local Node worker processes to start (kept alive)', default: 2 },
-    backend: { type: 'string', choices: BACKENDS, help: 'backend of the local workers (auto benchmarks webgpu, wasm-step (the compiled training step), wasm and cpu and keeps the fastest)', default: 'auto' },
-    threads: { type: 'int', min: 1, max: 64, help: 'threads of the compiled step (wasm-step) in each local worker (see swarmgrad worker --threads)', defaultText: '1, or env SWARMGRAD_STEP_THREADS' },
+    backend: { type: 'string', choices: BACKENDS, help: 'backend of the local workers (auto benchmarks webgpu, wasm-fma (the compiled training step with fused multiply-add, where the CPU fuses; else wasm-step, the same without), wasm and cpu and keeps the fastest)', default: 'auto' },
+    threads: { type: 'int', min: 1, max: 64, help: 'threads of the compiled step (wasm-fma, wasm-step) in each local worker (see swarmgrad worker --threads)', defaultText: '1, or env SWARMGRAD_STEP_THREADS' },
     'worker-slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task of local worker 1 by this much' },
   },
 } as const satisfies CommandSpec;
@@ -81,9 +81,9 @@ export const WORKER = {
   flags: {
     coordinator: COORDINATOR_FLAG,
     'token-file': { type: 'string', placeholder: 'FILE', help: 'file holding the lab token (else env SWARMGRAD_TOKEN, holding the token itself); without one the worker joins as an untrusted volunteer' },
-    backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm-step (the compiled training step), wasm and cpu and keeps the fastest', default: 'auto' },
+    backend: { type: 'string', choices: BACKENDS, help: 'compute backend; auto benchmarks webgpu, wasm-fma (the compiled training step with fused multiply-add, where the CPU fuses; else wasm-step, the same without), wasm and cpu and keeps the fastest', default: 'auto' },
     name: { type: 'string', placeholder: 'NAME', help: 'label shown on the dashboard', defaultText: 'the host name' },
-    threads: { type: 'int', min: 1, max: 64, help: 'threads of the compiled step (wasm-step) in this worker; they share each task in 16-sample chunks (a task of n samples keeps at most n/16 busy)', defaultText: '1, or env SWARMGRAD_STEP_THREADS' },
+    threads: { type: 'int', min: 1, max: 64, help: 'threads of the compiled step (wasm-fma, wasm-step) in this worker; they share each task in 16-sample chunks (a task of n samples keeps at most n/16 busy)', defaultText: '1, or env SWARMGRAD_STEP_THREADS' },
     'slowdown-ms': { type: 'int', min: 0, help: 'testing: delay every task by this much' },
     'exit-with-parent': { type: 'boolean', help: 'exit when the parent process goes away (set by swarmgrad train for its local workers)' },
   },

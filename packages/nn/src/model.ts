@@ -69,7 +69,7 @@ export interface Model {
   /**
    * The gradients of consecutive shards of a batch, `sizes[i]` samples each in order (they
    * add up to the batch): each result is bitwise what `gradients` returns for that shard
-   * alone. On `wasm-step` every shard's chunks are computed in one run shared by all threads
+   * alone. On `wasm-step` / `wasm-fma` every shard's chunks are computed in one run shared by all threads
    * (see `setStepThreads`); elsewhere the shards run one after another.
    */
   shardGradients(params: Float32Array, x: Float32Array, y: Targets, sizes: readonly number[]): Promise<GradientResult[]>;
@@ -247,7 +247,7 @@ async function gradients(model: Compiled, params: Float32Array, x: Float32Array,
   checkParams(model, params);
   const n = batchSize(model, x);
   checkTargets(model, y, n);
-  const compiled = await stepGradients(model.plan, params, x, y, n); // the wasm-step backend
+  const compiled = await stepGradients(model.plan, params, x, y, n); // the wasm-step / wasm-fma backends
   if (compiled !== null) return compiled;
   const [loss, flat] = tf.tidy(() => {
     const input = inputTensor(model.plan, x, n);
@@ -272,7 +272,7 @@ async function shardGradients(model: Compiled, params: Float32Array, x: Float32A
   if (!Array.isArray(sizes) || sizes.some((s) => !Number.isInteger(s) || s < 1) || sizes.reduce((a, b) => a + b, 0) !== n) {
     throw new NnError('BAD_INPUT', `shard sizes must be positive integers adding up to the batch of ${n}; got [${String(sizes)}]`);
   }
-  const compiled = await stepShardGradients(model.plan, params, x, y, sizes); // the wasm-step backend
+  const compiled = await stepShardGradients(model.plan, params, x, y, sizes); // the wasm-step / wasm-fma backends
   if (compiled !== null) return compiled;
   const sampleSize = x.length / n;
   const targetSize = y.length / n;

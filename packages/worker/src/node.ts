@@ -128,7 +128,7 @@ export interface NodeWorkerOptions {
   /** Artificial delay per task (ms), for straggler tests. Default 0. */
   slowdownMs?: number;
   /**
-   * Threads of the compiled step (`wasm-step`) in this process, 1–64 (`setStepThreads` of
+   * Threads of the compiled step (`wasm-step`, `wasm-fma`) in this process, 1–64 (`setStepThreads` of
    * `@swarmgrad/nn`; the bits do not depend on it). Default: the environment variable
    * `SWARMGRAD_STEP_THREADS`, else 1. A task's samples are shared out in 16-sample chunks
    * (each micro-shard cut from its own start), so a task of n samples keeps at most about

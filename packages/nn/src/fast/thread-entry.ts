@@ -6,9 +6,10 @@
  * decodes messages and sums) simply computes fewer chunks. Which thread computes a chunk
  * never changes its bits: every chunk is computed the same way from the same inputs.
  *
- * Messages in: `{ type: 'board', board, spec, layout }` (a new board; its
- * `SharedArrayBuffer` is shared, not copied), `{ type: 'run', board, seq }`; out:
- * `{ seq }` when the counter is exhausted, or `{ seq, error }`.
+ * Messages in: `{ type: 'board', board, spec, fma, layout }` (a new board, computed with
+ * `wasm-fma`'s fused step when `fma`; its `SharedArrayBuffer` is shared, not copied),
+ * `{ type: 'run', board, seq }`; out: `{ seq }` when the counter is exhausted, or
+ * `{ seq, error }`.
  */
 import { planModel } from '@swarmgrad/nn-core';
 import type { ModelSpec } from '@swarmgrad/nn-core';
