@@ -5,8 +5,8 @@
 // BENCH_ROUNDS (interleaved rounds of the nn and scaling sections, default 3), BENCH_MODELS
 // (e.g. `lenet5,alexnetSmall`), BENCH_JOB_EPOCHS / BENCH_JOB_ROUNDS (job section),
 // BENCH_SCALING_STEPS (scaling section).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +204,12 @@ async function benchJob() {
  * one worker's). Steady state: from step 50 to the last step in `metrics.jsonl` (no
  * evaluation or checkpoint before the end). Also the coordinator process's own CPU time per
  * step over the same steps (`cpuMs` of metrics.jsonl) and the median step-to-step time.
+ *
+ * On Linux, a second table says where the cores' time goes over the same steps: each
+ * process's CPU time (all its threads, from `/proc/PID/task/TID/schedstat`, sampled when the
+ * run passes step 50 and again near its end), the time it sat runnable waiting for a core,
+ * and what is left of the machine's cores (idle, or other processes). With fewer cores than
+ * processes, every millisecond the coordinator spends is taken from a worker.
  */
 async function benchScaling() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -219,17 +225,17 @@ async function benchScaling() {
     for (const [name, flags] of variants) {
       const dir = mkdtempSync(join(os.tmpdir(), 'swarmgrad-scaling-'));
       try {
-        execFileSync(cli, ['train', '--json', '--steps', String(steps), '--eval-every', '0', '--eval-samples', '1000', '--checkpoint-every', '0', '--port', '0', '--backend', 'wasm-step', '--out', dir, ...flags], { encoding: 'utf8', timeout: 1_800_000, stdio: ['ignore', 'pipe', 'pipe'] });
+        const cores = await trainWithCoreAccounting(cli, ['train', '--json', '--steps', String(steps), '--eval-every', '0', '--eval-samples', '1000', '--checkpoint-every', '0', '--port', '0', '--backend', 'wasm-step', '--out', dir, ...flags], dir, 50, steps - 10);
         const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step' && l.step >= 50);
         const first = lines[0];
         const last = lines.at(-1);
         const n = last.step - first.step;
         const seconds = (Date.parse(last.time) - Date.parse(first.time)) / 1000;
         const gaps = lines.slice(1).map((l, i) => Date.parse(l.time) - Date.parse(lines[i].time));
-        const r = { rate: (n * 128) / seconds, cpu: (last.cpuMs - first.cpuMs) / n, gap: median(gaps) };
+        const r = { rate: (n * 128) / seconds, cpu: (last.cpuMs - first.cpuMs) / n, gap: median(gaps), cores };
         runs.set(name, [...(runs.get(name) ?? []), r]);
       } catch (error) {
-        runs.set(name, [...(runs.get(name) ?? []), { rate: NaN, note: String(error.stderr ?? error.message).trim().split('\n').pop() }]);
+        runs.set(name, [...(runs.get(name) ?? []), { rate: NaN, note: String(error.stderr ?? error.message).trim().split('\n').pop(), cores: null }]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -252,6 +258,118 @@ async function benchScaling() {
       };
     }),
   );
+  const accounted = [...runs].filter(([, results]) => results.some((r) => r.cores));
+  if (accounted.length === 0) {
+    console.log('\n(no per-process core accounting: /proc/PID/task/TID/schedstat is Linux-only)');
+    return;
+  }
+  const ms = (values) => (values.length ? median(values).toFixed(2) : '');
+  table(
+    `Where the ${os.availableParallelism()} cores' time goes per step, same runs (ms per step, median of the rounds): CPU of each process (all its threads) and time it waited runnable for a core`,
+    ['local workers', 'step', 'coordinator CPU', 'coordinator waiting', 'each worker CPU', 'each worker waiting', 'all three CPU', 'cores × step − CPU (idle or other)'],
+    accounted.map(([name, results]) => {
+      const c = results.map((r) => r.cores).filter(Boolean);
+      const perWorker = (key) => c.map((x) => x.workers.reduce((sum, w) => sum + w[key], 0) / x.workers.length);
+      return {
+        'local workers': name,
+        step: ms(c.map((x) => x.wallMs)),
+        'coordinator CPU': ms(c.map((x) => x.coordinator.cpuMs)),
+        'coordinator waiting': ms(c.map((x) => x.coordinator.waitMs)),
+        'each worker CPU': ms(perWorker('cpuMs')),
+        'each worker waiting': ms(perWorker('waitMs')),
+        'all three CPU': ms(c.map((x) => x.totalCpuMs)),
+        'cores × step − CPU (idle or other)': ms(c.map((x) => os.availableParallelism() * x.wallMs - x.totalCpuMs)),
+      };
+    }),
+  );
+}
+
+/**
+ * Runs `cli args` and, on Linux, samples the CPU and run-queue time of the process and its
+ * children (every thread: `/proc/PID/task/TID/schedstat`) when `metrics.jsonl` in `dir` first
+ * shows step `from` and again at step `to`; returns them per step (ms), or null where
+ * `/proc` has no schedstat or the run ended before `to`. Throws (with `stderr`) when the run fails.
+ */
+async function trainWithCoreAccounting(cli, args, dir, from, to) {
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const canAccount = existsSync(`/proc/${child.pid}/task/${child.pid}/schedstat`);
+  const samples = [];
+  let done = false;
+  void exited.then(() => (done = true));
+  const timeout = setTimeout(() => child.kill('SIGKILL'), 1_800_000);
+  while (canAccount && !done && samples.length < 2) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const step = lastStep(join(dir, 'metrics.jsonl'));
+    if (step >= (samples.length === 0 ? from : to)) samples.push({ step, at: performance.now(), procs: processTreeSchedstat(child.pid) });
+  }
+  const { code, signal } = await exited;
+  clearTimeout(timeout);
+  if (code !== 0) throw Object.assign(new Error(`swarmgrad ${args[0]} exited with ${code ?? signal}`), { stderr });
+  if (samples.length < 2) return null;
+  const [a, b] = samples;
+  const steps = b.step - a.step;
+  const delta = (pid) => {
+    const before = a.procs.get(pid) ?? { cpuNs: 0, waitNs: 0 };
+    const after = b.procs.get(pid);
+    return { cpuMs: (after.cpuNs - before.cpuNs) / 1e6 / steps, waitMs: (after.waitNs - before.waitNs) / 1e6 / steps };
+  };
+  const workers = [...b.procs.keys()].filter((pid) => pid !== child.pid).map(delta);
+  const coordinator = delta(child.pid);
+  return { wallMs: (b.at - a.at) / steps, coordinator, workers, totalCpuMs: coordinator.cpuMs + workers.reduce((sum, w) => sum + w.cpuMs, 0) };
+}
+
+/** The last `step` of `metrics.jsonl` (the step number after it), or -1. Reads only the file's tail (it is polled while the run computes). */
+function lastStep(file) {
+  let text;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const tail = Buffer.alloc(Math.min(size, 2048));
+      readSync(fd, tail, 0, tail.length, size - tail.length);
+      text = tail.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return -1;
+  }
+  const end = text.lastIndexOf('{"kind":"step"');
+  if (end < 0) return -1;
+  const match = /"step":(\d+)/.exec(text.slice(end));
+  return match ? Number(match[1]) : -1;
+}
+
+/** pid → summed CPU and run-queue nanoseconds of all threads, for `root` and its descendants. */
+function processTreeSchedstat(root) {
+  const out = new Map();
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift();
+    let cpuNs = 0;
+    let waitNs = 0;
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+        cpuNs += cpu;
+        waitNs += wait;
+        for (const kid of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) queue.push(Number(kid));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    out.set(pid, { cpuNs, waitNs });
+  }
+  return out;
 }
 
 function coordinatorCell(workers, codec, steps) {
