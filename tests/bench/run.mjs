@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { benchFlood, benchSoak } from './flood.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sections = { nn: benchNn, job: benchJob, scaling: benchScaling, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification, flood: () => benchFlood(table), soak: () => benchSoak(table) };
+const sections = { nn: benchNn, job: benchJob, scaling: benchScaling, coordinator: benchCoordinator, wire: benchWire, browser: benchBrowser, images: benchImages, samples: benchSampleBytes, params: benchParams, capacity: benchCapacity, verification: benchVerification, backends: benchCrossBackend, flood: () => benchFlood(table), soak: () => benchSoak(table) };
 // The soak runs for SOAK_SECONDS (default 10 minutes): only when named.
 const onlyWhenNamed = new Set(['soak']);
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -508,6 +508,30 @@ async function benchCapacity() {
   console.log(`\nExtrapolation to 10,000 workers behind ${relays} relays (scaled simulation: ${fmt(workers)} simulated workers measured, ${fmt(workers / relays)} per relay):`);
   console.log(`- coordinator: ${relays} peers either way → ~${relayed.coordinatorMs.toFixed(0)} ms/step, ${mb(relayed.bytesToWorkers)} MB out per step (independent of the workers behind the relays)`);
   console.log(`- each relay: ${fmt(perRelayWorkers)} workers → ~${((relayed.relayCpuMsPerStep / relays) * scale).toFixed(0)} ms CPU/step (linear in its workers: × ${scale.toFixed(1)})`);
+}
+
+/**
+ * How far honest backends' gradients differ from the cpu backend's on real MNIST micro-shards
+ * of 8 (LeNet-5, along an Adam run): what the verification stage's cross-backend tolerance
+ * (1e-5) and inconclusive bound (1e-2) rest on. BENCH_XB_STEPS steps of 64 shards (default 40).
+ */
+async function benchCrossBackend() {
+  const steps = process.env.BENCH_XB_STEPS ?? '40';
+  const out = execFileSync(process.execPath, [join(here, 'cross-backend.mjs'), '8', '64', steps], { encoding: 'utf8', timeout: 1_800_000 });
+  const rows = out.trim().split('\n').map((line) => JSON.parse(line)).map((r) => ({
+    backend: r.backend,
+    'micro-shards': r.shards.toLocaleString('en-US'),
+    median: r.median.toExponential(1),
+    p99: r.p99.toExponential(1),
+    max: r.max.toExponential(1),
+    '> 1e-5 (inconclusive)': r.over1e5,
+    '> 1e-2 (caught)': r.over1e2,
+  }));
+  table(
+    'Gradient relative error ‖a − b‖ / ‖b‖ against the cpu backend, LeNet-5, real MNIST micro-shards of 8, params along an Adam run',
+    ['backend', 'micro-shards', 'median', 'p99', 'max', '> 1e-5 (inconclusive)', '> 1e-2 (caught)'],
+    rows,
+  );
 }
 
 async function benchVerification() {
