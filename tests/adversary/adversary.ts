@@ -21,9 +21,17 @@ export type Attack =
   | 'lying-hello'
   | 'collude'
   | 'steal-id'
-  | 'sleeper-noise';
+  | 'sleeper-noise'
+  | 'rounding'
+  | 'band-shift';
 
-/** Every attack class (not `honest`). */
+/**
+ * Every attack class (not `honest`). Two more are not attacks on their own, and are not listed:
+ * - `rounding` is an honest volunteer on another backend (it says `wasm-fma`) whose first result
+ *   differs from the trusted cpu recomputation the way FMA rounding sometimes makes it differ
+ *   (every gradient entry × (1 + 5e-4): inconclusive, not a lie);
+ * - `band-shift` shifts every result that way, to stay under the cross-backend bound.
+ */
 export const ATTACKS: readonly Attack[] = ['constant', 'noise', 'negate', 'scale', 'perturb', 'zeros', 'replay', 'forge-loss', 'lying-hello', 'collude', 'steal-id', 'sleeper-noise'];
 
 /** What an adversary saw and did. */
@@ -69,7 +77,7 @@ function lcg(seed: number): () => number {
 }
 
 /** Rewrites one train result; returns true when it altered something. */
-function alter(attack: Attack, msg: TrainResultMessage, memory: { older?: Float32Array }): boolean {
+function alter(attack: Attack, msg: TrainResultMessage, memory: { older?: Float32Array; nudged?: boolean }): boolean {
   for (const block of msg.blocks) {
     const g = block.gradient;
     if (g.codec !== 'f32') throw new Error('adversaries expect f32 gradients');
@@ -119,12 +127,21 @@ function alter(attack: Attack, msg: TrainResultMessage, memory: { older?: Float3
         for (let i = 0; i < payload.length; i++) payload[i] = r();
         break;
       }
+      case 'rounding':
+        if (memory.nudged) break;
+        for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! * (1 + 5e-4);
+        break;
+      case 'band-shift':
+        for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! * (1 + 5e-4);
+        break;
       case 'honest':
         return false;
     }
     block.gradient = { codec: 'f32', length: g.length, payload };
   }
   if (attack === 'lying-hello') msg.backend = 'webgpu';
+  if (attack === 'rounding' || attack === 'band-shift') msg.backend = 'wasm-fma';
+  if (attack === 'rounding') memory.nudged = true;
   return true;
 }
 
@@ -135,7 +152,7 @@ function alter(attack: Attack, msg: TrainResultMessage, memory: { older?: Float3
 export function startAdversary(url: string, attack: Attack, name: string, options: AdversaryOptions = {}): Adversary {
   const honestResults = options.honestResults ?? (attack.startsWith('sleeper') ? 3 : 0);
   const report: AdversaryReport = { attack, name, workerIds: [], resultsSent: 0, resultsAltered: 0, resultsWhenCaught: null, codes: [], fatal: null, closes: [] };
-  const memory: { older?: Float32Array } = {};
+  const memory: { older?: Float32Array; nudged?: boolean } = {};
   let altered = false;
   const connect = async (): Promise<Endpoint> => {
     const inner = await connectWebSocket(url);
@@ -144,6 +161,7 @@ export function startAdversary(url: string, attack: Attack, name: string, option
         const msg = decodeMessage(frame);
         if (msg.type === 'hello' && msg.role === 'worker') {
           if (attack === 'lying-hello') msg.capabilities = { ...msg.capabilities, backend: 'webgpu', samplesPerSecond: 50_000 };
+          if (attack === 'rounding' || attack === 'band-shift') msg.capabilities = { ...msg.capabilities, backend: 'wasm-fma' };
           if (attack === 'steal-id') {
             const id = options.stealId?.();
             if (id) msg.workerId = id;

@@ -152,6 +152,26 @@ describe('untrusted volunteers cannot corrupt a run', () => {
     expect(o.bans).toEqual([]);
   });
 
+  it('an honest volunteer on another backend whose rounding flips a result: not refused, exact outcome', async () => {
+    const { outcome: o, adversaries } = await runWith([{ attack: 'rounding', name: 'rounding' }]);
+    expectClean(o);
+    const r = adversaries[0]!.report;
+    expect(r.resultsAltered, 'its first result differed by 5e-4 relative').toBeGreaterThan(0);
+    expectHonest(adversaries[0]!, o.last);
+    expect(o.bans).toEqual([]);
+  });
+
+  it('a volunteer that shifts every result inside the cross-backend band: caught by its fourth checked block, exact outcome', async () => {
+    const { outcome: o, adversaries } = await runWith([{ attack: 'band-shift', name: 'band-shift' }]);
+    expectClean(o);
+    const r = adversaries[0]!.report;
+    expect(r.fatal?.code, r.codes.join(',')).toBe('VERIFICATION_FAILED');
+    expect(r.fatal?.message).toMatch(/cross-backend comparisons were inconclusive/);
+    expect(r.resultsWhenCaught).not.toBeNull();
+    expect(r.resultsWhenCaught!).toBeLessThanOrEqual(4);
+    expect(o.bans.some((b) => b.key === `worker:${r.workerIds[0]}`)).toBe(true);
+  });
+
   it('a colluding pair returning the same wrong answer: both caught', async () => {
     const { outcome: o, adversaries } = await runWith([{ attack: 'honest', name: 'honest' }, { attack: 'collude', name: 'collude-a' }, { attack: 'collude', name: 'collude-b' }]);
     expectClean(o);

@@ -72,7 +72,7 @@ export {
 } from './result-gate.js';
 export { BanList, DEFAULT_BAN_MS, MAX_BANS, isLoopbackAddress, type BanEntry, type BanListJson } from './ban-list.js';
 export { CreditLedger, MAX_CREDIT_ENTRIES } from './credit-ledger.js';
-export { CROSS_BACKEND_TOLERANCE, bitwiseEqual, compareResults, implausibleTrainResult, relativeError, type Comparison, type ComparableResult, type CompareOptions } from './result-compare.js';
+export { CROSS_BACKEND_INCONCLUSIVE_BOUND, CROSS_BACKEND_TOLERANCE, bitwiseEqual, compareResults, implausibleTrainResult, relativeError, type Comparison, type ComparableResult, type CompareOptions } from './result-compare.js';
 export { DEFAULT_PROBATION_RESULTS, DEFAULT_RATE_FLOOR, VOLUNTEER_MODES, VerificationPolicy, type VerificationDecision, type VerificationPolicyOptions } from './verification-policy.js';
 export { DEFAULT_REPLAY_STEPS, ReplayRing, type StepState } from './replay-ring.js';
 export { DEFAULT_UNTRUSTED_SHARE, assignWithUntrustedCap } from './untrusted-share.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bitwiseEqual, compareResults, CROSS_BACKEND_TOLERANCE, implausibleTrainResult, relativeError } from './result-compare.js';
+import { bitwiseEqual, compareResults, CROSS_BACKEND_INCONCLUSIVE_BOUND, CROSS_BACKEND_TOLERANCE, implausibleTrainResult, relativeError } from './result-compare.js';
 
 function randomGrads(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -45,6 +45,21 @@ describe('compareResults', () => {
     expect(compareResults(result(reference.map((v) => -v)), result(reference), { sameBackend: false }).match).toBe(false);
     expect(compareResults(result(reference.map((v) => v * 1.01)), result(reference), { sameBackend: false }).match).toBe(false);
     expect(CROSS_BACKEND_TOLERANCE).toBe(1e-5);
+  });
+
+  it('across backends: a difference in (tolerance, 1e-2] is inconclusive, not a match; beyond it, or on one backend, never', () => {
+    const scaled = (f: number) => reference.map((v) => v * f);
+    const flip = compareResults(result(scaled(1 + 5e-4)), result(reference), { sameBackend: false });
+    expect(flip).toMatchObject({ match: false, mode: 'tolerance', inconclusive: true });
+    expect(flip.reason).toMatch(/inconclusive across backends/);
+    expect(compareResults(result(scaled(1 + 2e-6)), result(reference), { sameBackend: false }).inconclusive).toBeUndefined();
+    expect(compareResults(result(scaled(1.02)), result(reference), { sameBackend: false })).toMatchObject({ match: false });
+    expect(compareResults(result(scaled(1.02)), result(reference), { sameBackend: false }).inconclusive).toBeUndefined();
+    // The same small difference on one backend is a bitwise mismatch, never inconclusive.
+    expect(compareResults(result(scaled(1 + 5e-4)), result(reference), { sameBackend: true }).inconclusive).toBeUndefined();
+    // A forged loss is not excused by a gradient in the band.
+    expect(compareResults(result(scaled(1 + 5e-4), 3.5), result(reference), { sameBackend: false }).inconclusive).toBeUndefined();
+    expect(CROSS_BACKEND_INCONCLUSIVE_BOUND).toBe(1e-2);
   });
 
   it('relativeError against a float64 loop', () => {

@@ -39,6 +39,38 @@ describe('VerificationStage', () => {
     expect(s.policy.record('v').level).toBe('rejected');
   });
 
+  it('a cross-backend block in the inconclusive band neither verifies nor catches; a volunteer with many of them is caught', () => {
+    const s = stage();
+    const nudged = (start: number, seed: number) => ({ ...block(start, seed), grads: grads(seed).map((v) => v * (1 + 5e-4)) });
+    const trusted = (k: number): TrustedValue => ({ ...block(k, k), backend: 'cpu' });
+    // Honest-looking: 1 inconclusive block, then 60 that agree (a share of 1.6%), then 2 more inconclusive: never caught.
+    s.register('t0', 'v', 0, [0], 16);
+    expect(s.claim('t0', 'wasm-fma', [nudged(0, 0)], trusted)).toEqual([]);
+    expect(s.policy.record('v')).toMatchObject({ verified: 0, pending: 0, rejected: 0 });
+    for (let i = 1; i <= 60; i++) {
+      s.register(`t${i}`, 'v', i, [i], 16);
+      expect(s.claim(`t${i}`, 'wasm-fma', [block(i, i)], trusted)).toEqual([{ kind: 'verified', workerId: 'v', samples: 16 }]);
+    }
+    for (const i of [61, 62]) {
+      s.register(`t${i}`, 'v', i, [i], 16);
+      expect(s.claim(`t${i}`, 'wasm-fma', [nudged(i, i)], trusted)).toEqual([]);
+    }
+    expect(s.policy.record('v')).toMatchObject({ verified: 60, rejected: 0 });
+    // Another volunteer that shifts every result within the band is caught at its fourth check.
+    for (let i = 0; i < 3; i++) {
+      s.register(`u${i}`, 'w', i, [i], 16);
+      expect(s.claim(`u${i}`, 'wasm-fma', [nudged(i, i)], trusted)).toEqual([]);
+    }
+    s.register('u3', 'w', 3, [3], 16);
+    const [caught] = s.claim('u3', 'wasm-fma', [nudged(3, 3)], trusted);
+    expect(caught).toMatchObject({ kind: 'mismatch', workerId: 'w', step: 3, start: 3 });
+    expect((caught as { reason: string }).reason).toMatch(/4 of this volunteer's 4 cross-backend comparisons were inconclusive/);
+    expect(s.policy.record('w').level).toBe('rejected');
+    // On the same backend the same nudge is caught at once, bit for bit.
+    s.register('x0', 'x', 0, [0], 16);
+    expect(s.claim('x0', 'cpu', [nudged(0, 0)], trusted)[0]).toMatchObject({ kind: 'mismatch', workerId: 'x' });
+  });
+
   it('tracks unchecked contributions for rollback and forgets replayed steps', () => {
     const s = stage();
     s.noteUnchecked('v', 5, 8);

@@ -52,7 +52,21 @@ interface VerifyRecord {
   samplesVerified: number;
   /** This task was counted in the policy's `pending` (released once). */
   pendingCounted: boolean;
+  /** A block of this task was inconclusive across backends: the task is not counted as verified. */
+  inconclusive: boolean;
 }
+
+/**
+ * A volunteer is treated as caught once at least this many of its blocks were inconclusive
+ * across backends (see `CROSS_BACKEND_INCONCLUSIVE_BOUND`) and they are more than
+ * {@link INCONCLUSIVE_SHARE_CAUGHT} of its cross-backend comparisons. Honest backends
+ * measured one such block in ~850 (wasm-fma against cpu, micro-shards of 8). Four of the first
+ * 200 comparisons then has a chance of about 1.4e-4. A volunteer that shifts every result
+ * within the band is caught at its fourth checked block.
+ */
+export const INCONCLUSIVE_BLOCKS_CAUGHT = 4;
+/** See {@link INCONCLUSIVE_BLOCKS_CAUGHT}. */
+export const INCONCLUSIVE_SHARE_CAUGHT = 0.02;
 
 /** What a comparison found. */
 export type StageOutcome = { kind: 'verified'; workerId: string; samples: number } | { kind: 'mismatch'; workerId: string; taskId: string; step: number; start: number; count: number; reason: string };
@@ -90,6 +104,8 @@ export class VerificationStage {
   /** Volunteers with unchecked blocks in steps older than the replay ring (their history there was pruned). */
   private readonly beyondRing = new Set<string>();
   private readonly perStep = new Map<number, StepVerification>();
+  /** Volunteer id → its cross-backend comparisons so far, and how many were inconclusive. */
+  private readonly crossBackend = new Map<string, { compared: number; inconclusive: number }>();
   /** Totals for metrics. */
   readonly totals = { verified: 0, mismatches: 0, shadowSamples: 0, uncheckedSamples: 0, rollbacks: 0, rollbacksIncomplete: 0, replayedSteps: 0 };
 
@@ -109,7 +125,7 @@ export class VerificationStage {
 
   /** Registers a held/checked task of a volunteer (its units also went to a trusted worker as a shadow of `shadowSamples` samples). */
   register(taskId: string, workerId: string, step: number, starts: number[], shadowSamples: number): void {
-    this.records.set(taskId, { taskId, workerId, step, starts, claimed: new Map(), compared: new Set(), settled: false, samplesVerified: 0, pendingCounted: true });
+    this.records.set(taskId, { taskId, workerId, step, starts, claimed: new Map(), compared: new Set(), settled: false, samplesVerified: 0, pendingCounted: true, inconclusive: false });
     this.policy.pending(workerId);
     this.stepStats(step).shadowSamples += shadowSamples;
     this.totals.shadowSamples += shadowSamples;
@@ -249,6 +265,7 @@ export class VerificationStage {
     for (const [id, rec] of this.records) if (rec.workerId === workerId) this.records.delete(id);
     this.uncheckedSteps.delete(workerId);
     this.beyondRing.delete(workerId);
+    this.crossBackend.delete(workerId);
   }
 
   private releaseRecord(id: string, rec: VerifyRecord): void {
@@ -263,16 +280,34 @@ export class VerificationStage {
       if (!reference) continue;
       rec.claimed.delete(start);
       rec.compared.add(start);
-      const comparison = compareResults(claimed, reference, { sameBackend: claimed.backend === reference.backend, tolerance: this.tolerance });
+      const sameBackend = claimed.backend === reference.backend;
+      const comparison = compareResults(claimed, reference, { sameBackend, tolerance: this.tolerance });
+      if (!sameBackend) {
+        const tally = this.crossBackend.get(rec.workerId) ?? { compared: 0, inconclusive: 0 };
+        tally.compared++;
+        if (comparison.inconclusive) tally.inconclusive++;
+        this.crossBackend.set(rec.workerId, tally);
+        if (comparison.inconclusive && !(tally.inconclusive >= INCONCLUSIVE_BLOCKS_CAUGHT && tally.inconclusive > INCONCLUSIVE_SHARE_CAUGHT * tally.compared)) {
+          // Possibly honest: neither credited nor held against the volunteer (the step uses the trusted value).
+          rec.inconclusive = true;
+          continue;
+        }
+      }
       if (!comparison.match) {
+        const tally = this.crossBackend.get(rec.workerId);
+        const reason = comparison.inconclusive && tally ? `${comparison.reason}; ${tally.inconclusive} of this volunteer's ${tally.compared} cross-backend comparisons were inconclusive` : comparison.reason;
         this.totals.mismatches++;
         rec.pendingCounted = false;
         this.policy.rejected(rec.workerId);
         this.credit.revoke(rec.workerId);
-        out.push({ kind: 'mismatch', workerId: rec.workerId, taskId: rec.taskId, step: rec.step, start, count: claimed.count, reason: `${comparison.reason} (step ${rec.step}, block ${start}+${claimed.count}, ${comparison.mode} check)` });
+        out.push({ kind: 'mismatch', workerId: rec.workerId, taskId: rec.taskId, step: rec.step, start, count: claimed.count, reason: `${reason} (step ${rec.step}, block ${start}+${claimed.count}, ${comparison.mode} check)` });
         return out;
       }
       rec.samplesVerified += claimed.sampleCount;
+    }
+    if (rec.settled && rec.claimed.size === 0 && rec.compared.size === rec.starts.length && rec.pendingCounted && rec.inconclusive) {
+      rec.pendingCounted = false;
+      this.policy.withdrawn(rec.workerId);
     }
     if (rec.settled && rec.claimed.size === 0 && rec.compared.size === rec.starts.length && rec.pendingCounted) {
       rec.pendingCounted = false;
