@@ -61,7 +61,7 @@ interface VerifyRecord {
  * across backends (see `CROSS_BACKEND_INCONCLUSIVE_BOUND`) and they are more than
  * {@link INCONCLUSIVE_SHARE_CAUGHT} of its cross-backend comparisons. Honest backends
  * measured one such block in ~850 (wasm-fma against cpu, micro-shards of 8). Four of the first
- * 200 comparisons then has a chance of about 1.4e-4. A volunteer that shifts every result
+ * 200 comparisons then has a chance of about 1e-4. A volunteer that shifts every result
  * within the band is caught at its fourth checked block.
  */
 export const INCONCLUSIVE_BLOCKS_CAUGHT = 4;
