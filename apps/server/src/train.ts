@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Coordinator, paramsSha256, type RunSnapshot } from '@swarmgrad/coordinator';
 import { BAN_FILE_NAME, checkpointWriter, encodeCheckpoint, persistentBanList, writeCheckpointAtomic } from '@swarmgrad/coordinator/node';
@@ -118,8 +118,15 @@ async function startRun(prepared: PreparedRun, tokens: RunTokens, flags: TrainFl
     plain: flags.json || !process.stderr.isTTY,
   });
   engine.on((event) => progress.onEvent(event));
-  await writeFile(join(outDir, 'server.json'), `${JSON.stringify({ pid: process.pid, port: server.port, url: server.url, ws: wsUrl, runId: run.runId }, null, 2)}\n`);
+  // Atomically (a temporary file renamed over it): scripts and tests read server.json as soon
+  // as it exists, and a plain write let them read it empty.
+  await writeJsonAtomic(join(outDir, 'server.json'), { pid: process.pid, port: server.port, url: server.url, ws: wsUrl, runId: run.runId });
   return { ...prepared, engine, server, wsUrl, tokens, progress, metrics, hub };
+}
+
+/** Writes `value` as indented JSON to `path`, atomically: readers see the old file or the whole new one, never a part. */
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeCheckpointAtomic(path, new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
 }
 
 /** The log lines that say what runs, where it listens and how to join or watch it. */
@@ -196,7 +203,7 @@ async function finishRun(live: LiveRun, final: RunSnapshot, started: number, wor
     checkpoint: final.status === 'finished' ? finalPath : null,
     out: outDir,
   };
-  await writeFile(join(outDir, 'run.json'), `${JSON.stringify({ ...summary, config: run }, null, 2)}\n`);
+  await writeJsonAtomic(join(outDir, 'run.json'), { ...summary, config: run });
   return summary;
 }
 
