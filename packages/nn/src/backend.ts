@@ -156,7 +156,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-
 /**
  * Makes `name` the active tfjs backend: imports its package on first use, registers the
  * project's kernels for it, starts it, checks it computes correctly, and returns what was

@@ -97,7 +97,6 @@ export function stepThreads(): number {
   return threads;
 }
 
-
 /**
  * The helper threads (`stepThreads() − 1` of them; none outside Node), started on first use;
  * a thread that died is replaced by a fresh one here.
