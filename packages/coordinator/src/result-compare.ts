@@ -16,7 +16,7 @@ export const CROSS_BACKEND_TOLERANCE = 1e-5;
  * *inconclusive*, not proof of cheating. Backends that round differently (say FMA or not)
  * now and then put a pre-activation that is almost zero on the other side of a ReLU, or let
  * another position win a max-pool window. The gradient then takes another path for that unit.
- * On real MNIST micro-shards of 8 (`node tests/bench/xerr.mjs 8 64 40`, 2,560 shards each):
+ * On real MNIST micro-shards of 8 (`npm run bench` section `backends`, 2,560 shards each):
  * - wasm-fma against cpu: median 4.8e-7; 3 shards above 1e-5, the largest 4.9e-4;
  * - wasm-step against cpu: 1 shard above 1e-5 (2.5e-5).
  * The verification stage neither credits nor bans a single inconclusive block (the trusted

@@ -282,20 +282,22 @@ export class VerificationStage {
       rec.compared.add(start);
       const sameBackend = claimed.backend === reference.backend;
       const comparison = compareResults(claimed, reference, { sameBackend, tolerance: this.tolerance });
+      let reason = comparison.reason;
       if (!sameBackend) {
         const tally = this.crossBackend.get(rec.workerId) ?? { compared: 0, inconclusive: 0 };
-        tally.compared++;
-        if (comparison.inconclusive) tally.inconclusive++;
         this.crossBackend.set(rec.workerId, tally);
-        if (comparison.inconclusive && !(tally.inconclusive >= INCONCLUSIVE_BLOCKS_CAUGHT && tally.inconclusive > INCONCLUSIVE_SHARE_CAUGHT * tally.compared)) {
-          // Possibly honest: neither credited nor held against the volunteer (the step uses the trusted value).
-          rec.inconclusive = true;
-          continue;
+        tally.compared++;
+        if (comparison.inconclusive) {
+          tally.inconclusive++;
+          if (!(tally.inconclusive >= INCONCLUSIVE_BLOCKS_CAUGHT && tally.inconclusive > INCONCLUSIVE_SHARE_CAUGHT * tally.compared)) {
+            // Possibly honest: neither credited nor held against the volunteer (the step uses the trusted value).
+            rec.inconclusive = true;
+            continue;
+          }
+          reason += `; ${tally.inconclusive} of this volunteer's ${tally.compared} cross-backend comparisons were inconclusive`;
         }
       }
       if (!comparison.match) {
-        const tally = this.crossBackend.get(rec.workerId);
-        const reason = comparison.inconclusive && tally ? `${comparison.reason}; ${tally.inconclusive} of this volunteer's ${tally.compared} cross-backend comparisons were inconclusive` : comparison.reason;
         this.totals.mismatches++;
         rec.pendingCounted = false;
         this.policy.rejected(rec.workerId);
@@ -305,12 +307,12 @@ export class VerificationStage {
       }
       rec.samplesVerified += claimed.sampleCount;
     }
-    if (rec.settled && rec.claimed.size === 0 && rec.compared.size === rec.starts.length && rec.pendingCounted && rec.inconclusive) {
-      rec.pendingCounted = false;
-      this.policy.withdrawn(rec.workerId);
-    }
     if (rec.settled && rec.claimed.size === 0 && rec.compared.size === rec.starts.length && rec.pendingCounted) {
       rec.pendingCounted = false;
+      if (rec.inconclusive) {
+        this.policy.withdrawn(rec.workerId); // neither verified nor rejected
+        return out;
+      }
       this.policy.verified(rec.workerId);
       this.totals.verified++;
       out.push({ kind: 'verified', workerId: rec.workerId, samples: rec.samplesVerified });
