@@ -1,9 +1,10 @@
 // How far honest backends' gradients differ, on real MNIST micro-shards (LeNet-5): for each
 // shard of M samples, ‖a − b‖₂ / ‖b‖₂ between each backend and the cpu backend, at the params
 // of an Adam run (lr 0.002, trained on the cpu gradients) over STEPS steps of SHARDS shards.
-// What the verification stage's cross-backend bounds rest on (result-compare.ts in
-// @swarmgrad/coordinator). Prints one JSON line per backend.
+// What the verification stage's cross-backend bounds rest on; the error is its own
+// `relativeError` (@swarmgrad/coordinator). Prints one JSON line per backend.
 // Usage: node cross-backend.mjs [M=8] [SHARDS=64] [STEPS=40] [backends=wasm,wasm-step,wasm-fma]
+import { relativeError } from '@swarmgrad/coordinator';
 import { createModel, createOptimizer, useBackend, zooModel } from '@swarmgrad/nn';
 import { loadMnist } from '@swarmgrad/data/node';
 
@@ -15,16 +16,6 @@ const ds = await loadMnist({ split: 'train' });
 const model = createModel(zooModel('lenet5'));
 const params = model.initParams(1);
 const optimizer = createOptimizer({ type: 'adam', lr: 2e-3 }, model.paramCount);
-const relative = (a, b) => {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = a[i] - b[i];
-    d += e * e;
-    n += b[i] * b[i];
-  }
-  return Math.sqrt(d / n);
-};
 const errors = Object.fromEntries(backends.map((b) => [b, []]));
 let next = 0;
 for (let step = 0; step < steps; step++) {
@@ -35,7 +26,7 @@ for (let step = 0; step < steps; step++) {
   for (const { x, y } of blocks) reference.push((await model.gradients(params, x, y)).grads);
   for (const backend of backends) {
     await useBackend(backend);
-    for (let k = 0; k < shards; k++) errors[backend].push(relative((await model.gradients(params, blocks[k].x, blocks[k].y)).grads, reference[k]));
+    for (let k = 0; k < shards; k++) errors[backend].push(relativeError((await model.gradients(params, blocks[k].x, blocks[k].y)).grads, reference[k]));
   }
   const mean = new Float32Array(model.paramCount);
   for (const g of reference) for (let i = 0; i < mean.length; i++) mean[i] += g[i] / (M * shards);

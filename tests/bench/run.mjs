@@ -209,7 +209,7 @@ async function benchJob() {
  * process's CPU time (all its threads, from `/proc/PID/task/TID/schedstat`, sampled when the
  * run passes step 50 and again near its end), the time it sat runnable waiting for a core,
  * and what is left of the machine's cores (idle, or other processes). With fewer cores than
- * processes, every millisecond the coordinator spends is taken from a worker.
+ * processes, a process woken by a hand-off can wait for a busy core while another idles.
  */
 async function benchScaling() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
